@@ -1,0 +1,509 @@
+"""Shared plumbing for every stage, and nothing else.
+
+What lives here (the method itself lives in the stage scripts):
+  - JSONL: read / validate / write atomically / append with resume, and `read_problems`, which
+    accepts this project's problems schema and the native GSM8K and MATH records.
+  - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
+    randomness does not depend on the number of workers or on batch composition.
+  - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.
+  - device and dtype: cuda > mps > cpu; bf16 where supported, fp32 on CPU; announced in one line.
+  - models: HF directories in and out (`load_model`, `load_tokenizer`, `save_checkpoint`).
+  - prompts and steps: `format_prompt` (chat template when the tokenizer has one, else a plain
+    template), `join_steps` (prompt + steps, each followed by the step delimiter).
+  - generation: one interface, two backends. `HFBackend` (transformers model, our own batched
+    sampler with a KV cache, left padding, per-row seeds, stop strings, finished rows dropped from
+    the batch) and `VLLMBackend` (`LLM.generate` + `SamplingParams`, prefix caching on; vllm is
+    imported only when chosen). Both return, per prompt, n dicts
+    {"text", "tokens", "logp" (mean token log-prob), "finish" ("stop" | "eos" | "length")}.
+  - `sequence_logps`: summed completion log-probs (prompt masked, EOS included), batched.
+  - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by
+    train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1].
+"""
+import hashlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from grader import gold_from_gsm8k, gold_from_math
+
+STEP_DELIM = "\n\n"
+PLAIN_TEMPLATE = "Question: {question}\nAnswer:\n"
+CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+class DataError(ValueError):
+    """A bad input file; the message is one line: 'file:line: what is wrong'."""
+
+
+def read_jsonl(path):
+    """Yield (line_number, record) for every non-blank line; stop at the first bad one."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    n = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: malformed JSON: {e.msg} at column {e.colno}") from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+            n += 1
+            yield lineno, rec
+    if n == 0:
+        raise DataError(f"{path}: empty file, no records")
+
+
+def check_fields(path, lineno, rec, fields):
+    """fields: {name: type or tuple of types}. Raise a one-line DataError on a missing/mistyped one."""
+    for name, types in fields.items():
+        if name not in rec:
+            raise DataError(f"{path}:{lineno}: missing field '{name}'")
+        if not isinstance(rec[name], types) or isinstance(rec[name], bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            raise DataError(f"{path}:{lineno}: field '{name}' must be {want}, got {type(rec[name]).__name__}")
+
+
+def load_jsonl(path, fields=None):
+    """All records of a JSONL file, each checked against `fields` (see check_fields)."""
+    out = []
+    for lineno, rec in read_jsonl(path):
+        if fields:
+            check_fields(path, lineno, rec, fields)
+        out.append(rec)
+    return out
+
+
+def read_problems(path):
+    """Problems as [{"id", "question", "answer", ...}] from any of the three accepted schemas.
+
+    - this project's: {"id", "question", "answer": str|number, "solution"?, ...}
+    - GSM8K native:   {"question", "answer": "...reasoning...\\n#### 42"}  -> answer "42"
+    - MATH native:    {"problem", "solution": "...\\boxed{x}...", "answer"?} -> answer x
+    A record without an id gets "<file stem>-<line>". Extra fields are kept.
+    """
+    path = Path(path)
+    problems, seen = [], set()
+    for lineno, rec in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        rec = dict(rec)
+        if "problem" in rec and "question" not in rec:  # MATH
+            check_fields(path, lineno, rec, {"problem": str})
+            rec["question"] = rec.pop("problem")
+            if "answer" not in rec:
+                check_fields(path, lineno, rec, {"solution": str})
+                gold = gold_from_math(rec["solution"])
+                if not gold:
+                    raise DataError(f"{where}: no \\boxed{{}} answer in field 'solution'")
+                rec["answer"] = gold
+        check_fields(path, lineno, rec, {"question": str, "answer": (str, int, float)})
+        answer = str(rec["answer"])
+        if "####" in answer:  # GSM8K: the reasoning becomes the solution, the tail the gold
+            rec["solution"] = rec.get("solution", answer.split("####")[0].strip())
+            answer = gold_from_gsm8k(answer)
+        if not answer.strip():
+            raise DataError(f"{where}: field 'answer' is empty")
+        rec["answer"] = answer.strip()
+        if "id" in rec and not isinstance(rec["id"], (str, int)):
+            raise DataError(f"{where}: field 'id' must be str or int, got {type(rec['id']).__name__}")
+        rec["id"] = str(rec.get("id", rec.get("unique_id", f"{path.stem}-{lineno}")))
+        if rec["id"] in seen:
+            raise DataError(f"{where}: duplicate id '{rec['id']}'")
+        seen.add(rec["id"])
+        problems.append(rec)
+    return problems
+
+
+def write_jsonl(path, records):
+    """Write all records at once, atomically (tmp file + rename): never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+class ResumableWriter:
+    """Append one record per finished item, flushed at once; reopen to resume.
+
+    On open, the existing file is read; a last line cut short by a crash (SIGKILL mid-write) is
+    dropped, so `done` holds exactly the ids whose records are complete.
+    """
+
+    def __init__(self, path, key="id"):
+        self.path, self.key = Path(path), key
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records = []
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    self.records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # the torn tail of an interrupted write; everything after is redone
+            write_jsonl(self.path, self.records)
+        self.done = {str(r[key]) for r in self.records}
+        self.f = open(self.path, "a", encoding="utf-8")
+
+    def write(self, rec):
+        self.f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self.f.flush()
+        self.done.add(str(rec[self.key]))
+        self.records.append(rec)
+
+    def close(self):
+        self.f.close()
+
+
+def write_json(path, obj):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- seeds, ranks, devices
+
+
+def stable_seed(*parts):
+    """A 63-bit seed from a sha256 of the parts: the same on every machine, worker count and run."""
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
+def setup_dist():
+    """(rank, world_size, local_rank) from torchrun's environment; init the process group if > 1."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend)
+    return rank, world, local
+
+
+def print0(*args, **kwargs):
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(*args, **kwargs, flush=True)
+
+
+def pick_device(local_rank=0, announce=True):
+    """cuda (bf16 when supported) > mps (fp32) > cpu (fp32); one line says which."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        device, dtype = torch.device("mps"), torch.float32
+    else:
+        device, dtype = torch.device("cpu"), torch.float32
+    if announce:
+        print0(f"device {device} | dtype {str(dtype).replace('torch.', '')} | threads {torch.get_num_threads()}")
+    return device, dtype
+
+
+def shard_path(out, rank, world):
+    """Output file of one shard: out.jsonl -> out.shard0of2.jsonl (the plain name when world == 1)."""
+    out = Path(out)
+    return out if world == 1 else out.with_name(f"{out.stem}.shard{rank}of{world}{out.suffix}")
+
+
+def parse_shard(spec):
+    """'--shard i/n' -> (i, n); '' -> torchrun's rank and world size (or 0/1)."""
+    if not spec:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    i, n = (int(x) for x in spec.split("/"))
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {spec}: need 0 <= i < n")
+    return i, n
+
+
+def merge_shards(out, world, key="id"):
+    """Concatenate the shard files of `out`, ordered by key, into `out` itself."""
+    recs = [r for i in range(world) for r in load_jsonl(shard_path(out, i, world))]
+    write_jsonl(out, sorted(recs, key=lambda r: str(r[key])))
+    return len(recs)
+
+
+# ----------------------------------------------------------------------------- models and prompts
+
+
+def load_tokenizer(path):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(path, padding_side="left")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(path, device, dtype, cls=None):
+    from transformers import AutoModelForCausalLM
+    model = (cls or AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
+    return model.to(device).eval()
+
+
+def save_checkpoint(model, tokenizer, out_dir, meta):
+    """An HF directory (model + tokenizer) plus meta.json (args and metrics)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    getattr(model, "module", model).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    write_json(out_dir / "meta.json", meta)
+
+
+def format_prompt(tokenizer, question):
+    """The chat template with a boxed-answer instruction when the tokenizer has one, else the plain one."""
+    if getattr(tokenizer, "chat_template", None):
+        msgs = [{"role": "user", "content": question + CHAT_INSTRUCTION}]
+        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    return PLAIN_TEMPLATE.format(question=question)
+
+
+def join_steps(prompt, steps, delim=STEP_DELIM):
+    """A partial trajectory: the prompt, then every step followed by the delimiter."""
+    return prompt + "".join(s + delim for s in steps)
+
+
+def encode(tokenizer, text):
+    """Token ids of a prompt; special tokens are added unless the text already starts with BOS."""
+    bos = tokenizer.bos_token
+    return tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+class HFBackend:
+    """Batched sampling with a transformers causal LM and its KV cache.
+
+    Rows are (prompt, sample) pairs, left padded, `batch_size` at a time. Sampling is
+    inverse-CDF with one pre-drawn uniform per (row, position) from a generator seeded with
+    stable_seed(prompt seed, sample index), so a row's text does not depend on what else is in
+    the batch. Rows that hit EOS or a stop string leave the batch (their cache rows are dropped).
+    """
+
+    def __init__(self, path, device=None, dtype=None, batch_size=64):
+        if device is None:
+            device, dtype = pick_device(announce=False)
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_model(path, device, dtype)
+        self.device, self.batch_size = device, batch_size
+
+    def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
+        seeds = seeds if seeds is not None else list(range(len(prompts)))
+        rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
+        out = [[None] * n for _ in prompts]
+        chunks = range(0, len(rows), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+            chunks = tqdm(chunks, desc="generate", unit="batch")
+        for s in chunks:
+            batch = rows[s:s + self.batch_size]
+            res = self._generate_batch([prompts[i] for i, _ in batch], [stable_seed(seeds[i], j) for i, j in batch],
+                                       temperature, max_tokens, stop or [])
+            for (i, j), r in zip(batch, res):
+                out[i][j] = r
+        return out
+
+    @torch.no_grad()
+    def _generate_batch(self, prompts, seeds, temperature, max_tokens, stop):
+        tok, model, dev = self.tokenizer, self.model, self.device
+        ids = [encode(tok, p) for p in prompts]
+        B, T = len(ids), max(len(x) for x in ids)
+        pad = tok.pad_token_id
+        input_ids = torch.full((B, T), pad, dtype=torch.long)
+        mask = torch.zeros((B, T), dtype=torch.long)
+        for b, x in enumerate(ids):
+            input_ids[b, T - len(x):] = torch.tensor(x)
+            mask[b, T - len(x):] = 1
+        input_ids, mask = input_ids.to(dev), mask.to(dev)
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        uniforms = torch.stack([torch.rand(max_tokens, generator=g, dtype=torch.float64) for g in gens]).to(dev)
+        from transformers import DynamicCache
+        cache = DynamicCache(config=model.config)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                       use_cache=True).logits[:, -1].float()
+        pos = pos[:, -1:]
+        alive = list(range(B))  # original row index of each batch row
+        gen_ids = [[] for _ in range(B)]
+        logp_sum = [0.0] * B
+        finish = ["length"] * B
+        max_stop = max((len(s) for s in stop), default=0)
+        for t in range(max_tokens):
+            logp = torch.log_softmax(logits, -1)  # (b, V) the model's own distribution
+            if temperature <= 0:
+                nxt = logp.argmax(-1)
+            else:
+                probs = torch.softmax(logits / temperature, -1).double()
+                cdf = probs.cumsum(-1)
+                u = uniforms[alive, t].unsqueeze(-1) * cdf[:, -1:]
+                nxt = torch.searchsorted(cdf, u).squeeze(-1).clamp(max=probs.shape[-1] - 1)
+            chosen = logp.gather(-1, nxt[:, None]).squeeze(-1).tolist()
+            keep = []
+            for b, (r, tk, lp) in enumerate(zip(alive, nxt.tolist(), chosen)):
+                if tk == tok.eos_token_id:
+                    logp_sum[r] += lp
+                    finish[r] = "eos"
+                    continue
+                gen_ids[r].append(tk)
+                logp_sum[r] += lp
+                if stop:
+                    tail = tok.decode(gen_ids[r][-(max_stop + 8):])
+                    if any(s in tail for s in stop):
+                        finish[r] = "stop"
+                        continue
+                keep.append(b)
+            if not keep or t == max_tokens - 1:
+                break
+            if len(keep) < len(alive):
+                idx = torch.tensor(keep, device=dev)
+                cache.batch_select_indices(idx)
+                nxt, mask, pos = nxt[idx], mask[idx], pos[idx]
+                alive = [alive[b] for b in keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], -1)
+            pos = pos + 1
+            logits = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, past_key_values=cache,
+                           use_cache=True).logits[:, -1].float()
+        res = []
+        for r in range(B):
+            text = tok.decode(gen_ids[r], skip_special_tokens=True)
+            ntok = len(gen_ids[r]) + (finish[r] == "eos")
+            if finish[r] == "stop":  # cut at the first stop string; the delimiter is not part of the step
+                text = text[:min(text.find(s) for s in stop if s in text)]
+            res.append({"text": text, "tokens": ntok, "logp": logp_sum[r] / max(ntok, 1), "finish": finish[r]})
+        return res
+
+
+class VLLMBackend:
+    """vLLM for GPU boxes: `LLM.generate` with per-request `SamplingParams` and prefix caching on."""
+
+    def __init__(self, path, dtype="auto", tensor_parallel=1, gpu_memory_utilization=0.9, max_model_len=4096, seed=0):
+        from vllm import LLM  # imported only when --backend vllm is chosen
+        self.llm = LLM(model=str(path), dtype=dtype, tensor_parallel_size=tensor_parallel, seed=seed,
+                       enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
+                       max_model_len=max_model_len)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
+        from vllm import SamplingParams
+        seeds = seeds if seeds is not None else list(range(len(prompts)))
+        params = [SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                                 seed=stable_seed(s) % (2 ** 31), logprobs=0) for s in seeds]
+        outs = self.llm.generate(prompts, params, use_tqdm=progress)
+        res = []
+        for o in outs:
+            row = []
+            for c in o.outputs:
+                ntok = len(c.token_ids)
+                lp = c.cumulative_logprob
+                if lp is None and c.logprobs:
+                    lp = sum(d[t].logprob for d, t in zip(c.logprobs, c.token_ids))
+                finish = "length" if c.finish_reason == "length" else ("stop" if c.stop_reason is not None else "eos")
+                row.append({"text": c.text, "tokens": ntok, "logp": (lp or 0.0) / max(ntok, 1), "finish": finish})
+            res.append(row)
+        return res
+
+
+def make_backend(kind, path, batch_size=64, seed=0):
+    if kind == "vllm":
+        return VLLMBackend(path, seed=seed)
+    if kind != "hf":
+        raise ValueError(f"unknown backend {kind!r} (hf or vllm)")
+    device, dtype = pick_device()
+    return HFBackend(path, device, dtype, batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def encode_completions(tokenizer, prompts, completions, add_eos=True, max_len=None):
+    """Right-padded batch of prompt + completion (+ EOS) with a mask over completion tokens only."""
+    seqs, lmask = [], []
+    for p, c in zip(prompts, completions):
+        pi = encode(tokenizer, p)
+        ci = tokenizer(c, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
+        x = (pi + ci)[-max_len:] if max_len else pi + ci
+        m = ([0] * len(pi) + [1] * len(ci))[-len(x):]
+        seqs.append(x)
+        lmask.append(m)
+    T = max(len(x) for x in seqs)
+    pad = tokenizer.pad_token_id
+    return {
+        "input_ids": torch.tensor([x + [pad] * (T - len(x)) for x in seqs]),
+        "attention_mask": torch.tensor([[1] * len(x) + [0] * (T - len(x)) for x in seqs]),
+        "loss_mask": torch.tensor([m + [0] * (T - len(m)) for m in lmask]),
+    }
+
+
+def token_logps(model, input_ids, attention_mask):
+    """log p(x_t | x_<t) for t >= 1, with positions counted from the first real token.  # (B, T-1)"""
+    pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos).logits[:, :-1]
+    return torch.log_softmax(logits.float(), -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+
+
+def sequence_logps(model, input_ids, attention_mask, loss_mask):
+    """sum_t log p(y_t | x, y_<t) over completion tokens (loss_mask = 1; EOS included).  # (B,)
+
+    Works with padding on either side: positions come from the attention mask.
+    """
+    return (token_logps(model, input_ids, attention_mask) * loss_mask[:, 1:]).sum(-1)
+
+
+class PPMScorer:
+    """Scores partial trajectories with a train_ppm.py checkpoint: tanh(score at the last token).
+
+    The head's raw score is unbounded (Bradley-Terry only fixes differences); tanh maps it to
+    [-1, 1], the range of terminal rewards, so PPM values and +/-1 rewards can be averaged in Q.
+    """
+
+    def __init__(self, path, device=None, dtype=None, batch_size=64):
+        from transformers import AutoModelForSequenceClassification
+        if device is None:
+            device, dtype = pick_device(announce=False)
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_model(path, device, dtype, cls=AutoModelForSequenceClassification)
+        self.device, self.batch_size = device, batch_size
+
+    @torch.no_grad()
+    def __call__(self, texts):
+        scores = []
+        for s in range(0, len(texts), self.batch_size):
+            ids = [encode(self.tokenizer, t) for t in texts[s:s + self.batch_size]]
+            T = max(len(x) for x in ids)
+            pad = self.tokenizer.pad_token_id
+            x = torch.tensor([[pad] * (T - len(i)) + i for i in ids], device=self.device)
+            m = torch.tensor([[0] * (T - len(i)) + [1] * len(i) for i in ids], device=self.device)
+            pos = (m.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=x, attention_mask=m, position_ids=pos).logits  # (B, 1)
+            scores += torch.tanh(logits[:, 0].float()).tolist()
+        return scores
+
+
+def mean(xs):
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def fmt_pct(x):
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit("common.py is a library; run one of the stage scripts.")

@@ -1,0 +1,199 @@
+"""Stage 1: supervised fine-tuning of the policy (and the built-in tiny model from scratch).
+
+What it does
+  Trains a causal LM with the negative log-likelihood of the completion tokens only (the prompt
+  is masked, EOS is included): loss = -sum_t m_t log p(y_t | x, y_<t) / sum_t m_t.
+  - `--init tiny` builds a fresh ~1M-parameter Llama-architecture model and a character-level
+    tokenizer (`tokenizers` WordLevel over single characters, saved as an HF directory), with no
+    download. This is the built-in default of DESIGN.md section 9 (sizes from shared/NOTES.md:
+    hidden 128, 4 layers, 4 heads, tied embeddings; bigger models did worse in a 3-minute budget).
+  - `--init PATH` fine-tunes any HF causal LM directory (e.g. Qwen2.5-Math-1.5B-Instruct):
+    AlphaLLM's policy update on the best trajectory per problem, rStar-Math's SFT on the top-2
+    trajectories per problem (both written by pairs.py as sft JSONL).
+
+Input (one or more `--data` files, mixed freely)
+  problems JSONL with a "solution" (seed set: prompt = format_prompt(question), completion =
+  solution), or sft JSONL {"id", "prompt", "completion"} from pairs.py.
+Output
+  `--out DIR`: an HF directory (model + tokenizer) and meta.json (args, metrics, time).
+
+Schedule: AdamW, linear warm-up then cosine decay to `--min-lr-frac` of the peak (the decay alone
+was worth ~15 points in the probe), a fixed number of optimizer steps (budgets in steps, not
+minutes: this machine's speed swings 15-50%).
+
+Commands
+  CPU smoke:  python train_sft.py --init tiny --data runs/data/seed.jsonl --out runs/sft --steps 50
+  one GPU:    python train_sft.py --init Qwen/Qwen2.5-Math-1.5B-Instruct --data sft.jsonl --out ckpt \\
+                  --lr 7e-6 --batch-size 8 --grad-accum 16 --epochs 2 --max-len 2048
+  torchrun:   torchrun --nproc_per_node 8 train_sft.py --init PATH --data sft.jsonl --out ckpt --epochs 2
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from common import (encode_completions, format_prompt, load_jsonl, load_tokenizer, pick_device, print0,
+                    read_problems, save_checkpoint, setup_dist, token_logps)
+
+# ----------------------------------------------------------------------------- the tiny model
+
+CHARS = "\n" + "".join(chr(c) for c in range(32, 127))  # printable ASCII: the built-in task's alphabet
+
+
+def build_char_tokenizer():
+    """A character-level tokenizer saved/loaded as a PreTrainedTokenizerFast (round-trips exactly)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    specials = ["<pad>", "<eos>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(specials + list(CHARS))}
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every character
+    tk.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>",
+                                   unk_token="<unk>", padding_side="left")
+
+
+def build_tiny_model(tokenizer, hidden=128, layers=4, heads=4, max_len=512):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=4 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                      max_position_embeddings=max_len, tie_word_embeddings=True,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      bos_token_id=None)
+    return LlamaForCausalLM(cfg)
+
+
+# ----------------------------------------------------------------------------- the method
+
+
+def sft_loss(logps, loss_mask):
+    """Completion-only NLL: -sum(m * log p) / sum(m).  logps, loss_mask: (B, T-1) -> scalar"""
+    return -(logps * loss_mask).sum() / loss_mask.sum().clamp(min=1)
+
+
+def lr_at(step, total, peak, warmup, min_frac):
+    """Linear warm-up for `warmup` steps, then cosine decay from `peak` to `min_frac * peak`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def load_examples(paths, tokenizer):
+    """(prompt, completion) pairs from problems-with-solution and/or sft JSONL files."""
+    out = []
+    for path in paths:
+        first = load_jsonl(path)[0]
+        if "prompt" in first and "completion" in first:
+            recs = load_jsonl(path, {"prompt": str, "completion": str})
+            out += [(r["prompt"], r["completion"]) for r in recs]
+        else:
+            probs = [p for p in read_problems(path) if p.get("solution")]
+            if not probs:
+                raise SystemExit(f"{path}: no record has a 'solution' to train on")
+            out += [(format_prompt(tokenizer, p["question"]), p["solution"]) for p in probs]
+    return out
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--init", default="tiny", help="'tiny' for a fresh char-level Llama, or an HF model directory to fine-tune")
+    ap.add_argument("--data", nargs="+", required=True, help="problems JSONL with solutions and/or sft JSONL (prompt, completion)")
+    ap.add_argument("--out", required=True, help="output HF directory")
+    ap.add_argument("--steps", type=int, default=0, help="optimizer steps (0: use --epochs)")
+    ap.add_argument("--epochs", type=float, default=1.0, help="passes over the data when --steps is 0")
+    ap.add_argument("--batch-size", type=int, default=16, help="examples per micro-batch per rank (16: probe)")
+    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (3e-3 for the tiny model: probe; ~1e-5 for 1B+ models)")
+    ap.add_argument("--warmup", type=float, default=0.03, help="warm-up as a fraction of the steps")
+    ap.add_argument("--min-lr-frac", type=float, default=0.05, help="cosine decays to this fraction of the peak (probe: ~5%%)")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--max-len", type=int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
+    ap.add_argument("--hidden", type=int, default=128, help="tiny model: hidden size")
+    ap.add_argument("--layers", type=int, default=4, help="tiny model: layers")
+    ap.add_argument("--heads", type=int, default=4, help="tiny model: attention heads")
+    ap.add_argument("--seed", type=int, default=0, help="seed for init and data order")
+    ap.add_argument("--log-every", type=int, default=10, help="print a log line every this many steps")
+    args = ap.parse_args()
+
+    rank, world, local = setup_dist()
+    device, dtype = pick_device(local)
+    print0(json.dumps(vars(args)))
+    torch.manual_seed(args.seed)
+    if args.init == "tiny":
+        tokenizer = build_char_tokenizer()
+        model = build_tiny_model(tokenizer, args.hidden, args.layers, args.heads, max(512, args.max_len))
+    else:
+        from transformers import AutoModelForCausalLM
+        tokenizer = load_tokenizer(args.init)
+        model = AutoModelForCausalLM.from_pretrained(args.init, dtype=dtype)
+    model.to(device).train()
+    n_params = sum(p.numel() for p in model.parameters())
+    examples = load_examples(args.data, tokenizer)
+    global_batch = args.batch_size * args.grad_accum * world
+    steps = args.steps or max(1, int(args.epochs * len(examples) / global_batch))
+    print0(f"{len(examples)} examples | {n_params / 1e6:.2f}M params | vocab {len(tokenizer)} | "
+           f"{steps} steps of {global_batch} | world {world}")
+    ddp = DDP(model) if world > 1 else model
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
+
+    # the data order: one permutation per epoch from the seed, the same on every rank; rank r takes
+    # its own slice of each global batch, so 1 process and N processes see the same global batches
+    order, epoch = [], 0
+
+    def next_global_batch():
+        nonlocal order, epoch
+        while len(order) < global_batch:
+            g = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+            order += torch.randperm(len(examples), generator=g).tolist()
+            epoch += 1
+        b, order = order[:global_batch], order[global_batch:]
+        return b
+
+    t0, tokens, log = time.time(), 0, []
+    for step in range(steps):
+        lr = lr_at(step, steps, args.lr, max(1, int(args.warmup * steps)), args.min_lr_frac)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        gb = next_global_batch()
+        mine = gb[rank * args.batch_size * args.grad_accum:(rank + 1) * args.batch_size * args.grad_accum]
+        loss_sum = 0.0
+        for micro in range(args.grad_accum):
+            idx = mine[micro * args.batch_size:(micro + 1) * args.batch_size]
+            batch = encode_completions(tokenizer, [examples[i][0] for i in idx], [examples[i][1] for i in idx],
+                                       max_len=args.max_len)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            sync = micro == args.grad_accum - 1 or world == 1
+            with (ddp.no_sync() if not sync else torch.enable_grad()):
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                    logps = token_logps(ddp, batch["input_ids"], batch["attention_mask"])
+                loss = sft_loss(logps, batch["loss_mask"][:, 1:].to(logps.dtype)) / args.grad_accum
+                loss.backward()
+            loss_sum += loss.item()
+            tokens += int(batch["attention_mask"].sum()) * world
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        log.append(loss_sum)
+        if step % args.log_every == 0 or step == steps - 1:
+            dt = time.time() - t0
+            print0(f"step {step + 1}/{steps} | loss {loss_sum:.4f} | lr {lr:.2e} | {tokens / dt:.0f} tok/s | {dt:.0f}s")
+
+    meta = {"args": vars(args), "params": n_params, "steps": steps, "examples": len(examples), "world": world,
+            "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0}
+    if rank == 0:
+        save_checkpoint(model, tokenizer, args.out, meta)
+        print0(f"saved {args.out} | final loss {meta['final_loss']:.4f} | {meta['train_seconds']:.0f}s")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
