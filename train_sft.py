@@ -28,6 +28,7 @@ Commands
   torchrun:   torchrun --nproc_per_node 8 train_sft.py --init PATH --data sft.jsonl --out ckpt --epochs 2
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -164,20 +165,31 @@ def main():
             group["lr"] = lr
         gb = next_global_batch()
         mine = gb[rank * args.batch_size * args.grad_accum:(rank + 1) * args.batch_size * args.grad_accum]
-        loss_sum = 0.0
+        batches = []
         for micro in range(args.grad_accum):
             idx = mine[micro * args.batch_size:(micro + 1) * args.batch_size]
-            batch = encode_completions(tokenizer, [examples[i][0] for i in idx], [examples[i][1] for i in idx],
-                                       max_len=args.max_len)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            sync = micro == args.grad_accum - 1 or world == 1
-            with (ddp.no_sync() if not sync else torch.enable_grad()):
+            b = encode_completions(tokenizer, [examples[i][0] for i in idx], [examples[i][1] for i in idx],
+                                   max_len=args.max_len)
+            batches.append({k: v.to(device) for k, v in b.items()})
+        # normalise by the completion tokens of the whole global batch (all ranks, all micro-batches),
+        # so 1 process and N processes compute the same loss and the same gradients
+        n_tok = torch.tensor(float(sum(int(b["loss_mask"][:, 1:].sum()) for b in batches)), device=device)
+        if world > 1:
+            torch.distributed.all_reduce(n_tok)
+        loss_sum = torch.zeros((), device=device)
+        for micro, batch in enumerate(batches):
+            sync = micro == args.grad_accum - 1
+            with (ddp.no_sync() if world > 1 and not sync else contextlib.nullcontext()):
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                     logps = token_logps(ddp, batch["input_ids"], batch["attention_mask"])
-                loss = sft_loss(logps, batch["loss_mask"][:, 1:].to(logps.dtype)) / args.grad_accum
-                loss.backward()
-            loss_sum += loss.item()
+                mask = batch["loss_mask"][:, 1:].to(logps.dtype)
+                loss = sft_loss(logps, mask) * mask.sum() / n_tok
+                (loss * world).backward()  # DDP averages gradients over ranks; undo it to get the global sum
+            loss_sum += loss.detach()
             tokens += int(batch["attention_mask"].sum()) * world
+        if world > 1:
+            torch.distributed.all_reduce(loss_sum)
+        loss_sum = loss_sum.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
