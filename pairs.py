@@ -1,0 +1,318 @@
+"""Stage 3: search trees -> preference pairs, PPM pairs and SFT trajectories.
+
+What it does
+  Reads the trees mcts.py wrote and applies named pair rules, each a pure function of one tree:
+  - `step` (AlphaLLM-CPL section 3.1, spec_000 3.2): every pair of siblings (same parent) whose Q
+    differ by more than --tau; chosen = the higher Q. Prompt = question + shared prefix.
+  - `complete` (CPL 3.3): pairs of root-to-terminal trajectories whose values (mean Q along the
+    path, the statistic rStar ranks trajectories by) differ by more than --tau; at most
+    --max-complete per problem (the paper takes all, O(leaves^2); a cap keeps one easy problem
+    from filling the buffer), drawn with a per-problem stable seed.
+  - `depth` (AlphaLLM-Q / MCTS-DPO, CPL Table 1): at each depth the best vs the worst node by Q
+    over the whole level (different parents allowed), if their gap exceeds --tau.
+  - `svpo` (SVPO App. A.2, spec_002 4.7): for each positive node (on a path to a correct terminal),
+    top-down, up to 2 `sibling`, 1 `cousin` (same depth, other parent) and 1 `other_depth`
+    (a wrong terminal at another depth, not below the positive) negatives; a sibling or cousin
+    negative is a node whose explored subtree reaches only wrong terminals and whose Q is below
+    the positive's.
+  - `ppm` (rStar-Math section 3.3, spec_004 3.3): per parent, the top-2 children by Q that lead to
+    a correct answer vs the bottom-2 that lead to a wrong one, kept if the Q margin is >=
+    --ppm-margin and the step texts are >= --ppm-min-edit characters apart (Levenshtein; rStar's
+    released filter: 0.5 and 20); plus `ppm_final`: the top-2 correct vs bottom-2 wrong whole
+    trajectories by mean Q. Problems whose terminals are all correct or all wrong give none.
+  - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
+    AlphaLLM k = 1), duplicates by text dropped.
+  Only nodes with N >= --min-visits take part (an unvisited node's Q says nothing).
+
+Text conventions (the trainer relies on them)
+  - prompt = common.format_prompt(tokenizer of --model, question) + the shared leading steps of
+    the two sides, each followed by the step delimiter (common.join_steps). Without --model the
+    plain template is used (what the built-in tiny model and any tokenizer without a chat template
+    get). Moving the steps both sides share into the prompt changes nothing in DPO, r_g or p_g
+    (the shared part cancels) and saves compute.
+  - a completion is the remaining steps joined by the delimiter; it ENDS WITH THE DELIMITER when
+    its last node is not terminal (the trajectory goes on), and then train_dpo.py adds no EOS;
+    a completion that reaches a terminal has no trailing delimiter and the trainer appends EOS.
+  - r_chosen / r_rejected: the Q of every step of the completion, in order (CPL Eq. 4's per-step
+    rewards R(y_t, q): here the MCTS Q of the node; r_g = sum r_chosen - sum r_rejected).
+  - q_chosen / q_rejected: the rule's score of each side (the node's Q, or the mean Q of a
+    trajectory for complete / ppm_final); depth: depth of the chosen side's last node.
+  - correct: a node's "correct" field, else reward > 0, else Q > 0 (terminal nodes only).
+
+Input   --trees: trees JSONL (DESIGN.md section 3) from mcts.py, one or more files.
+Output  --out-dir: pairs.jsonl {"id", "problem", "prompt", "chosen", "rejected", "kind", "q_chosen",
+        "q_rejected", "r_chosen", "r_rejected", "depth"} (every DPO kind), ppm_pairs.jsonl (same
+        fields, kinds ppm / ppm_final), sft.jsonl {"id", "problem", "prompt", "completion"},
+        pairs_meta.json (args and counts per kind).
+
+Commands (pure Python on one core: no GPU or torchrun variant)
+  CPU:  python pairs.py --trees runs/trees.jsonl --out-dir runs/pairs
+  any:  python pairs.py --trees trees.jsonl --out-dir pairs --model Qwen/Qwen2.5-Math-7B-Instruct --tau 1
+"""
+import argparse
+import json
+import random
+from collections import Counter, defaultdict
+from itertools import combinations
+from pathlib import Path
+
+from common import STEP_DELIM, format_prompt, load_jsonl, stable_seed, write_json, write_jsonl
+
+DPO_RULES = ("step", "complete", "depth", "svpo")
+
+# ----------------------------------------------------------------------------- tree helpers
+
+
+class Tree:
+    """Read-only view of one tree record: children, paths, outcome labels."""
+
+    def __init__(self, rec, min_visits=1):
+        self.id, self.question, self.nodes = str(rec["id"]), rec["question"], rec["nodes"]
+        n = len(self.nodes)
+        self.children = [[] for _ in range(n)]
+        for i, nd in enumerate(self.nodes):
+            if nd["parent"] is not None:
+                self.children[nd["parent"]].append(i)
+        self.live = [i for i in range(1, n) if self.nodes[i].get("N", 0) >= min_visits]
+        self.live_set = set(self.live)
+        self.terminals = [i for i in self.live if self.nodes[i]["terminal"]]
+        # has_correct / has_wrong: some terminal below (or at) the node is correct / wrong
+        self.has_correct, self.has_wrong = [False] * n, [False] * n
+        for t in self.terminals:
+            ok = self.correct(t)
+            for j in self.path(t):
+                self.has_correct[j] |= ok
+                self.has_wrong[j] |= not ok
+
+    def q(self, i):
+        return float(self.nodes[i]["Q"])
+
+    def correct(self, i):
+        nd = self.nodes[i]
+        if "correct" in nd and nd["correct"] is not None:
+            return bool(nd["correct"])
+        return float(nd.get("reward", nd["Q"])) > 0
+
+    def path(self, i):
+        """Node ids from depth 1 down to i (the root excluded)."""
+        out = []
+        while i and self.nodes[i]["parent"] is not None:
+            out.append(i)
+            i = self.nodes[i]["parent"]
+        return out[::-1]
+
+    def mean_q(self, i):
+        p = self.path(i)
+        return sum(self.q(j) for j in p) / len(p)
+
+    def min_q(self, i):
+        return min(self.q(j) for j in self.path(i))
+
+
+def make_pair(tree, prompt, chosen, rejected, kind, q_c=None, q_r=None, delim=STEP_DELIM):
+    """A pair record from two node ids: shared leading steps move into the prompt.
+
+    Returns None when the two sides have the same text or one is a prefix of the other.
+    """
+    pc, pr = tree.path(chosen), tree.path(rejected)
+    sc, sr = [tree.nodes[i]["step"] for i in pc], [tree.nodes[i]["step"] for i in pr]
+    k = 0
+    while k < min(len(sc), len(sr)) and sc[k] == sr[k]:
+        k += 1
+    if k == len(sc) or k == len(sr):
+        return None
+
+    def side(path, steps):
+        end = "" if tree.nodes[path[-1]]["terminal"] else delim  # a terminal gets EOS from the trainer
+        return delim.join(steps[k:]) + end, [tree.q(i) for i in path[k:]]
+
+    (c_text, r_c), (r_text, r_r) = side(pc, sc), side(pr, sr)
+    return {"problem": tree.id, "prompt": prompt + "".join(s + delim for s in sc[:k]), "chosen": c_text,
+            "rejected": r_text, "kind": kind, "q_chosen": tree.q(chosen) if q_c is None else q_c,
+            "q_rejected": tree.q(rejected) if q_r is None else q_r, "r_chosen": r_c, "r_rejected": r_r,
+            "depth": tree.nodes[chosen]["depth"]}
+
+
+def levenshtein(a, b):
+    """Edit distance (insert, delete, substitute; each costs 1)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+# ----------------------------------------------------------------------------- the pair rules
+
+
+def step_pairs(tree, prompt, tau, delim=STEP_DELIM):
+    """CPL stepwise pairs: siblings a, b with |Q(a) - Q(b)| > tau; chosen = argmax Q."""
+    out = []
+    for kids in tree.children:
+        kids = [i for i in kids if i in tree.live_set]
+        for a, b in combinations(kids, 2):
+            if abs(tree.q(a) - tree.q(b)) > tau:
+                c, r = (a, b) if tree.q(a) > tree.q(b) else (b, a)
+                out.append(make_pair(tree, prompt, c, r, "step", delim=delim))
+    return [p for p in out if p]
+
+
+def complete_pairs(tree, prompt, tau, cap, seed=0, delim=STEP_DELIM):
+    """CPL complete-trajectory pairs: terminals whose path mean Q differ by > tau, at most `cap`."""
+    value = {t: tree.mean_q(t) for t in tree.terminals}
+    cands = []
+    for a, b in combinations(tree.terminals, 2):
+        if abs(value[a] - value[b]) > tau:
+            cands.append((a, b) if value[a] > value[b] else (b, a))
+    if len(cands) > cap:
+        cands = random.Random(stable_seed(seed, tree.id, "complete")).sample(cands, cap)
+    out = [make_pair(tree, prompt, c, r, "complete", value[c], value[r], delim) for c, r in cands]
+    return [p for p in out if p]
+
+
+def depth_pairs(tree, prompt, tau, delim=STEP_DELIM):
+    """AlphaLLM-Q: at each depth, the highest-Q vs the lowest-Q node of the level (gap > tau)."""
+    by_depth = defaultdict(list)
+    for i in tree.live:
+        by_depth[tree.nodes[i]["depth"]].append(i)
+    out = []
+    for d in sorted(by_depth):
+        level = by_depth[d]
+        best, worst = max(level, key=tree.q), min(level, key=tree.q)
+        if tree.q(best) - tree.q(worst) > tau:
+            out.append(make_pair(tree, prompt, best, worst, "depth", delim=delim))
+    return [p for p in out if p]
+
+
+def svpo_pairs(tree, prompt, n_sibling=2, n_cousin=1, n_other=1, seed=0, delim=STEP_DELIM):
+    """SVPO (App. A.2): per positive node, top-down, sibling / cousin / other-depth negatives."""
+    rng = random.Random(stable_seed(seed, tree.id, "svpo"))
+    neg = [i for i in tree.live if tree.has_wrong[i] and not tree.has_correct[i]]
+    wrong_terms = [t for t in tree.terminals if not tree.correct(t)]
+    out = []
+    for p in sorted((i for i in tree.live if tree.has_correct[i]), key=lambda i: (tree.nodes[i]["depth"], i)):
+        d, par, qp = tree.nodes[p]["depth"], tree.nodes[p]["parent"], tree.q(p)
+        groups = [("sibling", [n for n in neg if tree.nodes[n]["parent"] == par and tree.q(n) < qp], n_sibling),
+                  ("cousin", [n for n in neg if tree.nodes[n]["depth"] == d and tree.nodes[n]["parent"] != par
+                              and tree.q(n) < qp], n_cousin),
+                  ("other_depth", [t for t in wrong_terms if tree.nodes[t]["depth"] != d and p not in tree.path(t)],
+                   n_other)]
+        for kind, pool, k in groups:
+            for n in rng.sample(pool, min(k, len(pool))):
+                out.append(make_pair(tree, prompt, p, n, kind, delim=delim))
+    return [p for p in out if p]
+
+
+def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
+    """rStar-Math PPM pairs: per parent top-`top` correct-leading vs bottom-`top` wrong-leading
+    children (Q margin >= margin, edit distance >= min_edit), plus top vs bottom whole trajectories."""
+    outcomes = {tree.correct(t) for t in tree.terminals}
+    if outcomes != {True, False}:
+        return []  # all-correct or all-wrong problems carry no preference (rStar filter)
+    out = []
+    for kids in tree.children:
+        kids = [i for i in kids if i in tree.live_set]
+        pos = sorted((i for i in kids if tree.has_correct[i]), key=tree.q, reverse=True)[:top]
+        negs = sorted((i for i in kids if tree.has_wrong[i]), key=tree.q)[:top]
+        for c in pos:
+            for r in negs:
+                if c != r and tree.q(c) - tree.q(r) >= margin and \
+                        levenshtein(tree.nodes[c]["step"], tree.nodes[r]["step"]) >= min_edit:
+                    out.append(make_pair(tree, prompt, c, r, "ppm", delim=delim))
+    good = sorted((t for t in tree.terminals if tree.correct(t)), key=tree.mean_q, reverse=True)[:top]
+    bad = sorted((t for t in tree.terminals if not tree.correct(t)), key=tree.mean_q)[:top]
+    for c in good:
+        for r in bad:
+            out.append(make_pair(tree, prompt, c, r, "ppm_final", tree.mean_q(c), tree.mean_q(r), delim))
+    return [p for p in out if p]
+
+
+def sft_records(tree, prompt, k, delim=STEP_DELIM):
+    """The top-k correct trajectories by (mean Q, min Q), distinct texts (rStar k=2, AlphaLLM k=1)."""
+    good = sorted((t for t in tree.terminals if tree.correct(t)),
+                  key=lambda t: (tree.mean_q(t), tree.min_q(t)), reverse=True)
+    out, seen = [], set()
+    for t in good:
+        text = delim.join(tree.nodes[i]["step"] for i in tree.path(t))
+        if text not in seen and len(out) < k:
+            seen.add(text)
+            out.append({"problem": tree.id, "prompt": prompt, "completion": text})
+    return out
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def extract(tree, prompt, args):
+    """All records of one tree: (dpo pairs, ppm pairs, sft records)."""
+    rules, d = set(args.rules.split(",")), args.step_delim
+    dpo = []
+    if "step" in rules:
+        dpo += step_pairs(tree, prompt, args.tau, d)
+    if "complete" in rules:
+        dpo += complete_pairs(tree, prompt, args.tau, args.max_complete, args.seed, d)
+    if "depth" in rules:
+        dpo += depth_pairs(tree, prompt, args.tau, d)
+    if "svpo" in rules:
+        dpo += svpo_pairs(tree, prompt, args.svpo_siblings, args.svpo_cousins, args.svpo_other, args.seed, d)
+    ppm = ppm_pairs(tree, prompt, args.ppm_margin, args.ppm_min_edit, 2, d) if "ppm" in rules else []
+    sft = sft_records(tree, prompt, args.sft_k, d) if args.sft_k > 0 else []
+    return dpo, ppm, sft
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trees", nargs="+", required=True, help="trees JSONL file(s) from mcts.py")
+    ap.add_argument("--out-dir", required=True, help="writes pairs.jsonl, ppm_pairs.jsonl, sft.jsonl, pairs_meta.json")
+    ap.add_argument("--rules", default="step,complete,depth,svpo,ppm",
+                    help="comma-separated pair rules: step, complete, depth, svpo, ppm")
+    ap.add_argument("--model", default=None,
+                    help="policy/tokenizer dir, only for the prompt format (chat template); none: the plain template")
+    ap.add_argument("--tau", type=float, default=0.5,
+                    help="Q-gap margin of step/complete/depth pairs (CPL uses 1 on an unbounded value scale; Q here is in [-1, 1])")
+    ap.add_argument("--max-complete", type=int, default=8, help="complete pairs per problem at most (guess; CPL: no cap)")
+    ap.add_argument("--svpo-siblings", type=int, default=2, help="sibling negatives per positive (SVPO: 2)")
+    ap.add_argument("--svpo-cousins", type=int, default=1, help="cousin negatives per positive (SVPO: 1)")
+    ap.add_argument("--svpo-other", type=int, default=1, help="other-depth wrong-terminal negatives per positive (SVPO: 1)")
+    ap.add_argument("--ppm-margin", type=float, default=0.5, help="PPM pairs: Q(pos) - Q(neg) >= this (rStar code: 0.5)")
+    ap.add_argument("--ppm-min-edit", type=int, default=20, help="PPM pairs: edit distance of the two steps >= this (rStar code: 20 chars)")
+    ap.add_argument("--sft-k", type=int, default=2, help="SFT trajectories per problem (rStar: 2, AlphaLLM: 1; 0: none)")
+    ap.add_argument("--min-visits", type=int, default=1, help="nodes with fewer visits take no part")
+    ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (must match mcts.py)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the per-problem sampling (complete cap, SVPO negatives)")
+    args = ap.parse_args()
+    print(json.dumps(vars(args)))
+    bad = set(args.rules.split(",")) - set(DPO_RULES) - {"ppm"}
+    if bad:
+        raise SystemExit(f"--rules: unknown rule(s) {sorted(bad)}")
+    tok = None
+    if args.model:
+        from common import load_tokenizer
+        tok = load_tokenizer(args.model)
+
+    dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
+    for path in args.trees:
+        for rec in load_jsonl(path, {"id": (str, int), "question": str, "nodes": list}):
+            tree = Tree(rec, args.min_visits)
+            n_trees += 1
+            solved += any(tree.correct(t) for t in tree.terminals)
+            d, p, s = extract(tree, format_prompt(tok, tree.question), args)
+            for kind_recs in (d, p, s):
+                for j, r in enumerate(kind_recs):
+                    r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
+            dpo, ppm, sft = dpo + d, ppm + p, sft + s
+    out = Path(args.out_dir)
+    write_jsonl(out / "pairs.jsonl", dpo)
+    write_jsonl(out / "ppm_pairs.jsonl", ppm)
+    write_jsonl(out / "sft.jsonl", sft)
+    counts = dict(Counter(r["kind"] for r in dpo + ppm))
+    counts.update(trees=n_trees, solved_trees=solved, sft=len(sft),
+                  problems_with_pairs=len({r["problem"] for r in dpo}))
+    write_json(out / "pairs_meta.json", {"args": vars(args), "counts": counts})
+    print(" | ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+if __name__ == "__main__":
+    main()

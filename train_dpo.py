@@ -1,0 +1,415 @@
+"""Stage 4: preference training of the policy: DPO, CPL ordering, SVPO.
+
+What it does
+  - DPO (Rafailov et al. 2023, Eq. 7; CPL Eq. 3): L = -log sigmoid(beta * ((pc - rc) - (pr - rr)))
+    where p*/r* are the summed completion log-probs (prompt masked, EOS included) of chosen (c) and
+    rejected (r) under the policy / the reference. --label-smoothing gives cDPO. The reference is
+    the starting policy; its log-probs are computed once before training, so one model is in memory.
+  - Order of the pairs each epoch (--order):
+    `cpl` (AlphaLLM-CPL section 3.2, Eqs. 4-7): r_g = sum r_chosen - sum r_rejected (fixed; pairs.py
+    stores the Q of each step), p_g = log P(chosen) - log P(rejected) under the policy at the start
+    of the epoch, each min-max normalised over the whole buffer to [0, 1], w = r_g + alpha * p_g;
+    pairs sorted by w descending within a problem, then round-robin over problems (in order of
+    first appearance); the loader does not shuffle. `shuffle`: a new random order each epoch
+    (PL-Shuffle baseline). `file`: as written.
+  - SVPO (spec_002 Eqs. 8-10, App. A.1), --loss svpo: a value head Linear(hidden, 1) + tanh beside
+    the LM head, read at the last token of each step (the step's trailing delimiter, or EOS for a
+    finished one). L = 1 * DPO + 0.25 * max(0, gamma - h_V) + 0.001 * (h_pi - sg[h_V])^2
+    + 5 * NLL(chosen) + 0.25 * MSE(V(s_t), Q_t), h_pi = beta * DPO logit, h_V = V(chosen) - V(rejected);
+    the MSE runs over every step of both sides with the pair's per-step Q as targets.
+  Departures (documented choices)
+  - --sft-weight adds the chosen side's token-mean NLL to plain DPO too (RPO, Pang et al. 2024; SVPO's
+    SFT term); 0 by default for DPO, 5 for SVPO. On the tiny model plain DPO collapses (NOTES.md).
+  - SVPO's SFT/MSE data are the pairs' own chosen sides / steps (the paper mixes in whole solutions).
+  - CPL's normalisation is unspecified: min-max over the buffer (all equal -> 0); ties keep file order.
+  - A completion ending with the step delimiter is a partial trajectory: no EOS is appended to it
+    (pairs.py convention); every other completion gets EOS.
+  Metrics per step (TRL names): loss, rewards/chosen, rewards/rejected, rewards/accuracies,
+  rewards/margins, logps/chosen, logps/rejected, the SVPO terms, lr, tokens/s (non-pad tokens of
+  the training forwards, all ranks).
+
+Input   --pairs: pairs JSONL {"prompt", "chosen", "rejected", "r_chosen"?, "r_rejected"?, "problem"?,
+        "kind"?} (pairs.py); --kinds picks kinds. --model: the policy HF directory (also the reference).
+Output  --out: HF directory + meta.json (args, per-step log, timings); value_head.pt beside it for
+        SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))); --save-epochs writes
+        out/epoch{k} after every epoch but the last.
+
+Commands
+  CPU smoke: python train_dpo.py --model runs/sft --pairs runs/pairs/pairs.jsonl --out runs/dpo \\
+                 --kinds step,complete --order cpl --epochs 2 --batch-size 16 --grad-accum 1 --lr 2e-4
+  one GPU:   python train_dpo.py --model ckpt --pairs pairs.jsonl --out dpo --order cpl --epochs 2 --lr 5e-7
+  torchrun:  torchrun --nproc_per_node 8 train_dpo.py --model ckpt --pairs pairs.jsonl --out dpo \\
+                 --batch-size 2 --grad-accum 4 --loss svpo --fsdp
+"""
+import argparse
+import json
+import math
+import random
+import time
+from collections import Counter
+from contextlib import nullcontext
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, pick_device, print0, save_checkpoint, setup_dist,
+                    write_json)
+
+# ----------------------------------------------------------------------------- the method
+
+
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
+             label_smoothing=0.0):
+    """DPO: L = -(1-e) log s(beta*h) - e log s(-beta*h), h = (pc - rc) - (pr - rr); all (B,).
+
+    Returns per-example losses (B,), chosen rewards beta*(pc - rc) and rejected rewards
+    beta*(pr - rr), both detached (B,).
+    """
+    h = (policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps)  # (B,)
+    losses = -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
+    chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps).detach()
+    rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps).detach()
+    return losses, chosen_rewards, rejected_rewards
+
+
+def svpo_loss(pc, pr, rc, rr, v_chosen, v_rejected, n_chosen, v_steps, q_steps, step_mask, beta, gamma, w):
+    """SVPO Eq. 10 + App. A.1 (per example, all (B,) unless noted):
+    h_pi = beta*((pc - rc) - (pr - rr))   h_V = V(s_w) - V(s_l)
+    L = w.dpo * -log s(h_pi) + w.margin * max(0, gamma - h_V) + w.reg * (h_pi - sg[h_V])^2
+        + w.sft * (-pc / n_chosen) + w.mse * mean_t (V(s_t) - Q_t)^2
+    v_steps, q_steps, step_mask: (B, S) values, Q targets and mask over the steps of both sides.
+    Returns (total (B,), {term: (B,)}).
+    """
+    h_pi = beta * ((pc - rc) - (pr - rr))
+    h_v = v_chosen - v_rejected
+    terms = {
+        "dpo": -F.logsigmoid(h_pi),
+        "margin": torch.relu(gamma - h_v),
+        "reg": (h_pi - h_v.detach()) ** 2,
+        "sft": -pc / n_chosen,
+        "mse": ((v_steps - q_steps) ** 2 * step_mask).sum(-1) / step_mask.sum(-1).clamp(min=1),
+    }
+    return sum(w[k] * t for k, t in terms.items()), terms
+
+
+def minmax(xs):
+    """Min-max normalisation to [0, 1]; a constant list maps to zeros."""
+    lo, hi = min(xs), max(xs)
+    return [(x - lo) / (hi - lo) if hi > lo else 0.0 for x in xs]
+
+
+def cpl_order(groups, r_gap, p_gap, alpha=0.5):
+    """CPL order (spec_000 4.3-4.4): w = minmax(r_g) + alpha * minmax(p_g); sort each group (prompt)
+    by w descending, then take every group's best, every group's second, ... (round-robin).
+    groups, r_gap, p_gap: one entry per pair. Returns pair indices."""
+    w = [r + alpha * p for r, p in zip(minmax(r_gap), minmax(p_gap))]
+    by_group = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    queues = [sorted(ix, key=lambda i: -w[i]) for ix in by_group.values()]  # stable: ties keep file order
+    return [q[r] for r in range(max(map(len, queues))) for q in queues if r < len(q)]
+
+
+def epoch_order(kind, epoch, seed, groups, r_gap, p_gap, alpha):
+    if kind == "cpl":
+        return cpl_order(groups, r_gap, p_gap, alpha)
+    order = list(range(len(groups)))
+    if kind == "shuffle":
+        random.Random(seed * 1000 + epoch).shuffle(order)
+    return order
+
+
+# ----------------------------------------------------------------------------- data and model
+
+
+def tokenize_side(tok, prompt, completion, delim, max_len):
+    """(ids, first completion index, token index of each step's last token) of prompt + completion.
+
+    EOS is appended unless the completion ends with the delimiter; a step's last token is its
+    delimiter's last token, or the EOS for a finished trajectory. Truncation keeps the right end.
+    """
+    p = encode(tok, prompt)
+    enc = tok(completion, add_special_tokens=False, return_offsets_mapping=True)
+    c, offs = list(enc["input_ids"]), enc["offset_mapping"]
+    final = not completion.endswith(delim)
+    pieces = completion.split(delim)[: None if final else -1]
+    ends, pos, vpos = [], 0, []
+    for k, piece in enumerate(pieces):
+        pos += len(piece) + (0 if final and k == len(pieces) - 1 else len(delim))
+        ends.append(pos)
+    for k, e in enumerate(ends):
+        last = final and k == len(ends) - 1
+        vpos.append(len(c) if last else max(j for j, (a, _) in enumerate(offs) if a < e))
+    if final:
+        c.append(tok.eos_token_id)
+    cut = max(0, len(p) + len(c) - max_len)
+    return (p + c)[cut:], max(1, len(p) - cut), [max(0, len(p) + v - cut) for v in vpos]
+
+
+def collate(sides, pad_id, device):
+    """Right-padded tensors for a list of sides (ids, start, vpos)."""
+    T, S = max(len(s[0]) for s in sides), max(len(s[2]) for s in sides)
+    ids = torch.full((len(sides), T), pad_id, dtype=torch.long)
+    attn, lmask = torch.zeros_like(ids), torch.zeros_like(ids)
+    vpos, vmask = torch.zeros((len(sides), S), dtype=torch.long), torch.zeros((len(sides), S))
+    for b, (x, start, vp) in enumerate(sides):
+        ids[b, :len(x)] = torch.tensor(x)
+        attn[b, :len(x)] = 1
+        lmask[b, start:len(x)] = 1
+        vpos[b, :len(vp)] = torch.tensor(vp, dtype=torch.long)
+        vmask[b, :len(vp)] = 1
+    return [t.to(device) for t in (ids, attn, lmask, vpos, vmask)]
+
+
+class PolicyWithValue(torch.nn.Module):
+    """The causal LM, plus (SVPO) a value head Linear(hidden, 1) + tanh on the last hidden state."""
+
+    def __init__(self, lm, value_head=False):
+        super().__init__()
+        self.lm = lm
+        self.v_head = torch.nn.Linear(lm.config.hidden_size, 1) if value_head else None
+        if value_head:  # SVPO's repo: N(0, initializer_range), bias 0
+            torch.nn.init.normal_(self.v_head.weight, std=getattr(lm.config, "initializer_range", 0.02))
+            torch.nn.init.zeros_(self.v_head.bias)
+
+    def forward(self, ids, attn):
+        """Token log-probs log p(x_t | x_<t), t >= 1 (B, T-1); values tanh(head(h_t)) (B, T) or None."""
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)  # positions from the first real token: any padding side
+        out = self.lm(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False,
+                      output_hidden_states=self.v_head is not None)
+        logits = out.logits[:, :-1].float()  # (B, T-1, V)
+        logps = logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, -1)
+        values = None
+        if self.v_head is not None:
+            values = torch.tanh(self.v_head(out.hidden_states[-1].float())).squeeze(-1)  # (B, T)
+        return logps, values
+
+
+def seq_logps(logps, lmask):
+    """Summed completion log-probs (B,) from token log-probs (B, T-1) and the loss mask (B, T)."""
+    return (logps * lmask[:, 1:]).sum(-1)
+
+
+@torch.no_grad()
+def all_logps(model, data, bs, rank, world, pad_id, device, dtype):
+    """(N, 2) summed log-probs of chosen/rejected for every pair; ranks split the pairs and every
+    rank runs the same number of batches (FSDP needs lock-step forwards)."""
+    was = model.training
+    model.eval()
+    out = torch.zeros(len(data), 2)
+    mine = list(range(rank, len(data), world))
+    for b in range(math.ceil(math.ceil(len(data) / world) / bs)):
+        idx = mine[b * bs:(b + 1) * bs] or [0]
+        real = len(mine[b * bs:(b + 1) * bs])
+        ids, attn, lmask, _, _ = collate([data[i]["c"] for i in idx] + [data[i]["r"] for i in idx], pad_id, device)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            lp = seq_logps(model(ids, attn)[0], lmask).float().cpu()
+        out[idx[:real]] = torch.stack([lp[:len(idx)], lp[len(idx):]], -1)[:real]
+    if world > 1:
+        dist.all_reduce(out)
+    model.train(was)
+    return out
+
+
+def load_pairs(paths, kinds, tok, args):
+    recs = [r for p in paths for r in load_jsonl(p, {"prompt": str, "chosen": str, "rejected": str})]
+    if kinds:
+        recs = [r for r in recs if r.get("kind") in kinds]
+    if not recs:
+        raise SystemExit(f"no pairs of kinds {sorted(kinds)} in {paths}")
+    data = []
+    for r in recs:
+        c = tokenize_side(tok, r["prompt"], r["chosen"], args.step_delim, args.max_len)
+        rj = tokenize_side(tok, r["prompt"], r["rejected"], args.step_delim, args.max_len)
+        rc, rr = r.get("r_chosen", []), r.get("r_rejected", [])
+        if args.loss == "svpo" and (len(rc) != len(c[2]) or len(rr) != len(rj[2])):
+            raise SystemExit(f"pair {r.get('id')}: r_chosen/r_rejected need one Q per step for --loss svpo")
+        data.append({"c": c, "r": rj, "q_c": rc, "q_r": rr, "r_gap": sum(rc) - sum(rr),
+                     "group": r.get("problem", r["prompt"]), "kind": r.get("kind", "")})
+    return data
+
+
+def save(model, tok, out, meta, fsdp, rank):
+    """HF directory of the LM (+ value_head.pt for SVPO); FSDP gathers a full state dict first."""
+    sd = None
+    if fsdp:  # a collective: every rank takes part
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if rank != 0:
+        return
+    if fsdp:
+        model.lm.save_pretrained(out, state_dict={k[3:]: v for k, v in sd.items() if k.startswith("lm.")})
+        tok.save_pretrained(out)
+        write_json(f"{out}/meta.json", meta)
+    else:
+        save_checkpoint(model.lm, tok, out, meta)
+    if model.v_head is not None:
+        head = {k[7:]: v for k, v in sd.items() if k.startswith("v_head.")} if fsdp else model.v_head.state_dict()
+        torch.save({k: v.detach().cpu() for k, v in head.items()}, f"{out}/value_head.pt")
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="policy HF directory (also the frozen reference)")
+    ap.add_argument("--pairs", nargs="+", required=True, help="pairs JSONL file(s) from pairs.py")
+    ap.add_argument("--out", required=True, help="output HF directory")
+    ap.add_argument("--kinds", default="", help="comma-separated pair kinds to train on (empty: all)")
+    ap.add_argument("--loss", choices=["dpo", "svpo"], default="dpo", help="plain DPO (+ optional NLL) or the SVPO loss")
+    ap.add_argument("--order", choices=["cpl", "shuffle", "file"], default="cpl", help="pair order each epoch")
+    ap.add_argument("--alpha", type=float, default=0.5, help="CPL: weight of the policy gap p_g (CPL App. A: 0.5)")
+    ap.add_argument("--epochs", type=int, default=2, help="passes over the pairs (CPL: 2)")
+    ap.add_argument("--beta", type=float, default=0.1, help="DPO beta (SVPO: 0.1; CPL: unstated)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0, help="cDPO label smoothing")
+    ap.add_argument("--sft-weight", type=float, default=None,
+                    help="weight of the chosen side's token-mean NLL (default: 0 for dpo, 5 for svpo, SVPO App. A.1)")
+    ap.add_argument("--margin-weight", type=float, default=0.25, help="SVPO value margin term weight (SVPO: 0.25)")
+    ap.add_argument("--reg-weight", type=float, default=0.001, help="SVPO implicit-reward/value consistency weight (SVPO: 0.001)")
+    ap.add_argument("--mse-weight", type=float, default=0.25, help="SVPO value MSE to Q weight (SVPO: 0.25)")
+    ap.add_argument("--gamma", type=float, default=0.5, help="SVPO value margin (SVPO: 0.5)")
+    ap.add_argument("--batch-size", type=int, default=8, help="pairs per micro-batch per rank")
+    ap.add_argument("--grad-accum", type=int, default=8, help="micro-batches per optimizer step (8 x 8 = CPL's batch 64)")
+    ap.add_argument("--lr", type=float, default=5e-6, help="peak learning rate (SVPO: 5e-6 for 7B; tiny model: ~1e-4..5e-4)")
+    ap.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction of the steps (SVPO: 0.03)")
+    ap.add_argument("--min-lr-frac", type=float, default=0.0, help="cosine decays to this fraction of the peak")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--max-len", type=int, default=1024, help="prompt+completion tokens kept (from the right; AlphaMath: 1024)")
+    ap.add_argument("--eval-batch-size", type=int, default=32, help="pairs per batch for the no-grad log-prob passes")
+    ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (as in pairs.py)")
+    ap.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (fully_shard per decoder layer)")
+    ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (large models)")
+    ap.add_argument("--save-epochs", action="store_true", help="also save OUT/epoch{k} after every epoch but the last")
+    ap.add_argument("--seed", type=int, default=0, help="seed (value-head init, shuffle order)")
+    ap.add_argument("--log-every", type=int, default=1, help="print a log line every this many steps")
+    args = ap.parse_args()
+    if args.sft_weight is None:
+        args.sft_weight = 5.0 if args.loss == "svpo" else 0.0
+
+    rank, world, local = setup_dist()
+    device, dtype = pick_device(local)
+    print0(json.dumps(vars(args)))
+    torch.manual_seed(args.seed)
+    from transformers import AutoModelForCausalLM
+    tok = load_tokenizer(args.model)
+    lm = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
+    if args.grad_ckpt:
+        lm.gradient_checkpointing_enable()
+    model = PolicyWithValue(lm, args.loss == "svpo").to(device).train()
+    data = load_pairs(args.pairs, set(filter(None, args.kinds.split(","))), tok, args)
+    pad = tok.pad_token_id
+    if args.fsdp:
+        from torch.distributed.fsdp import fully_shard
+        for m in lm.modules():
+            if type(m).__name__ in (getattr(lm, "_no_split_modules", None) or []):
+                fully_shard(m)
+        fully_shard(model)
+    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 and not args.fsdp else None
+    G = args.batch_size * args.grad_accum * world  # pairs per optimizer step
+    per_epoch = len(data) // G + (len(data) % G >= world)
+    steps = per_epoch * args.epochs
+    print0(f"{len(data)} pairs {dict(sorted(Counter(d['kind'] for d in data).items()))} | "
+           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {steps} steps of {G} | world {world}")
+
+    t0 = time.time()
+    ref = all_logps(model, data, args.eval_batch_size, rank, world, pad, device, dtype)  # (N, 2), once
+    ref_seconds = time.time() - t0
+    print0(f"reference log-probs of {len(data)} pairs in {ref_seconds:.1f}s")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                            weight_decay=args.weight_decay)
+    warm = max(1, int(args.warmup * steps))
+
+    def lr_scale(s):  # linear warm-up, then cosine to min_lr_frac
+        if s < warm:
+            return (s + 1) / warm
+        return args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_scale)
+    weights = {"dpo": 1.0, "margin": args.margin_weight, "reg": args.reg_weight, "sft": args.sft_weight,
+               "mse": args.mse_weight}
+    groups, r_gap = [d["group"] for d in data], [d["r_gap"] for d in data]
+    log, step, tokens, t_train = [], 0, 0, time.time()
+    for epoch in range(args.epochs):
+        p_all = ref if epoch == 0 else all_logps(model, data, args.eval_batch_size, rank, world, pad, device, dtype)
+        order = epoch_order(args.order, epoch, args.seed, groups, r_gap, (p_all[:, 0] - p_all[:, 1]).tolist(), args.alpha)
+        for s in range(0, len(order), G):
+            gb = order[s:s + G]
+            if len(gb) < world:
+                continue
+            bounds = [len(gb) * r // world for r in range(world + 1)]
+            mine = gb[bounds[rank]:bounds[rank + 1]]
+            n_micro = math.ceil(math.ceil(len(gb) / world) / args.batch_size)  # the same on every rank
+            sums = torch.zeros(12)
+            for m in range(n_micro):
+                idx = mine[len(mine) * m // n_micro:len(mine) * (m + 1) // n_micro]
+                weight = 1.0 if idx else 0.0  # an empty slice runs a dummy example so ranks stay in step
+                idx = idx or gb[:1]
+                sync = m == n_micro - 1
+                if args.fsdp:
+                    model.set_requires_gradient_sync(sync)
+                with ddp.no_sync() if ddp is not None and not sync else nullcontext():
+                    ids, attn, lmask, vpos, vmask = collate([data[i]["c"] for i in idx] + [data[i]["r"] for i in idx], pad, device)
+                    B = len(idx)
+                    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                        logps, values = (ddp or model)(ids, attn)
+                    seq = seq_logps(logps, lmask)
+                    pc, pr = seq[:B], seq[B:]
+                    rc, rr = ref[idx, 0].to(device), ref[idx, 1].to(device)
+                    losses, rew_c, rew_r = dpo_loss(pc, pr, rc, rr, args.beta, args.label_smoothing)
+                    n_c = lmask[:B, 1:].sum(-1).float()
+                    terms = {"dpo": losses, "sft": -pc / n_c}
+                    total = losses + args.sft_weight * terms["sft"]
+                    if args.loss == "svpo":
+                        v = values.gather(1, vpos) * vmask  # (2B, S) value at each step's last token
+                        last = vmask.sum(-1).long() - 1
+                        v_last = v.gather(1, last[:, None]).squeeze(-1)  # (2B,)
+                        q = torch.zeros_like(v)
+                        for b, i in enumerate(idx):
+                            q[b, :len(data[i]["q_c"])] = torch.tensor(data[i]["q_c"])
+                            q[B + b, :len(data[i]["q_r"])] = torch.tensor(data[i]["q_r"])
+                        total, terms = svpo_loss(pc, pr, rc, rr, v_last[:B], v_last[B:], n_c,
+                                                 torch.cat([v[:B], v[B:]], -1), torch.cat([q[:B], q[B:]], -1),
+                                                 torch.cat([vmask[:B], vmask[B:]], -1), args.beta, args.gamma, weights)
+                    (total.sum() * weight * world / len(gb)).backward()
+                terms = {k: t.detach().sum().item() * weight for k, t in terms.items()}
+                sums += torch.tensor([total.detach().sum().item(), terms["dpo"], rew_c.sum().item(), rew_r.sum().item(),
+                                      (rew_c > rew_r).float().sum().item(), pc.detach().sum().item(), pr.detach().sum().item(),
+                                      terms["sft"], terms.get("margin", 0.0), terms.get("reg", 0.0),
+                                      terms.get("mse", 0.0), float(attn.sum())]) * weight
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            if world > 1:
+                dist.all_reduce(sums)
+            n = len(gb)
+            tokens += int(sums[11])
+            dt = time.time() - t_train
+            rec = {"step": step + 1, "epoch": epoch + 1, "loss": sums[0].item() / n, "dpo": sums[1].item() / n,
+                   "rewards/chosen": sums[2].item() / n, "rewards/rejected": sums[3].item() / n,
+                   "rewards/accuracies": sums[4].item() / n, "rewards/margins": (sums[2] - sums[3]).item() / n,
+                   "logps/chosen": sums[5].item() / n, "logps/rejected": sums[6].item() / n, "sft": sums[7].item() / n,
+                   "lr": sched.get_last_lr()[0], "tokens/s": tokens / dt}
+            if args.loss == "svpo":
+                rec.update(margin=sums[8].item() / n, reg=sums[9].item() / n, mse=sums[10].item() / n)
+            log.append(rec)
+            step += 1
+            if step % args.log_every == 0 or step == steps:
+                print0(f"step {step}/{steps} | ep {epoch + 1} | " + " | ".join(
+                    f"{k} {v:.4g}" for k, v in rec.items() if k not in ("step", "epoch")) + f" | {dt:.0f}s")
+        meta = {"args": vars(args), "pairs": len(data), "steps": step, "world": world, "epochs_done": epoch + 1,
+                "ref_seconds": ref_seconds, "train_seconds": time.time() - t_train, "train_tokens": tokens,
+                "tokens_per_s": tokens / (time.time() - t_train), "log": log}
+        if epoch == args.epochs - 1:
+            save(model, tok, args.out, meta, args.fsdp, rank)
+        elif args.save_epochs:
+            save(model, tok, f"{args.out}/epoch{epoch + 1}", meta, args.fsdp, rank)
+    print0(f"saved {args.out} | {step} steps | {tokens / (time.time() - t_train):.0f} tok/s | ref {ref_seconds:.0f}s")
+    if world > 1:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
