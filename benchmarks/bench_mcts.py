@@ -1,0 +1,185 @@
+"""Benchmark of mcts.py on the built-in task's tiny model, on CPU (Issue 3, acceptance 4).
+
+Measures, in one process, with one loaded policy:
+  (a) MCTS generated tokens/s over the backend's raw batched sampling tokens/s at the same concurrency
+      (window x children rows of one step each, stopping at the step delimiter, from the question
+      prompts); raw is measured before and after the MCTS run and averaged (machine speed drifts).
+  (b) wall time of the same search over `--n-lockstep` problems one problem at a time (window 1) over
+      lock-step (window = n), and whether both give identical trees.
+  (c) on the built-in test set: the fraction of problems with at least one correct terminal after
+      `--rollouts` rollouts, against pass@`--rollouts` of plain sampling (whole solutions) with the
+      same policy and temperature, and the mean generated tokens per problem of each.
+Writes `--out-dir`/bench_mcts.json and bench_mcts.md (a markdown table); `--update-readme` puts the
+table under "## Benchmarks: MCTS" in README.md.
+
+Without --policy/--data it builds them with the project's own commands into `--out-dir`:
+  python synth.py builtin --out-dir OUT/data
+  python train_sft.py --init tiny --data OUT/data/seed.jsonl --out OUT/policy --steps SFT_STEPS
+Run it alone on the machine (it measures speed):
+  flock /tmp/heavy.lock python benchmarks/bench_mcts.py --update-readme
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import mcts  # noqa: E402
+from common import HFBackend, format_prompt, pick_device, read_problems, stable_seed, write_json  # noqa: E402
+from grader import grade  # noqa: E402
+
+
+def build(args):
+    """Policy and data from the project's commands, unless given or already built."""
+    out = Path(args.out_dir)
+    data = Path(args.data) if args.data else out / "data"
+    if not (data / "test.jsonl").exists():
+        subprocess.run([sys.executable, "synth.py", "builtin", "--out-dir", str(data)], cwd=ROOT, check=True)
+    policy = Path(args.policy) if args.policy else out / "policy"
+    if not (policy / "config.json").exists():
+        subprocess.run([sys.executable, "train_sft.py", "--init", "tiny", "--data", str(data / "seed.jsonl"),
+                        "--out", str(policy), "--steps", str(args.sft_steps)], cwd=ROOT, check=True)
+    return policy, data
+
+
+def search_cfg(args, window):
+    return mcts.get_parser().parse_args([
+        "--rollouts", str(args.rollouts), "--children", str(args.children), "--max-depth", str(args.max_depth),
+        "--max-step-tokens", str(args.max_step_tokens), "--window", str(window), "--seed", str(args.seed)])
+
+
+def run_search(backend, args, problems, window):
+    s = mcts.Search(backend, search_cfg(args, window))
+    t0 = time.time()
+    recs = list(s.run(problems))
+    return recs, s.tokens, time.time() - t0
+
+
+def raw_sampling(backend, args, prompts, rows, reps=3):
+    """tokens/s of one-step sampling, `rows` rows per call (the MCTS tick's shape), `reps` calls."""
+    toks, dt = 0, 0.0
+    for rep in range(reps):
+        ps = [prompts[(rep * rows + i) // args.children % len(prompts)] for i in range(rows)]
+        seeds = [stable_seed(args.seed, "raw", rep, i) for i in range(rows)]
+        t0 = time.time()
+        outs = backend.generate(ps, n=1, temperature=1.0, max_tokens=args.max_step_tokens, stop=["\n\n"], seeds=seeds)
+        dt += time.time() - t0
+        toks += sum(o[0]["tokens"] for o in outs)
+    return toks / dt
+
+
+def markdown(r):
+    a, b, c = r["a"], r["b"], r["c"]
+    return "\n".join([
+        "| measurement | MCTS | reference | ratio | goal |",
+        "|---|---|---|---|---|",
+        f"| (a) generated tok/s, {a['rows']} rows per call | {a['mcts_tok_s']:.0f} | {a['raw_tok_s']:.0f} (raw batched "
+        f"one-step sampling) | {a['ratio']:.2f} | >= 0.9 |",
+        f"| (b) wall time, {b['problems']} problems | {b['lockstep_s']:.1f} s (lock-step) | {b['sequential_s']:.1f} s "
+        f"(one at a time) | {b['speedup']:.1f}x | >= 5x |",
+        f"| (c) test problems with a correct answer, {c['problems']} problems | {100 * c['mcts_solved']:.1f}% "
+        f"(>= 1 correct terminal, {c['rollouts']} rollouts) | {100 * c['pass_at_n']:.1f}% (pass@{c['rollouts']}, "
+        f"plain sampling) | | |",
+        f"| (c) generated tokens per problem | {c['mcts_tokens']:.0f} | {c['sample_tokens']:.0f} | "
+        f"{c['mcts_tokens'] / c['sample_tokens']:.2f} | |",
+    ])
+
+
+def update_readme(table, cmd, meta):
+    path = ROOT / "README.md"
+    text = path.read_text() if path.exists() else ""
+    section = (f"## Benchmarks: MCTS\n\n`{cmd}` ({meta})\n\n{table}\n\n"
+               "(a) is MCTS tokens/s (everything included: selection, grading, bookkeeping, longer prompts) over "
+               "the backend sampling one step for as many rows from the question prompts; (b) is the same search "
+               "with one tree at a time (identical trees); (c) counts a problem as solved when any terminal of its "
+               "tree is correct, against pass@N of N whole sampled solutions.\n")
+    pat = re.compile(r"^## Benchmarks: MCTS\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pat.sub(lambda _: section + "\n", text) if pat.search(text) else text.rstrip() + "\n\n" + section
+    path.write_text(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policy", default=None, help="policy HF directory (default: build into --out-dir)")
+    ap.add_argument("--data", default=None, help="directory with synth.py's pool.jsonl and test.jsonl (default: build)")
+    ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "out"), help="where the JSON, table and builds go")
+    ap.add_argument("--sft-steps", type=int, default=960, help="train_sft.py steps when building the policy (NOTES.md probe: ~960)")
+    ap.add_argument("--window", type=int, default=64, help="trees in lock-step for (a) and (c)")
+    ap.add_argument("--children", type=int, default=4, help="samples per expansion")
+    ap.add_argument("--rollouts", type=int, default=16, help="rollouts per problem (and N of pass@N)")
+    ap.add_argument("--max-depth", type=int, default=8, help="max steps (the built-in task has at most 5)")
+    ap.add_argument("--max-step-tokens", type=int, default=48, help="max new tokens per step")
+    ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens of a whole sampled solution")
+    ap.add_argument("--n-test", type=int, default=500, help="test problems for (a) and (c)")
+    ap.add_argument("--n-lockstep", type=int, default=64, help="pool problems for (b)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0, help="sampling seed")
+    ap.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(json.dumps(vars(args)))
+    policy, data = build(args)
+    device, dtype = pick_device()
+    backend = HFBackend(policy, device, dtype, batch_size=args.window * args.children)
+    test = read_problems(data / "test.jsonl")[:args.n_test]
+    pool = read_problems(data / "pool.jsonl")[:args.n_lockstep]
+    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in test]
+    rows = args.window * args.children
+
+    # (a) + (c): raw sampling, MCTS on the test set, raw sampling again
+    raw1 = raw_sampling(backend, args, prompts, rows)
+    print(f"raw one-step sampling, {rows} rows: {raw1:.0f} tok/s")
+    recs, toks, dt = run_search(backend, args, test, args.window)
+    print(f"MCTS {len(recs)} test problems: {toks} tokens in {dt:.1f}s = {toks / dt:.0f} tok/s")
+    raw2 = raw_sampling(backend, args, prompts, rows)
+    print(f"raw one-step sampling, {rows} rows: {raw2:.0f} tok/s")
+    raw = (raw1 + raw2) / 2
+    a = {"rows": rows, "mcts_tok_s": toks / dt, "raw_tok_s": raw, "raw_runs": [raw1, raw2], "ratio": toks / dt / raw,
+         "mcts_seconds": dt, "mcts_tokens": toks}
+    t0 = time.time()
+    outs = backend.generate(prompts, n=args.rollouts, temperature=1.0, max_tokens=args.max_tokens,
+                            seeds=[stable_seed(args.seed, p["id"], "sample") for p in test])
+    sample_s = time.time() - t0
+    solved = {r["id"]: r["stats"]["correct"] > 0 for r in recs}
+    c = {"problems": len(test), "rollouts": args.rollouts,
+         "mcts_solved": sum(solved.values()) / len(test),
+         "pass_at_n": sum(any(grade(o["text"], p["answer"]) for o in os_) for p, os_ in zip(test, outs)) / len(test),
+         "mcts_tokens": sum(r["stats"]["tokens"] for r in recs) / len(test),
+         "sample_tokens": sum(o["tokens"] for os_ in outs for o in os_) / len(test),
+         "sample_seconds": sample_s, "mcts_seconds": dt,
+         "mcts_solved_by_difficulty": {}}
+    for d in sorted({p.get("difficulty") for p in test}, key=str):
+        ids = [p["id"] for p in test if p.get("difficulty") == d]
+        c["mcts_solved_by_difficulty"][str(d)] = sum(solved[i] for i in ids) / len(ids)
+    print(f"(c) MCTS solved {100 * c['mcts_solved']:.1f}% | pass@{args.rollouts} {100 * c['pass_at_n']:.1f}%")
+
+    # (b) lock-step vs one problem at a time, the same search
+    lock, _, lock_s = run_search(backend, args, pool, len(pool))
+    print(f"(b) lock-step {len(pool)} problems: {lock_s:.1f}s")
+    seq, _, seq_s = run_search(backend, args, pool, 1)
+    print(f"(b) one at a time: {seq_s:.1f}s")
+    b = {"problems": len(pool), "lockstep_s": lock_s, "sequential_s": seq_s, "speedup": seq_s / lock_s,
+         "identical_trees": lock == seq}
+
+    result = {"args": vars(args), "policy": str(policy), "threads": torch.get_num_threads(), "a": a, "b": b, "c": c}
+    out = Path(args.out_dir)
+    write_json(out / "bench_mcts.json", result)
+    table = markdown(result)
+    (out / "bench_mcts.md").write_text(table + "\n")
+    print(table)
+    if args.update_readme:
+        meta = (f"CPU, {torch.get_num_threads()} torch threads, tiny policy trained {args.sft_steps} steps, "
+                f"{args.children} children, {args.rollouts} rollouts, max depth {args.max_depth}, window {args.window}")
+        update_readme(table, "flock /tmp/heavy.lock python benchmarks/bench_mcts.py --update-readme", meta)
+
+
+if __name__ == "__main__":
+    main()

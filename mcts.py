@@ -1,0 +1,577 @@
+"""Stage 2: batched MCTS over reasoning steps, one tree per problem, many problems in lock-step.
+
+What it does
+  Builds one search tree per problem; a node is one reasoning step (text up to the step delimiter).
+  Up to `--window` trees advance together: every tick takes `--leaves-per-tick` leaves from every
+  unfinished tree and sends ONE batched call to the generation backend for all of them (one row per
+  sample, seeded by stable_seed(seed, problem id, node index, sample index), so a tree's text does not
+  depend on what else is in the batch). A finished tree is written at once and a new problem takes its
+  place (a sliding window keeps the batch full). Per rollout:
+  1. Select from the root: unvisited children first, else the best of
+       UCT  Q + c sqrt(ln N_parent / (1 + N))           (rStar-Math Eq. 1 as DESIGN.md writes it; c = 2)
+       PUCT Q + c P sqrt(N_parent) / (1 + N)            (SVPO Eq. 4 / AlphaMath; c = 1.25,
+                                                         P = exp(mean token log-prob of the step))
+     Terminal children are never selected (rStar and SVPO code). Several rollouts of one tree in one tick
+     use virtual loss: each pending visit counts as a visit with value -1.
+  2. Expand the selected leaf: `--children` samples; exact and near duplicates merged into the first
+     sibling (AlphaLLM state merge, normalized edit distance <= `--merge-threshold`; a merged duplicate of
+     a terminal sibling backs its reward up again, being one more sample of it); with `--format code`
+     the code of the path plus the candidate runs in the sandbox and failures are dropped (rStar 2.3);
+     with `--adaptive-width`, AlphaLLM's importance-weighted width
+       n(s) = max(c_min(t), min(floor(alpha I(s)) + 1, c_max(t))),  I(s) = max_i |Q_i - mean_j Q_j|
+     (the released code's estimate of I) and a node is expanded again while it has drawn fewer samples.
+     A node is also expanded again when every child is terminal: the new samples refine the Q of a
+     step whose continuations are all final answers (Q then tends to 2 p(correct) - 1 there).
+  3. Evaluate (`--leaf-eval`): terminal children are scored at creation (+1/-1 by the grader against
+     the gold answer, or the PPM score with `--no-gold`) and backed up (rStar and SVPO code). Non-terminal
+     children: `none` (rStar) keeps expanding down the selected child in the next tick until the expanded
+     node has no open child; `ppm` scores every new child with the PPM and backs the score up (AlphaLLM
+     value critic, rStar round 3+); `rollout` backs up the mean reward of `--fast-rollouts` completions to
+     the end (AlphaLLM fast rollout, SVPO's one-step rollout). `--ppm-prior` (rStar Eq. 3) seeds a new
+     child's Q with its PPM score (N = 1) without propagating it.
+  4. Backup: along the path N += 1 and Q = running mean of the values backed up.
+  Terminal: the step contains \\boxed, or the sample ended with EOS, or it is at `--max-depth` (without
+  an extractable answer: reward -1, rStar TOO_MANY_STEPS). A node none of whose samples survives
+  (empty or failing code) becomes terminal with reward -1 (rStar NO_VALID_CHILD).
+  A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals (SVPO: 4).
+
+Departures: near-duplicate merge is on normalized character edit distance (AlphaLLM: absolute 20 or 50
+characters on long steps); code output is not appended to the step text; one tree per problem (SVPO
+builds up to 10); the PPM reads join_steps(prompt, steps[:-1]) + steps[-1] (no trailing delimiter).
+
+Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
+Output  `--out` trees JSONL, one record per problem, flushed as each finishes, resumed when run again on
+        the same file, sorted by id at the end: {"id", "question", "answer", "prompt", "nodes": [...],
+        "config": {search flags}, "stats": {"rollouts", "tokens", "ticks", "correct"}}. nodes[0] is the
+        root (step ""), each node {"parent", "step", "depth", "N", "Q", "terminal", "tokens",
+        "prior" (PUCT), "value" (leaf evaluation, when any), "reward" (terminal), "correct" (terminal,
+        gold known), "merged" (duplicates merged into it, when any)}. Beside it: <out>.args.json.
+Test-time contract (evaluate.py): `python mcts.py --policy P --data test.jsonl --out T --ppm DIR
+        --no-gold` never reads the gold answer; each terminal node holds its final step (with \\boxed),
+        its reward (= PPM score of the whole trajectory) and Q; the trajectory is its parent chain, and
+        stats.tokens is the compute spent. rStar picks the terminal with the highest reward.
+
+Commands
+  CPU smoke: python mcts.py --policy runs/sft --data runs/data/pool.jsonl --out runs/trees.jsonl \\
+                 --limit 64 --rollouts 16 --children 4 --max-depth 8 --max-step-tokens 48
+  one GPU:   python mcts.py --policy ckpt --data pool.jsonl --out trees.jsonl --backend vllm --window 512
+  torchrun:  torchrun --nproc_per_node 8 mcts.py --policy ckpt --data pool.jsonl --out trees.jsonl
+             (or --shard i/n per process, then the same command with --merge n); a tree as Graphviz:
+             python mcts.py --out trees.jsonl --dump-dot tree.dot --dump-id ID
+"""
+import argparse
+import json
+import math
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import (PPMScorer, ResumableWriter, format_prompt, join_steps, load_jsonl, make_backend,
+                    merge_shards, parse_shard, print0, read_problems, setup_dist, shard_path, stable_seed,
+                    write_json, write_jsonl)
+from grader import extract_answer, grade, run_code
+
+# ----------------------------------------------------------------------------- the tree
+
+
+class Node:
+    __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "value", "terminal", "reward",
+                 "correct", "tokens", "merged", "samples", "width", "vloss")
+
+    def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
+        self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
+        self.children, self.N, self.Q, self.terminal = [], 0, 0.0, False
+        self.value = self.reward = self.correct = None
+        self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here; allowed; merges; pending
+
+    def to_json(self):
+        d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
+             "terminal": self.terminal, "tokens": self.tokens}
+        for k in ("prior", "value", "reward", "correct"):
+            if getattr(self, k) is not None:
+                d[k] = round(getattr(self, k), 6) if isinstance(getattr(self, k), float) else getattr(self, k)
+        if self.merged:
+            d["merged"] = self.merged
+        return d
+
+
+class Tree:
+    def __init__(self, problem, prompt, delim="\n\n"):
+        self.problem, self.prompt, self.delim = problem, prompt, delim
+        self.nodes = [Node()]
+        self.inflight, self.pending = [], set()  # paths of rollouts in progress; nodes being expanded
+        self.started = self.done = self.tokens = self.ticks = self.n_correct = 0
+        self.stopped = False
+
+    def add(self, node):
+        self.nodes.append(node)
+        self.nodes[node.parent].children.append(len(self.nodes) - 1)
+        return len(self.nodes) - 1
+
+    def path(self, i):
+        out = [i]
+        while self.nodes[out[-1]].parent is not None:
+            out.append(self.nodes[out[-1]].parent)
+        return out[::-1]
+
+    def steps(self, i):
+        return [self.nodes[j].step for j in self.path(i)[1:]]
+
+    def context(self, i):
+        """The prompt the policy continues from node i: prompt + each step + delimiter."""
+        return join_steps(self.prompt, self.steps(i), self.delim)
+
+    def text(self, i):
+        """What the PPM scores: the trajectory up to and including node i's step."""
+        s = self.steps(i)
+        return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
+
+
+# ----------------------------------------------------------------------------- the method: pure pieces
+
+
+def uct_score(q, n, n_parent, c):
+    """UCT (rStar-Math Eq. 1, DESIGN.md form): Q + c * sqrt(ln N_parent / (1 + N))."""
+    return q + c * math.sqrt(math.log(max(n_parent, 1)) / (1 + n))
+
+
+def puct_score(q, n, n_parent, prior, c):
+    """PUCT (SVPO Eq. 4, AlphaMath): Q + c * P(a|s) * sqrt(N_parent) / (1 + N)."""
+    return q + c * prior * math.sqrt(n_parent) / (1 + n)
+
+
+def select_child(tree, node, rule="uct", c=2.0):
+    """Index of the child to descend into: an unvisited open child first (UCT: the first created,
+    PUCT: the highest prior), else the best score, with pending visits counted as value -1 (virtual
+    loss). None when every child is terminal."""
+    kids = [i for i in node.children if not tree.nodes[i].terminal]
+    fresh = [i for i in kids if tree.nodes[i].N + tree.nodes[i].vloss == 0]
+    if fresh:
+        return max(fresh, key=lambda i: tree.nodes[i].prior or 0.0) if rule == "puct" else fresh[0]
+    n_parent = node.N + node.vloss
+
+    def score(i):
+        k = tree.nodes[i]
+        n = k.N + k.vloss
+        q = (k.Q * k.N - k.vloss) / n
+        return uct_score(q, n, n_parent, c) if rule == "uct" else puct_score(q, n, n_parent, k.prior or 0.0, c)
+    return max(kids, key=score) if kids else None  # max keeps the first of equal scores
+
+
+def adaptive_width(values, c_min, c_max, alpha):
+    """AlphaLLM importance-weighted branching: n(s) = max(c_min, min(floor(alpha * I) + 1, c_max)) with
+    I = max_i |v_i - mean(v)| over the children's values (released code's estimate of the importance)."""
+    if not values:
+        return c_min
+    m = sum(values) / len(values)
+    return max(c_min, min(int(alpha * max(abs(v - m) for v in values)) + 1, c_max))
+
+
+def needs_expansion(tree, node, widths=None):
+    """Never expanded, or no open child left (sample again), or (adaptive) fewer samples than its width.
+    widths: None or (alpha, (c_min root, c_min deeper), (c_max root, c_max deeper))."""
+    if node.samples == 0 or all(tree.nodes[i].terminal for i in node.children):
+        return True
+    if widths is None:
+        return False
+    alpha, lo, hi = widths
+    t = int(node.depth > 0)
+    vals = [tree.nodes[i].Q for i in node.children if tree.nodes[i].N > 0]
+    node.width = max(node.width, adaptive_width(vals, lo[t], hi[t], alpha))  # width only grows (AlphaLLM code)
+    return node.samples < node.width
+
+
+def select_leaf(tree, path, rule="uct", c=2.0, widths=None):
+    """Descend from path[-1] to the first node that needs expanding; the whole path, or None when that
+    node is terminal or already being expanded by another rollout of this tree."""
+    path = list(path)
+    while True:
+        node = tree.nodes[path[-1]]
+        if node.terminal:
+            return None
+        if needs_expansion(tree, node, widths):
+            return None if path[-1] in tree.pending else path
+        path.append(select_child(tree, node, rule, c))
+
+
+def backup(tree, path, value):
+    """Every node on the path: N += 1, Q += (value - Q) / N (the running mean; SVPO Eq. 6, rStar Eq. 2)."""
+    for i in path:
+        n = tree.nodes[i]
+        n.N += 1
+        n.Q += (value - n.Q) / n.N
+
+
+def edit_distance(a, b):
+    """Levenshtein distance in characters."""
+    if len(a) < len(b):
+        a, b = b, a
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def is_duplicate(a, b, threshold):
+    """Same text up to whitespace, or normalized edit distance d(a, b) / max(|a|, |b|) <= threshold."""
+    a, b = " ".join(a.split()), " ".join(b.split())
+    if a == b:
+        return True
+    m = max(len(a), len(b))
+    return threshold > 0 and abs(len(a) - len(b)) <= threshold * m and edit_distance(a, b) <= threshold * m
+
+
+def merge_duplicates(steps, threshold, keys=None):
+    """AlphaLLM state merge: rep[i] = index of the first step that step i duplicates (i when new).
+    Steps with different keys (e.g. different final answers) never merge."""
+    keys = keys or [None] * len(steps)
+    reps = []
+    for i, s in enumerate(steps):
+        reps.append(next((j for j in sorted(set(reps)) if keys[j] == keys[i] and is_duplicate(steps[j], s, threshold)), i))
+    return reps
+
+
+def step_code(step):
+    """The Python of a code-format step: every line but the \\boxed answer line."""
+    return "\n".join(line for line in step.splitlines() if "\\boxed" not in line)
+
+
+def expand(tree, idx, cands, cfg, ok=None, gold=None):
+    """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx.
+    Drops empty steps and (ok[i] False) failing code; merges duplicates (also of existing children);
+    marks terminals and, with a gold answer, gives them +1/-1. Returns (new child indices, terminal
+    hits: child indices to back up once, a merged duplicate of a terminal repeating its index)."""
+    node = tree.nodes[idx]
+    node.samples += len(cands)
+    tree.tokens += sum(c["tokens"] for c in cands)
+    kids = list(node.children)
+    keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
+    depth = node.depth + 1
+
+    def is_final(c):
+        return "\\boxed" in c["text"] or c["finish"] == "eos" or depth >= cfg.max_depth
+    steps = [tree.nodes[k].step for k in kids] + [c["text"] for c in keep]
+    keys = [(tree.nodes[k].terminal, extract_answer(tree.nodes[k].step) if tree.nodes[k].terminal else None)
+            for k in kids] + [(is_final(c), extract_answer(c["text"]) if is_final(c) else None) for c in keep]
+    reps = merge_duplicates(steps, cfg.merge_threshold, keys)
+    new, hits, slot = [], [], kids[:]
+    for i, c in enumerate(keep):
+        r = reps[len(kids) + i]
+        if r < len(slot):  # a duplicate of an existing child or of an earlier candidate
+            dup = tree.nodes[slot[r]]
+            dup.merged += 1
+            if dup.terminal:
+                hits.append(slot[r])
+            slot.append(slot[r])
+            continue
+        child = Node(idx, c["text"], depth, math.exp(c["logp"]) if cfg.selection == "puct" else None, c["tokens"])
+        child.terminal = is_final(c)
+        j = tree.add(child)
+        slot.append(j)
+        new.append(j)
+        if child.terminal:
+            if keys[len(kids) + i][1] is None:  # no answer (depth limit, bare EOS): a wrong trajectory
+                child.reward = -1.0
+            elif gold is not None:
+                child.correct = grade(child.step, gold)
+                child.reward = 1.0 if child.correct else -1.0
+                tree.n_correct += child.correct
+            hits.append(j)
+    if not node.children:  # nothing survived: a dead end (rStar NO_VALID_CHILD)
+        node.terminal, node.reward = True, -1.0
+        node.correct = False if gold is not None else None
+        hits.append(idx)
+    return new, hits
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+class Search:
+    """Lock-step MCTS over many trees. policy: anything with common.HFBackend's generate(); scorer: a
+    callable texts -> values in [-1, 1] (common.PPMScorer or a stub); cfg: this script's args."""
+
+    def __init__(self, policy, cfg, scorer=None, rollout_policy=None):
+        self.policy, self.cfg, self.scorer = policy, cfg, scorer
+        self.rollout_policy = rollout_policy or policy
+        self.c = cfg.c if cfg.c is not None else (2.0 if cfg.selection == "uct" else 1.25)
+        self.widths = (cfg.width_alpha, cfg.width_min, cfg.width_max) if cfg.adaptive_width else None
+        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm"):
+            raise SystemExit("--no-gold, --ppm-prior and --leaf-eval ppm need a PPM (--ppm DIR)")
+        self.code_cache = {}
+        self.pool = ThreadPoolExecutor(cfg.code_workers) if cfg.format == "code" else None
+        self.tokens = 0
+
+    def run(self, problems):
+        """Yield one finished tree record at a time; at most cfg.window trees are in flight."""
+        queue, active = deque(problems), []
+        while queue or active:
+            while queue and len(active) < self.cfg.window:
+                p = queue.popleft()
+                prompt = p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"])
+                active.append(Tree(p, prompt, self.cfg.step_delim))
+            self.tick(active)
+            for t in [t for t in active if t.stopped or (t.done >= self.cfg.rollouts and not t.inflight)]:
+                active.remove(t)
+                yield self.record(t)
+
+    def gold(self, t):
+        return None if self.cfg.no_gold else t.problem["answer"]
+
+    def follow(self, t, path, new):
+        """Put a rollout on (the rest of) `path`: virtual loss on the new nodes, the leaf pending."""
+        for i in new:
+            t.nodes[i].vloss += 1
+        t.pending.add(path[-1])
+
+    def end(self, t, path):
+        for i in path:
+            t.nodes[i].vloss -= 1
+        t.inflight.remove(path)
+        t.done += 1
+
+    def tick(self, trees):
+        cfg = self.cfg
+        jobs = []  # (tree, rollout path); the path's last node is expanded this tick
+        for t in trees:
+            t.ticks += 1
+            while len(t.inflight) < cfg.leaves_per_tick and t.started < cfg.rollouts:
+                path = select_leaf(t, [0], cfg.selection, self.c, self.widths)
+                if path is None:
+                    t.stopped = t.nodes[0].terminal
+                    break
+                self.follow(t, path, path)
+                t.inflight.append(path)
+                t.started += 1
+            jobs += [(t, r) for r in t.inflight]
+        # 1. expansion: ONE batched call, one row per sample of every selected leaf of every tree
+        prompts, seeds, owner = [], [], []
+        for ji, (t, r) in enumerate(jobs):
+            node = t.nodes[r[-1]]
+            if self.widths is None:
+                k = cfg.children
+            elif node.samples == 0 or all(t.nodes[i].terminal for i in node.children):
+                k = cfg.width_min[node.depth > 0]
+            else:
+                k = max(1, node.width - node.samples)
+            ctx = t.context(r[-1])
+            for j in range(node.samples, node.samples + k):
+                prompts.append(ctx)
+                seeds.append(stable_seed(cfg.seed, t.problem["id"], r[-1], j))
+                owner.append(ji)
+        outs = self.policy.generate(prompts, n=1, temperature=cfg.temperature, max_tokens=cfg.max_step_tokens,
+                                    stop=[cfg.step_delim], seeds=seeds) if prompts else []
+        cands = [[] for _ in jobs]
+        for ji, o in zip(owner, outs):
+            cands[ji].append(o[0])
+            self.tokens += o[0]["tokens"]
+        oks = self.run_code(jobs, cands) if cfg.format == "code" else [None] * len(jobs)
+        results = []  # (tree, path, new children, terminal hits)
+        for ji, (t, r) in enumerate(jobs):
+            new, hits = expand(t, r[-1], cands[ji], cfg, oks[ji], self.gold(t))
+            results.append((t, r, new, hits))
+        # 2. scores: terminal rewards without gold, leaf values of new open children (PPM or fast rollouts)
+        need_reward = [(t, j) for t, r, new, _ in results for j in new if t.nodes[j].terminal and t.nodes[j].reward is None]
+        opened = [(t, j) for t, r, new, _ in results for j in new if not t.nodes[j].terminal]
+        if need_reward:
+            for (t, j), v in zip(need_reward, self.scorer([t.text(j) for t, j in need_reward])):
+                t.nodes[j].reward = float(v)
+        if opened and (cfg.leaf_eval == "ppm" or cfg.ppm_prior):
+            for (t, j), v in zip(opened, self.scorer([t.text(j) for t, j in opened])):
+                t.nodes[j].value = float(v)
+                if cfg.leaf_eval == "none":  # rStar Eq. 3: q(s)^0 = PPM(s), one visit, not propagated
+                    t.nodes[j].N, t.nodes[j].Q = 1, float(v)
+        if opened and cfg.leaf_eval == "rollout":
+            self.fast_rollouts(opened)
+        # 3. backups, then each rollout ends or (rStar) goes on down the tree
+        for t, r, new, hits in results:
+            for j in hits:
+                backup(t, r + [j] if j != r[-1] else r, t.nodes[j].reward)
+            if cfg.leaf_eval != "none":
+                for j in new:
+                    if not t.nodes[j].terminal:
+                        backup(t, r + [j], t.nodes[j].value)
+        for t, r, new, hits in results:
+            t.pending.discard(r[-1])
+        for t, r, new, hits in results:
+            if cfg.stop_after and not cfg.no_gold and t.n_correct >= cfg.stop_after:
+                t.stopped = True
+            if t.stopped:
+                if r in t.inflight:
+                    self.end(t, r)
+                continue
+            leaf = t.nodes[r[-1]]
+            if cfg.leaf_eval == "none" and any(not t.nodes[i].terminal for i in leaf.children):
+                nxt = select_leaf(t, r, cfg.selection, self.c, self.widths)
+                if nxt is not None:
+                    self.follow(t, nxt, nxt[len(r):])
+                    r.extend(nxt[len(r):])
+                    continue
+            self.end(t, r)
+
+    def run_code(self, jobs, cands):
+        """rStar 2.3: run the code of the path plus each candidate in the sandbox, in a thread pool."""
+        codes = [["\n".join(step_code(s) for s in t.steps(r[-1]) + [c["text"]]) for c in cs]
+                 for (t, r), cs in zip(jobs, cands)]
+        todo = sorted({c for cs in codes for c in cs if c not in self.code_cache})
+        for code, (ok, _) in zip(todo, self.pool.map(lambda s: run_code(s, timeout=self.cfg.code_timeout), todo)):
+            self.code_cache[code] = ok
+        return [[self.code_cache[c] for c in cs] for cs in codes]
+
+    def fast_rollouts(self, opened):
+        """AlphaLLM fast rollout: value = mean reward of m completions to the end from the node."""
+        m, cfg = self.cfg.fast_rollouts, self.cfg
+        prompts = [t.context(j) for t, j in opened for _ in range(m)]
+        seeds = [stable_seed(cfg.seed, t.problem["id"], j, "fast", k) for t, j in opened for k in range(m)]
+        outs = self.rollout_policy.generate(prompts, n=1, temperature=cfg.temperature,
+                                            max_tokens=cfg.rollout_max_tokens, seeds=seeds)
+        texts = [o[0]["text"] for o in outs]
+        for o in outs:
+            self.tokens += o[0]["tokens"]
+        ppm = self.scorer([p + x for p, x in zip(prompts, texts)]) if cfg.no_gold else None
+        for n, (t, j) in enumerate(opened):
+            rewards = []
+            for k in range(n * m, n * m + m):
+                t.tokens += outs[k][0]["tokens"]
+                if extract_answer(texts[k]) is None:
+                    rewards.append(-1.0)
+                else:
+                    rewards.append(ppm[k] if cfg.no_gold else (1.0 if grade(texts[k], t.problem["answer"]) else -1.0))
+            t.nodes[j].value = sum(rewards) / m
+
+    def record(self, t):
+        config = {k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS}
+        return {"id": t.problem["id"], "question": t.problem["question"], "answer": t.problem.get("answer"),
+                "prompt": t.prompt, "nodes": [n.to_json() for n in t.nodes], "config": config,
+                "stats": {"rollouts": t.done, "tokens": t.tokens, "ticks": t.ticks, "correct": t.n_correct}}
+
+
+# args that change how a run is executed, not what it finds: left out of each record's config
+RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "code_workers", "limit",
+                "dump_dot", "dump_id", "leaves_per_tick"}
+
+
+def to_dot(rec, max_chars=48):
+    """Graphviz DOT of one tree: a box per node with its step, N and Q; correct terminals green, wrong red."""
+    lines = ["digraph tree {", '  node [shape=box, fontname="monospace", fontsize=10];']
+    for i, n in enumerate(rec["nodes"]):
+        step = n["step"] if n["parent"] is not None else rec["question"]
+        label = (step[:max_chars] + ("..." if len(step) > max_chars else "")) + f"\nN={n['N']} Q={n['Q']:.2f}"
+        color = "black" if not n["terminal"] else "green" if n.get("correct") or n.get("reward", -1) > 0 else "red"
+        lines.append(f"  n{i} [label={json.dumps(label)}, color={color}];")
+        if n["parent"] is not None:
+            lines.append(f"  n{n['parent']} -> n{i};")
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def get_parser():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = ap.add_argument
+    a("--policy", help="policy HF directory")
+    a("--data", help="problems JSONL (project, GSM8K or MATH records)")
+    a("--out", help="trees JSONL to write (resumed when it exists)")
+    a("--backend", default="hf", choices=["hf", "vllm"], help="generation backend (vllm: prefix caching on, GPU)")
+    a("--batch-size", type=int, default=256, help="HF backend: rows per generation batch")
+    a("--window", type=int, default=64, help="trees searched in lock-step (a finished one is replaced at once)")
+    a("--leaves-per-tick", type=int, default=1, help="rollouts in flight per tree per tick, spread by virtual loss")
+    a("--limit", type=int, default=0, help="search only the first N problems (0: all)")
+    a("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it, the id and the node)")
+    a("--selection", default="uct", choices=["uct", "puct"], help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
+    a("--c", type=float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
+    a("--rollouts", type=int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
+    a("--children", type=int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
+    a("--max-depth", type=int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
+    a("--temperature", type=float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
+    a("--max-step-tokens", type=int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
+    a("--stop-after", type=int, default=0, help="stop a tree after this many distinct correct terminals (SVPO: 4; 0: off)")
+    a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
+    a("--format", default="text", choices=["text", "code"], help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
+    a("--code-timeout", type=float, default=5.0, help="seconds per sandboxed code run")
+    a("--code-workers", type=int, default=4, help="sandboxed code runs in parallel")
+    a("--merge-threshold", type=float, default=0.0, help="AlphaLLM state merge: siblings within this normalized edit distance merge (0: exact duplicates only)")
+    a("--adaptive-width", action="store_true", help="AlphaLLM importance-weighted expansion: width from the spread of children's Q")
+    a("--width-min", type=int, nargs=2, default=[4, 2], help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3; smaller for small budgets)")
+    a("--width-max", type=int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
+    a("--width-alpha", type=float, default=4.0, help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale; guessed for Q in [-1, 1])")
+    a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"], help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
+    a("--fast-rollouts", type=int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
+    a("--rollout-max-tokens", type=int, default=512, help="max new tokens of a fast rollout")
+    a("--rollout-model", default=None, help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
+    a("--ppm", default=None, help="PPM directory from train_ppm.py (common.PPMScorer)")
+    a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
+    a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
+    a("--shard", default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
+    a("--merge", type=int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
+    a("--dump-dot", default=None, help="write one tree of --out as Graphviz DOT to this file")
+    a("--dump-id", default=None, help="which tree --dump-dot writes (default: the first)")
+    return ap
+
+
+def dump_dot(args):
+    recs = load_jsonl(args.out)
+    rec = next((r for r in recs if args.dump_id is None or str(r["id"]) == args.dump_id), None)
+    if rec is None:
+        raise SystemExit(f"{args.out}: no tree with id {args.dump_id}")
+    Path(args.dump_dot).write_text(to_dot(rec))
+    print0(f"wrote {args.dump_dot} (tree {rec['id']}, {len(rec['nodes'])} nodes)")
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    if not args.out:
+        raise SystemExit("--out is required")
+    if args.merge:
+        print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
+        return
+    if args.dump_dot and not (args.data and args.policy):
+        return dump_dot(args)
+    if not (args.data and args.policy):
+        raise SystemExit("--policy and --data are required")
+    torchrun = not args.shard and int(os.environ.get("WORLD_SIZE", 1)) > 1
+    if torchrun:
+        setup_dist()
+    shard, nshards = parse_shard(args.shard)
+    out = shard_path(args.out, shard, nshards)
+    print0(json.dumps(vars(args)))
+    write_json(Path(str(out) + ".args.json"), vars(args))
+    problems = read_problems(args.data)
+    problems = (problems[:args.limit] if args.limit else problems)[shard::nshards]
+    writer = ResumableWriter(out)
+    todo = [p for p in problems if p["id"] not in writer.done]
+    print0(f"shard {shard}/{nshards}: {len(problems)} problems, {len(problems) - len(todo)} done, {len(todo)} to search")
+    policy = make_backend(args.backend, args.policy, batch_size=args.batch_size, seed=args.seed)
+    fast = make_backend(args.backend, args.rollout_model, args.batch_size, args.seed) if args.rollout_model else None
+    search = Search(policy, args, PPMScorer(args.ppm) if args.ppm else None, fast)
+    from tqdm import tqdm
+    t0, bar = time.time(), tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=int(os.environ.get("RANK", 0)) != 0)
+    for rec in search.run(todo):
+        writer.write(rec)
+        bar.update(1)
+        bar.set_postfix_str(f"{search.tokens / (time.time() - t0):.0f} tok/s")
+    bar.close()
+    writer.close()
+    write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same file however it was run
+    recs, dt = writer.records, time.time() - t0
+    solved = sum(r["stats"]["correct"] > 0 for r in recs)
+    print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | "
+           f"{100 * solved / max(len(recs), 1):.1f}% with a correct terminal | {search.tokens} tokens this run | "
+           f"{search.tokens / dt:.0f} tok/s | {dt:.0f}s")
+    if torchrun:
+        import torch.distributed as dist
+        dist.barrier()
+        if shard == 0:
+            print0(f"merged {merge_shards(args.out, nshards)} trees into {args.out}")
+        dist.destroy_process_group()
+    if args.dump_dot:
+        dump_dot(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""mcts.py: selection rules, backup, state merge, adaptive width, code filtering, stop-after-k, Q
+convergence (a deterministic mock policy); same seed / shards / SIGKILL resume (a real tiny model)."""
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import mcts  # noqa: E402
+from common import load_jsonl, save_checkpoint, stable_seed  # noqa: E402
+from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
+
+DELIM = "\n\n"
+
+
+class MockPolicy:
+    """common.HFBackend's generate() over a fixed table: steps so far (tuple, or their count) ->
+    [(step, probability)]. Draws from stable_seed(seed, j), so it is deterministic per row."""
+
+    def __init__(self, table):
+        self.table, self.calls = table, []
+
+    def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
+        self.calls.append(list(prompts))
+        out = []
+        for p, s in zip(prompts, seeds):
+            key = tuple(p.split(DELIM)[1:-1])  # the prompts of these tests end with the delimiter
+            opts = self.table.get(key) or self.table.get(len(key)) or [("\\boxed{0}", 1.0)]
+            row = []
+            for j in range(n):
+                u, acc = random.Random(stable_seed(s, j)).random(), 0.0
+                for step, pr in opts:
+                    acc += pr
+                    if u < acc:
+                        break
+                row.append({"text": step, "tokens": len(step), "logp": math.log(pr), "finish": "stop"})
+            out.append(row)
+        return out
+
+
+def cfg(*argv):
+    return mcts.get_parser().parse_args(list(argv))
+
+
+def problem(pid="p", answer="1"):
+    return {"id": pid, "question": "q", "answer": answer, "prompt": "Q" + DELIM}
+
+
+def search(table, *argv, problems=None, scorer=None):
+    s = mcts.Search(MockPolicy(table), cfg(*argv), scorer)
+    recs = list(s.run(problems or [problem()]))
+    return (recs[0] if len(recs) == 1 else recs), s
+
+
+TWO_LEVEL = {(): [("A", .5), ("B", .5)], ("A",): [("\\boxed{1}", .8), ("\\boxed{0}", .2)],
+             ("B",): [("\\boxed{1}", .3), ("\\boxed{0}", .7)]}
+
+
+def hand_tree(kids):
+    """A root (N = sum of kids' N) with children given as (N, Q, prior)."""
+    t = mcts.Tree(problem(), "Q" + DELIM)
+    for n, q, p in kids:
+        k = mcts.Node(0, f"s{len(t.nodes)}", 1, p)
+        k.N, k.Q = n, q
+        t.add(k)
+    t.nodes[0].N, t.nodes[0].samples = sum(k[0] for k in kids), len(kids)
+    return t
+
+
+# ----------------------------------------------------------------------------- selection and backup
+
+
+def test_uct_and_puct_scores_and_choices_by_hand():
+    # UCT: Q + c sqrt(ln N_p / (1 + N)); PUCT: Q + c P sqrt(N_p) / (1 + N)
+    assert mcts.uct_score(0.5, 5, 10, 2.0) == pytest.approx(0.5 + 2 * math.sqrt(math.log(10) / 6))
+    assert mcts.puct_score(0.5, 5, 10, 0.9, 1.25) == pytest.approx(0.5 + 1.25 * 0.9 * math.sqrt(10) / 6)
+    t = hand_tree([(5, 0.5, 0.9), (1, 0.1, 0.1), (4, 0.2, 0.5)])
+    # UCT, c=2: 1.739, 2.246, 1.557 -> child 2;  PUCT, c=1.25: 1.093, 0.298, 0.594 -> child 1
+    assert mcts.select_child(t, t.nodes[0], "uct", 2.0) == 2
+    assert mcts.select_child(t, t.nodes[0], "puct", 1.25) == 1
+    assert mcts.select_child(t, t.nodes[0], "uct", 0.0) == 1  # c = 0: greedy on Q
+
+
+def test_unvisited_first_terminal_skipped_and_virtual_loss():
+    t = hand_tree([(3, 0.9, 0.9), (0, 0.0, 0.2), (0, 0.0, 0.7)])
+    assert mcts.select_child(t, t.nodes[0], "uct") == 2  # the first unvisited
+    assert mcts.select_child(t, t.nodes[0], "puct") == 3  # the unvisited with the highest prior
+    t.nodes[2].terminal = True
+    assert mcts.select_child(t, t.nodes[0], "uct") == 3
+    t = hand_tree([(2, 0.5, 0.5), (2, 0.4, 0.5)])
+    assert mcts.select_child(t, t.nodes[0], "uct") == 1
+    t.nodes[1].vloss = 1  # a pending visit counts as -1: Q_eff = (2 * 0.5 - 1) / 3 = 0
+    assert mcts.select_child(t, t.nodes[0], "uct") == 2
+
+
+def test_backup_gives_exact_counts_and_running_means():
+    t = hand_tree([(0, 0.0, None)])
+    t.add(mcts.Node(1, "x", 2))
+    mcts.backup(t, [0, 1, 2], 1.0)
+    mcts.backup(t, [0, 1], -1.0)
+    mcts.backup(t, [0, 1, 2], 0.5)
+    assert [n.N for n in t.nodes] == [3, 3, 2]
+    assert [n.Q for n in t.nodes] == pytest.approx([0.5 / 3, 0.5 / 3, 0.75])
+
+
+def test_virtual_loss_sends_leaves_of_one_tree_to_different_nodes():
+    table = {0: [("a", .25), ("b", .25), ("c", .25), ("d", .25)], 1: [("\\boxed{1}", 1.0)]}
+    _, s = search(table, "--children", "8", "--rollouts", "4", "--leaves-per-tick", "3")
+    tick2 = s.policy.calls[1]  # tick 1 expands the root only; then three rollouts go to three children
+    assert len(set(tick2)) == 3 and len(tick2) == 24
+
+
+# ----------------------------------------------------------------------------- expansion features
+
+
+def test_state_merge_of_near_duplicates():
+    assert mcts.edit_distance("kitten", "sitting") == 3
+    steps = ["x = 3 + 4", "x = 3 + 4 ", "x = 3 + 5", "y = 10 * 2"]
+    assert mcts.merge_duplicates(steps, 0.0) == [0, 0, 2, 3]
+    assert mcts.merge_duplicates(steps, 0.2) == [0, 0, 0, 3]
+    assert mcts.merge_duplicates(steps, 0.2, keys=[1, 1, 2, 3]) == [0, 0, 2, 3]
+    table = {0: [("7+3=10 so far", .5), ("7+3=10 so far!", .5)], 1: [("\\boxed{1}", 1.0)]}
+    near, _ = search(table, "--children", "6", "--rollouts", "1", "--merge-threshold", "0.1")
+    exact, _ = search(table, "--children", "6", "--rollouts", "1")
+    kids = lambda r: [n for n in r["nodes"] if n["depth"] == 1]  # noqa: E731
+    assert len(kids(near)) == 1 and kids(near)[0]["merged"] == 5
+    assert len(kids(exact)) == 2
+
+
+def test_adaptive_width_from_the_spread_of_values():
+    assert mcts.adaptive_width([], 2, 8, 4.0) == 2
+    assert mcts.adaptive_width([0.5, 0.5], 2, 8, 4.0) == 2
+    assert mcts.adaptive_width([1.0, -1.0], 2, 8, 4.0) == 5  # I = 1: floor(4) + 1
+    assert mcts.adaptive_width([1.0, -1.0], 2, 4, 4.0) == 4
+    # the root's first two samples give a good and a bad step: the spread widens the root
+    table = {(): [("A", .5), ("B", .5)], ("A",): [("\\boxed{1}", 1.0)], ("B",): [("\\boxed{0}", 1.0)]}
+    args = ["--rollouts", "6", "--width-min", "2", "2", "--width-max", "8", "8", "--seed", "1"]  # draws A, B
+    wide, _ = search(table, *args, "--adaptive-width")
+    fixed, _ = search(table, *args, "--children", "2")
+    drawn = lambda r: sum(1 + n.get("merged", 0) for n in r["nodes"] if n["depth"] == 1)  # noqa: E731
+    assert drawn(fixed) == 2 and drawn(wide) == 5  # Q spread I = 1 -> n(root) = floor(4 * 1) + 1
+
+
+def test_code_steps_run_cumulatively_and_failures_are_dropped():
+    table = {0: [("# start\nx = 2", .5), ("# typo\nx = y + 1", .5)],
+             1: [("# add\nx = x + 3\nprint(x)\n\\boxed{5}", .5), ("# bad\nx = x / 0\nprint(x)\n\\boxed{9}", .5)]}
+    code, _ = search(table, "--children", "6", "--rollouts", "2", "--format", "code", problems=[problem(answer="5")])
+    text, _ = search(table, "--children", "6", "--rollouts", "2", problems=[problem(answer="5")])
+    steps = [n["step"] for n in code["nodes"][1:]]
+    assert steps == ["# start\nx = 2", "# add\nx = x + 3\nprint(x)\n\\boxed{5}"]
+    assert code["nodes"][2]["correct"] is True
+    assert any("x = y + 1" in n["step"] for n in text["nodes"]) and any("/ 0" in n["step"] for n in text["nodes"])
+
+
+def test_stop_after_k_correct_terminals():
+    table = {0: [("a", .5), ("b", .5)], 1: [(f"\\boxed{{{k % 2}}} v{k}", .125) for k in range(8)]}
+    stopped, _ = search(table, "--children", "4", "--rollouts", "16", "--stop-after", "2")
+    full, _ = search(table, "--children", "4", "--rollouts", "16")
+    assert stopped["stats"]["correct"] >= 2 and stopped["stats"]["rollouts"] < 16
+    assert full["stats"]["rollouts"] == 16 and full["stats"]["correct"] > stopped["stats"]["correct"]
+
+
+def test_q_converges_to_success_probabilities():
+    rec, _ = search(TWO_LEVEL, "--children", "8", "--rollouts", "300", "--c", "10")
+    q = {n["step"]: n["Q"] for n in rec["nodes"] if n["depth"] == 1}
+    assert abs((q["A"] + 1) / 2 - 0.8) < 0.05 and abs((q["B"] + 1) / 2 - 0.3) < 0.05
+    # terminal-guided Q: N of a step = samples backed up through it, Q their mean
+    a = next(i for i, n in enumerate(rec["nodes"]) if n["step"] == "A")
+    kids = [n for n in rec["nodes"] if n["parent"] == a]
+    assert sum(k["N"] for k in kids) == rec["nodes"][a]["N"]
+    assert sum(k["N"] * k["reward"] for k in kids) / rec["nodes"][a]["N"] == pytest.approx(q["A"], abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- leaf evaluation, test time
+
+
+def test_leaf_evaluation_modes_and_ppm_prior():
+    stub = lambda texts: [0.5 if t.endswith("A") else -0.5 for t in texts]  # noqa: E731
+    ppm, _ = search(TWO_LEVEL, "--children", "8", "--rollouts", "1", "--leaf-eval", "ppm", scorer=stub)
+    kids = {n["step"]: n for n in ppm["nodes"] if n["depth"] == 1}
+    assert kids["A"]["value"] == 0.5 and kids["A"]["N"] == 1 and ppm["nodes"][0]["N"] == 2
+    assert ppm["nodes"][0]["Q"] == pytest.approx(0.0) and ppm["stats"]["ticks"] == 1
+    prior, _ = search(TWO_LEVEL, "--children", "8", "--rollouts", "1", "--ppm-prior", scorer=stub)
+    kids = {n["step"]: n for n in prior["nodes"] if n["depth"] == 1}
+    assert kids["B"]["value"] == -0.5 and kids["B"]["Q"] == -0.5 and kids["B"]["N"] == 1
+    assert prior["nodes"][0]["N"] == 8  # the seed is not propagated: only the 8 terminal samples under A
+    assert sum(n["N"] for n in prior["nodes"] if n["parent"] == list(kids).index("A") + 1) == 8
+    fast, _ = search(TWO_LEVEL, "--children", "8", "--rollouts", "1", "--leaf-eval", "rollout", "--fast-rollouts", "128")
+    kids = {n["step"]: n for n in fast["nodes"] if n["depth"] == 1}
+    assert abs((kids["A"]["value"] + 1) / 2 - 0.8) < 0.1 and abs((kids["B"]["value"] + 1) / 2 - 0.3) < 0.1
+
+
+def test_no_gold_scores_terminals_with_the_ppm_and_never_reads_the_answer():
+    stub = lambda texts: [0.25 if "boxed{1}" in t else -0.75 for t in texts]  # noqa: E731
+    p = {"id": "p", "question": "q", "prompt": "Q" + DELIM}  # no gold at all
+    rec, _ = search(TWO_LEVEL, "--children", "4", "--rollouts", "8", "--no-gold", "--stop-after", "1",
+                    problems=[p], scorer=stub)
+    terms = [n for n in rec["nodes"] if n["terminal"]]
+    assert terms and all("correct" not in n for n in terms) and rec["stats"]["rollouts"] == 8
+    assert {n["reward"] for n in terms} == {0.25, -0.75}
+    best = max(terms, key=lambda n: n["reward"])  # what evaluate.py does: rStar's highest-scored terminal
+    assert "\\boxed{1}" in best["step"] and "Q" in best and best["tokens"] > 0
+
+
+def test_records_carry_what_pairs_need_and_window_does_not_change_trees():
+    probs = [problem(f"p{i}") for i in range(5)]
+    one, s1 = search(TWO_LEVEL, "--rollouts", "6", "--children", "3", "--window", "1", problems=probs)
+    many, s5 = search(TWO_LEVEL, "--rollouts", "6", "--children", "3", "--window", "5", problems=probs)
+    assert one == many and len(s5.policy.calls) < len(s1.policy.calls) / 3
+    r = many[0]
+    assert set(r) >= {"id", "question", "answer", "prompt", "nodes", "config", "stats"}
+    for n in r["nodes"]:
+        assert set(n) >= {"parent", "step", "depth", "N", "Q", "terminal", "tokens"}
+        assert not n["terminal"] or ("reward" in n and "correct" in n)
+    assert r["nodes"][0]["parent"] is None and all(n["parent"] < i for i, n in enumerate(r["nodes"]) if i)
+    assert "leaf_eval" in r["config"] and "window" not in r["config"]
+
+
+# ----------------------------------------------------------------------------- a real tiny model end to end
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a shared 2-core machine: extra threads only wait on each other
+    d = tmp_path_factory.mktemp("mcts")
+    torch.manual_seed(0)
+    tok = build_char_tokenizer()
+    save_checkpoint(build_tiny_model(tok, hidden=32, layers=1, heads=2), tok, d / "policy", {})
+    with open(d / "problems.jsonl", "w") as f:
+        for i in range(14):
+            f.write(json.dumps({"id": f"p{i:02d}", "question": f"Ann has {i} pens. How many?", "answer": str(i)}) + "\n")
+    yield d
+    torch.set_num_threads(threads)
+
+
+def run_args(tiny, out, *extra):
+    return ["--policy", str(tiny / "policy"), "--data", str(tiny / "problems.jsonl"), "--out", str(out),
+            "--rollouts", "3", "--children", "3", "--max-depth", "3", "--max-step-tokens", "10", "--window", "3",
+            "--batch-size", "16", *extra]
+
+
+def test_same_seed_same_trees_and_two_shards_equal_one(tiny, tmp_path):
+    mcts.main(run_args(tiny, tmp_path / "a.jsonl"))
+    mcts.main(run_args(tiny, tmp_path / "b.jsonl", "--window", "5"))
+    mcts.main(run_args(tiny, tmp_path / "c.jsonl", "--seed", "1"))
+    a = (tmp_path / "a.jsonl").read_text()
+    assert a == (tmp_path / "b.jsonl").read_text() and a != (tmp_path / "c.jsonl").read_text()
+    assert [r["id"] for r in load_jsonl(tmp_path / "a.jsonl")] == [f"p{i:02d}" for i in range(14)]
+    for i in range(2):
+        mcts.main(run_args(tiny, tmp_path / "s.jsonl", "--shard", f"{i}/2"))
+    mcts.main(["--out", str(tmp_path / "s.jsonl"), "--merge", "2"])
+    assert (tmp_path / "s.jsonl").read_text() == a
+    mcts.main(["--out", str(tmp_path / "a.jsonl"), "--dump-dot", str(tmp_path / "t.dot"), "--dump-id", "p03"])
+    dot = (tmp_path / "t.dot").read_text()
+    assert dot.startswith("digraph") and dot.count("->") == len(load_jsonl(tmp_path / "a.jsonl")[3]["nodes"]) - 1
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tiny, tmp_path):
+    mcts.main(run_args(tiny, tmp_path / "ref.jsonl", "--window", "2"))
+    out = tmp_path / "killed.jsonl"
+    cmd = [sys.executable, str(ROOT / "mcts.py"), *run_args(tiny, out, "--window", "2")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 2 <= out.read_text().count("\n") < 14, "the run must be killed part-way"
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    assert out.read_text() == (tmp_path / "ref.jsonl").read_text()
