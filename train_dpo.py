@@ -313,12 +313,14 @@ def main():
     print0(f"{len(data)} pairs {dict(sorted(Counter(d['kind'] for d in data).items()))} | "
            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {steps} steps of {G} | world {world}")
 
+    # the optimizer before any forward: FSDP2 swaps the root's sharded parameters for unsharded ones
+    # during a forward, and an optimizer built then would hold the wrong tensors
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                            weight_decay=args.weight_decay)
     t0 = time.time()
     ref = all_logps(model, data, args.eval_batch_size, rank, world, pad, device, dtype)  # (N, 2), once
     ref_seconds = time.time() - t0
     print0(f"reference log-probs of {len(data)} pairs in {ref_seconds:.1f}s")
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
-                            weight_decay=args.weight_decay)
     warm = max(1, int(args.warmup * steps))
 
     def lr_scale(s):  # linear warm-up, then cosine to min_lr_frac

@@ -147,7 +147,7 @@ def test_svpo_end_to_end_saves_value_head(tiny, tmp_path):
     assert (tmp_path / "o" / "model.safetensors").exists() and (tmp_path / "o" / "tokenizer.json").exists()
 
 
-def test_torchrun_two_processes_match_one_process(tiny, tmp_path):
+def test_torchrun_ddp_and_fsdp_match_one_process(tiny, tmp_path):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 11)  # 11 = 2 full global batches of 4 + a partial one of 3
     common = ["--model", str(tiny[2]), "--pairs", str(pairs), "--order", "cpl", "--epochs", "2", "--lr", "5e-3",
               "--sft-weight", "0.5", "--eval-batch-size", "4"]
@@ -155,8 +155,15 @@ def test_torchrun_two_processes_match_one_process(tiny, tmp_path):
          "--batch-size", "2", "--grad-accum", "2"], ROOT)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master-port", "29517",
          str(ROOT / "train_dpo.py"), *common, "--out", str(tmp_path / "two"), "--batch-size", "2", "--grad-accum", "1"], ROOT)
-    one, two = (json.loads((tmp_path / d / "meta.json").read_text()) for d in ("one", "two"))
-    assert two["world"] == 2 and len(one["log"]) == len(two["log"]) == 6
-    l1, l2 = [r["loss"] for r in one["log"]], [r["loss"] for r in two["log"]]
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master-port", "29518",
+         str(ROOT / "train_dpo.py"), *common, "--out", str(tmp_path / "fsdp"), "--batch-size", "2", "--grad-accum", "1",
+         "--fsdp"], ROOT)
+    one, two, fsdp = (json.loads((tmp_path / d / "meta.json").read_text()) for d in ("one", "two", "fsdp"))
+    assert two["world"] == fsdp["world"] == 2 and len(one["log"]) == len(two["log"]) == len(fsdp["log"]) == 6
+    l1, l2, l3 = ([r["loss"] for r in m["log"]] for m in (one, two, fsdp))
     assert max(abs(a - b) for a, b in zip(l1, l2)) < 1e-4, (l1, l2)
+    assert max(abs(a - b) for a, b in zip(l1, l3)) < 1e-4, (l1, l3)
     assert abs(l1[-1] - l1[0]) > 1e-3  # the loss moved, so the comparison means something
+    from safetensors.torch import load_file
+    w1, w3 = (load_file(tmp_path / d / "model.safetensors") for d in ("one", "fsdp"))
+    assert max((w1[k] - w3[k]).abs().max().item() for k in w1) < 1e-5  # FSDP gathers the full weights
