@@ -323,7 +323,9 @@ class HFBackend:
     @torch.no_grad()
     def _generate_batch(self, prompts, seeds, temperature, max_tokens, stop):
         tok, model, dev = self.tokenizer, self.model, self.device
-        ids = [encode(tok, p) for p in prompts]
+        index = {}
+        rows = torch.tensor([index.setdefault(p, len(index)) for p in prompts], device=dev)  # each row's prompt
+        ids = [encode(tok, p) for p in index]  # a distinct prompt is encoded once (MCTS: n samples of a leaf)
         B, T = len(ids), max(len(x) for x in ids)
         pad = tok.pad_token_id
         input_ids = torch.full((B, T), pad, dtype=torch.long)
@@ -339,6 +341,9 @@ class HFBackend:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                        use_cache=True).logits[:, -1].float()
+        if B < len(prompts):  # the samples of one prompt share its prefill: copy its cache row to each
+            cache.batch_select_indices(rows)
+            logits, mask, pos, B = logits[rows], mask[rows], pos[rows], len(prompts)
         pos = pos[:, -1:]
         alive = list(range(B))  # original row index of each batch row
         gen_ids = [[] for _ in range(B)]
