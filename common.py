@@ -476,9 +476,17 @@ class PPMScorer:
 
     The head's raw score is unbounded (Bradley-Terry only fixes differences); tanh maps it to
     [-1, 1], the range of terminal rewards, so PPM values and +/-1 rewards can be averaged in Q.
+    backend "hf": transformers, left-padded batches of similar lengths; "vllm": vLLM's pooling
+    runner (`LLM.classify` with the activation off, so it returns the raw score; GPU only).
     """
 
-    def __init__(self, path, device=None, dtype=None, batch_size=64):
+    def __init__(self, path, device=None, dtype=None, batch_size=64, backend="hf"):
+        self.llm = None
+        if backend == "vllm":
+            from vllm import LLM  # imported only when chosen
+            self.llm = LLM(model=str(path), runner="pooling")
+            self.tokenizer = self.llm.get_tokenizer()
+            return
         from transformers import AutoModelForSequenceClassification
         if device is None:
             device, dtype = pick_device(announce=False)
@@ -488,16 +496,23 @@ class PPMScorer:
 
     @torch.no_grad()
     def __call__(self, texts):
-        scores = []
-        for s in range(0, len(texts), self.batch_size):
-            ids = [encode(self.tokenizer, t) for t in texts[s:s + self.batch_size]]
-            T = max(len(x) for x in ids)
+        if self.llm is not None:
+            from vllm import PoolingParams
+            outs = self.llm.classify(list(texts), pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
+            return [math.tanh(o.outputs.probs[0]) for o in outs]
+        ids = [encode(self.tokenizer, t) for t in texts]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths per batch: less padding
+        scores = [0.0] * len(ids)
+        for s in range(0, len(order), self.batch_size):
+            rows = order[s:s + self.batch_size]
+            T = max(len(ids[i]) for i in rows)
             pad = self.tokenizer.pad_token_id
-            x = torch.tensor([[pad] * (T - len(i)) + i for i in ids], device=self.device)
-            m = torch.tensor([[0] * (T - len(i)) + [1] * len(i) for i in ids], device=self.device)
+            x = torch.tensor([[pad] * (T - len(ids[i])) + ids[i] for i in rows], device=self.device)
+            m = torch.tensor([[0] * (T - len(ids[i])) + [1] * len(ids[i]) for i in rows], device=self.device)
             pos = (m.cumsum(-1) - 1).clamp(min=0)
             logits = self.model(input_ids=x, attention_mask=m, position_ids=pos).logits  # (B, 1)
-            scores += torch.tanh(logits[:, 0].float()).tolist()
+            for i, v in zip(rows, torch.tanh(logits[:, 0].float()).tolist()):
+                scores[i] = v
         return scores
 
 

@@ -1,4 +1,4 @@
-"""Stage 6: evaluate a policy on a problems file with the test-time methods of the O1 slides.
+"""Stage 6: evaluate a policy with the test-time methods of the O1 slides, compute on the x axis.
 
 Methods (`--methods`, comma-separated)
   greedy   one temperature-0 solution per problem: pass@1.
@@ -7,30 +7,64 @@ Methods (`--methods`, comma-separated)
            maj@k   (self-consistency, Wang et al. 2023): the most frequent extracted answer wins,
                    ties broken by first appearance;
            pass@k  the unbiased estimator 1 - C(n-c, k) / C(n, k) (Chen et al. 2021) over all n.
-For each method: accuracy (overall and per difficulty when the problems carry one), generated
-tokens per problem (the compute axis) and wall time.
+  bon      best-of-N with the PPM on the same samples (runs `sample` too). A sample is split into
+           steps at the delimiter and the PPM value of every prefix is read in ONE forward pass
+           over the sample (a causal model's score at a step's last token sees only that prefix;
+           when the tokenizer would split a prefix differently, that prefix is scored alone).
+           The three aggregations search-and-learn compares, for every budget k:
+           bon-last  the sample whose last value (the whole solution) is highest (ORM-style);
+           bon-min   the sample whose lowest step value is highest (Lightman et al.'s PRM min);
+           bon-vote  PPM-weighted majority vote: an answer's weight is the sum of (1 + v_last) / 2
+                     over the samples that give it (values mapped to [0, 1]).
+  beam     value-guided step-level beam search (SVPO section 3.3, AlphaMath SBS; ToT-BFS of the
+           slides): `--beam-children` C samples of the next step per live beam (C x width from the
+           root), all problems in one generation call per depth; every new prefix is scored by the
+           PPM; per problem the `--beam-width` distinct candidates with the highest value are kept.
+           Finished beams (\\boxed, EOS or `--max-depth`) stay in the candidate set and keep their
+           slot while they rank in the top width; the search stops when every kept beam is
+           finished. Answer: the finished candidate with the highest value. A comma list of widths
+           gives one point per width.
+  mcts     mcts.py run as a subprocess with the PPM scoring terminals (`--no-gold`: the gold never
+           leaves this script; rStar-Math section 6.1), `--mcts-rollouts` per tree (a comma list
+           gives one point each). mcts = the terminal with the highest PPM reward (rStar's paper);
+           mcts-vote = the PPM-weighted vote over all terminals (rStar's released code, weights as
+           bon-vote). Further mcts.py flags go through `--mcts-args`.
+The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples.
+Values are common.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py).
+For each method: accuracy (overall, per difficulty, mean and std over `--seed` seeds), generated
+tokens per problem (the compute axis: every token the policy sampled, PPM forward passes not
+counted) and wall time (sampling + scoring; bon includes its samples' time).
 
 Input   `--data` problems JSONL (this project's, GSM8K's or MATH's records).
-Output  `--out-dir`: predictions.jsonl (one record per problem: gold, each method's answers),
-        summary.json (every number), table.md (one markdown row per method and budget).
+Output  `--out-dir`: predictions.jsonl (one record per problem and seed), summary.json (every
+        number), table.md (one markdown row per method and budget), accuracy_vs_tokens.png (with
+        `--plot`, on by default when matplotlib is installed), mcts/ (the trees mcts.py wrote).
 
 Commands
   CPU smoke: python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval --limit 100
-  one GPU:   python evaluate.py --model ckpt --data math500_test.jsonl --backend vllm --n 64 --max-tokens 2048
-  shards:    python evaluate.py ... --shard 0/2 (and 1/2), then the same command with --merge 2
+  with PPM:  python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval \\
+                 --methods greedy,sample,bon,beam,mcts --ppm runs/ppm --n 16 --seed 0,1,2
+  one GPU:   python evaluate.py --model ckpt --data math500_test.jsonl --backend vllm --n 64 --max-tokens 2048 \\
+                 --methods greedy,sample,bon,beam,mcts --ppm ckpt_ppm --mcts-args "--window 512"
+  (an inference stage: no torchrun; on several GPUs, the vLLM backend's tensor parallelism.)
 """
 import argparse
 import json
 import math
+import shlex
+import subprocess
+import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
-from common import (format_prompt, make_backend, mean, print0, read_problems, stable_seed, write_json,
-                    write_jsonl)
+import torch
+
+from common import (STEP_DELIM, PPMScorer, encode, format_prompt, join_steps, load_jsonl, make_backend, mean,
+                    print0, read_problems, stable_seed, write_json, write_jsonl)
 from grader import extract_answer, is_equiv
 
-# ----------------------------------------------------------------------------- the metrics
+# ----------------------------------------------------------------------------- the metrics and rules
 
 
 def pass_at_k(n, c, k):
@@ -62,109 +96,383 @@ def budgets(n):
     return ks if ks[-1] == n else ks + [n]
 
 
-# ----------------------------------------------------------------------------- run
+def split_steps(text, delim=STEP_DELIM):
+    """The steps of a generated solution (empty pieces dropped; at least one step)."""
+    return [s for s in text.split(delim) if s.strip()] or [text]
 
 
-def run_greedy(backend, problems, prompts, args):
+def vote_weight(v):
+    """A PPM value in [-1, 1] as a vote weight in [0, 1]."""
+    return (1.0 + v) / 2.0
+
+
+def bon_select(preds, values, rule):
+    """Best-of-N: the answer picked from samples' answers and their per-step PPM values.
+    last: highest last-step value; min: highest minimum over steps; vote: majority vote weighted
+    by vote_weight(last value). Ties go to the earlier sample."""
+    if rule == "vote":
+        return majority_vote(preds, [vote_weight(v[-1]) for v in values])
+    agg = (lambda v: v[-1]) if rule == "last" else min
+    return preds[max(range(len(preds)), key=lambda i: agg(values[i]))]
+
+
+def select_beams(candidates, width):
+    """Step-level beam selection: the `width` distinct candidates ({"text", "value", ...}) with the
+    highest value; an identical text counts once (the first), ties keep the earlier candidate."""
+    seen, uniq = set(), []
+    for c in candidates:
+        if c["text"] not in seen:
+            seen.add(c["text"])
+            uniq.append(c)
+    return sorted(uniq, key=lambda c: -c["value"])[:width]  # sorted() is stable
+
+
+# ----------------------------------------------------------------------------- PPM scoring
+
+
+def trajectory_text(prompt, steps, delim=STEP_DELIM):
+    """What the PPM scores for a trajectory ending at its last step (mcts.py's Tree.text)."""
+    return join_steps(prompt, steps[:-1], delim) + steps[-1]
+
+
+@torch.no_grad()
+def step_values(scorer, prompt, texts, delim=STEP_DELIM):
+    """PPM value of every step prefix of each solution: [[v_1, ..., v_m] per text]."""
+    prefixes = [[trajectory_text(prompt, s[:i + 1], delim) for i in range(len(s))] for s in map(lambda t: split_steps(t, delim), texts)]
+    if getattr(scorer, "model", None) is None:  # vLLM pooling: one score per prefix
+        flat = scorer([p for ps in prefixes for p in ps])
+        out, i = [], 0
+        for ps in prefixes:
+            out.append(flat[i:i + len(ps)])
+            i += len(ps)
+        return out
+    model, tok, dev = scorer.model, scorer.tokenizer, scorer.device
+    full = {ps[-1]: encode(tok, ps[-1]) for ps in prefixes}  # distinct whole solutions
+    where, alone = {}, []  # prefix -> (full text, token index); prefixes whose ids are not a prefix
+    for ps in prefixes:
+        ids = full[ps[-1]]
+        for p in ps:
+            pi = encode(tok, p) if p != ps[-1] else ids
+            if ids[:len(pi)] == pi:
+                where[p] = (ps[-1], len(pi) - 1)
+            else:
+                alone.append(p)
+    values = dict(zip(alone, scorer(alone))) if alone else {}
+    per_full = {}
+    order = sorted(full, key=lambda t: len(full[t]))
+    body = getattr(model, model.base_model_prefix)
+    for s in range(0, len(order), scorer.batch_size):
+        rows = order[s:s + scorer.batch_size]
+        T = max(len(full[t]) for t in rows)
+        x = torch.tensor([[tok.pad_token_id] * (T - len(full[t])) + full[t] for t in rows], device=dev)
+        m = (torch.arange(T)[None, :] >= torch.tensor([T - len(full[t]) for t in rows])[:, None]).long().to(dev)
+        h = body(input_ids=x, attention_mask=m, position_ids=(m.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
+        v = torch.tanh(model.score(h)[..., 0].float()).cpu()  # (B, T): the value at every position
+        for b, t in enumerate(rows):
+            per_full[t] = (v[b], T - len(full[t]))
+    for p, (t, j) in where.items():
+        vrow, off = per_full[t]
+        values[p] = vrow[off + j].item()
+    return [[values[p] for p in ps] for ps in prefixes]
+
+
+# ----------------------------------------------------------------------------- runners
+
+
+def graded(pred, gold):
+    return pred is not None and is_equiv(pred, gold)
+
+
+def run_greedy(backend, problems, prompts, args, seed):
     outs = backend.generate(prompts, n=1, temperature=0.0, max_tokens=args.max_tokens,
-                            seeds=[stable_seed(args.seed, p["id"]) for p in problems], progress=True)
-    rows = []
-    for p, o in zip(problems, outs):
-        pred = extract_answer(o[0]["text"])
-        rows.append({"pred": pred, "correct": pred is not None and is_equiv(pred, p["answer"]),
-                     "tokens": o[0]["tokens"], "text": o[0]["text"]})
-    return rows
+                            seeds=[stable_seed(seed, p["id"]) for p in problems], progress=True)
+    return [{"pred": (a := extract_answer(o[0]["text"])), "correct": graded(a, p["answer"]), "tokens": o[0]["tokens"],
+             "text": o[0]["text"]} for p, o in zip(problems, outs)]
 
 
-def run_sample(backend, problems, prompts, args):
+def run_sample(backend, problems, prompts, args, seed):
     outs = backend.generate(prompts, n=args.n, temperature=args.temperature, max_tokens=args.max_tokens,
-                            seeds=[stable_seed(args.seed, p["id"], "sample") for p in problems], progress=True)
+                            seeds=[stable_seed(seed, p["id"], "sample") for p in problems], progress=True)
     rows = []
     for p, o in zip(problems, outs):
         preds = [extract_answer(s["text"]) for s in o]
-        correct = [a is not None and is_equiv(a, p["answer"]) for a in preds]
-        rows.append({"preds": preds, "correct": correct, "tokens": [s["tokens"] for s in o]})
+        rows.append({"preds": preds, "correct": [graded(a, p["answer"]) for a in preds],
+                     "tokens": [s["tokens"] for s in o], "texts": [s["text"] for s in o]})
     return rows
 
 
-def summarize(problems, results, n):
-    """{method@k: {"acc", "tokens", "by_difficulty": {d: acc}}} from the per-problem rows."""
-    scores = defaultdict(list)  # name -> [(difficulty, score, tokens)]
+def run_bon(scorer, prompts, samples, args):
+    """Per problem, per sample, the PPM values of its steps."""
+    from tqdm import tqdm
+    return [step_values(scorer, pr, r["texts"], args.step_delim) for pr, r in tqdm(list(zip(prompts, samples)), desc="ppm")]
+
+
+def run_beam(backend, scorer, problems, prompts, args, seed, width):
+    """Value-guided step-level beam search over all problems at once (see the module docstring)."""
+    delim, P = args.step_delim, len(problems)
+    beams = [[{"steps": [], "finished": False}] for _ in range(P)]
+    done, tokens = [[] for _ in range(P)], [0] * P
+    for depth in range(args.max_depth):
+        jobs = [(i, k, b) for i in range(P) for k, b in enumerate(beams[i]) if not b["finished"]]
+        if not jobs:
+            break
+        n = args.beam_children * (width if depth == 0 else 1)  # SVPO / AlphaMath: B1*B2 from the root
+        outs = backend.generate([join_steps(prompts[i], b["steps"], delim) for i, _, b in jobs], n=n,
+                                temperature=args.temperature, max_tokens=args.max_step_tokens, stop=[delim],
+                                seeds=[stable_seed(seed, problems[i]["id"], "beam", width, depth, k) for i, k, _ in jobs])
+        cands = [[b for b in beams[i] if b["finished"]] for i in range(P)]  # finished beams keep competing
+        new = []
+        for (i, _, b), os_ in zip(jobs, outs):
+            for o in os_:
+                tokens[i] += o["tokens"]
+                steps = b["steps"] + [o["text"]]
+                fin = "\\boxed" in o["text"] or o["finish"] != "stop" or len(steps) >= args.max_depth
+                new.append((i, {"steps": steps, "text": trajectory_text(prompts[i], steps, delim), "finished": fin}))
+        texts = list(dict.fromkeys(c["text"] for _, c in new))
+        vals = dict(zip(texts, scorer(texts)))
+        for i, c in new:
+            c["value"] = vals[c["text"]]
+            cands[i].append(c)
+            if c["finished"]:
+                done[i].append(c)
+        beams = [select_beams(cands[i], width) for i in range(P)]
+    rows = []
+    for p, d, t in zip(problems, done, tokens):
+        best = max(d, key=lambda c: c["value"]) if d else None
+        pred = extract_answer(delim.join(best["steps"])) if best else None
+        rows.append({"pred": pred, "correct": graded(pred, p["answer"]), "tokens": t,
+                     "value": best["value"] if best else None, "text": delim.join(best["steps"]) if best else None})
+    return rows
+
+
+def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
+    """mcts.py with the PPM at test time; the answer is read from its trees here."""
+    work = out_dir / "mcts"
+    work.mkdir(parents=True, exist_ok=True)
+    blind = work / "problems.jsonl"  # the questions without their gold: mcts.py cannot grade
+    write_jsonl(blind, [{"id": p["id"], "question": p["question"], "answer": "?"} for p in problems])
+    trees = work / f"{label}-r{rollouts}-s{seed}.jsonl"
+    cmd = [sys.executable, str(Path(__file__).resolve().with_name("mcts.py")), "--policy", args.model,
+           "--data", str(blind), "--out", str(trees), "--ppm", ppm_dir, "--no-gold", "--rollouts", str(rollouts),
+           "--children", str(args.mcts_children), "--max-depth", str(args.max_depth), "--temperature", str(args.temperature),
+           "--max-step-tokens", str(args.max_step_tokens), "--seed", str(seed), "--backend", args.backend,
+           "--batch-size", str(args.batch_size), "--step-delim", args.step_delim] + shlex.split(args.mcts_args)
+    print0(" ".join(shlex.quote(c) for c in cmd))
+    subprocess.run(cmd, check=True)
+    recs = {str(r["id"]): r for r in load_jsonl(trees)}
+    rows = []
+    for p in problems:
+        nodes = recs[p["id"]]["nodes"]
+        preds, rewards = [], []
+        for i, nd in enumerate(nodes):
+            if nd["terminal"] and nd.get("reward") is not None:
+                steps = []
+                while nodes[i]["parent"] is not None:
+                    steps.append(nodes[i]["step"])
+                    i = nodes[i]["parent"]
+                preds.append(extract_answer(args.step_delim.join(steps[::-1])))
+                rewards.append(nd["reward"])
+        best = preds[max(range(len(preds)), key=lambda j: rewards[j])] if preds else None
+        vote = majority_vote(preds, [vote_weight(r) for r in rewards])
+        rows.append({"pred": best, "correct": graded(best, p["answer"]), "vote": vote, "vote_correct": graded(vote, p["answer"]),
+                     "tokens": recs[p["id"]]["stats"]["tokens"], "terminals": len(preds)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def score_rows(problems, res, n):
+    """{name: [(difficulty, score, tokens)]} for one seed from the runners' per-problem rows."""
+    scores = defaultdict(list)
     for i, p in enumerate(problems):
         d = p.get("difficulty", "all")
-        if "greedy" in results:
-            r = results["greedy"][i]
-            scores["greedy"].append((d, float(r["correct"]), r["tokens"]))
-        if "sample" in results:
-            r = results["sample"][i]
+        add = lambda name, s, t: scores[name].append((d, float(s), t))  # noqa: E731
+        if "greedy" in res:
+            add("greedy", res["greedy"][i]["correct"], res["greedy"][i]["tokens"])
+        if "sample" in res:
+            r = res["sample"][i]
             for k in budgets(n):
-                maj = majority_vote(r["preds"][:k])
-                ok = maj is not None and is_equiv(maj, p["answer"])
                 toks = sum(r["tokens"][:k])
-                scores[f"maj@{k}"].append((d, float(ok), toks))
-                scores[f"pass@{k}"].append((d, pass_at_k(n, sum(r["correct"]), k), toks))
+                add(f"maj@{k}", graded(majority_vote(r["preds"][:k]), p["answer"]), toks)
+                add(f"pass@{k}", pass_at_k(n, sum(r["correct"]), k), toks)
+                for label, vals in res.get("bon", {}).items():
+                    for rule in ("last", "min", "vote"):
+                        pick = bon_select(r["preds"][:k], vals[i][:k], rule)
+                        add(f"bon-{rule}:{label}@{k}", graded(pick, p["answer"]), toks)
+        for key, rows in res.get("beam", {}).items():  # key = label@width
+            add(f"beam:{key}", rows[i]["correct"], rows[i]["tokens"])
+        for key, rows in res.get("mcts", {}).items():  # key = label@rollouts
+            add(f"mcts:{key}", rows[i]["correct"], rows[i]["tokens"])
+            add(f"mcts-vote:{key}", rows[i]["vote_correct"], rows[i]["tokens"])
+    return scores
+
+
+def wall_seconds(name, seconds):
+    """Mean wall time over seeds of the run(s) a method needs; seconds: {run: {seed: s}} with runs
+    greedy, sample, bon:<ppm>, beam:<ppm>@<width>, mcts:<ppm>@<rollouts>. A budget k < N reports
+    the run at N (the samples are drawn once)."""
+    if name.startswith(("maj@", "pass@")):
+        runs = ["sample"]
+    elif name.startswith("bon-"):
+        runs = ["sample", "bon:" + name.split(":")[1].rsplit("@", 1)[0]]
+    else:
+        runs = [name.replace("mcts-vote:", "mcts:")]
+    per = [sum(seconds[r][s] for r in runs) for s in seconds.get(runs[0], {}) if all(s in seconds.get(r, {}) for r in runs)]
+    return mean(per) if per else None
+
+
+def summarize(per_seed, seconds):
+    """Mean (and std over seeds) accuracy, tokens, wall time and per-difficulty accuracy per method."""
     summary = {}
-    for name, rows in scores.items():
+    for name in per_seed[0]:
+        accs = [mean(s for _, s, _ in sc[name]) for sc in per_seed if name in sc]
         by = defaultdict(list)
-        for d, s, _ in rows:
-            by[str(d)].append(s)
-        summary[name] = {"acc": mean(s for _, s, _ in rows), "tokens": mean(t for _, _, t in rows),
+        for sc in per_seed:
+            for d, s, _ in sc.get(name, []):
+                by[str(d)].append(s)
+        summary[name] = {"acc": mean(accs), "acc_std": float(torch.tensor(accs).std()) if len(accs) > 1 else 0.0,
+                         "acc_per_seed": accs, "seeds": len(accs),
+                         "tokens": mean(t for sc in per_seed for _, _, t in sc.get(name, [])),
+                         "seconds": wall_seconds(name, seconds),
                          "by_difficulty": {d: mean(v) for d, v in sorted(by.items())}}
     return summary
 
 
 def markdown(summary, label):
     diffs = sorted({d for v in summary.values() for d in v["by_difficulty"]})
-    head = "| model | method | acc % | tokens/problem | " + " | ".join(f"d={d}" for d in diffs) + " |"
-    lines = [head, "|" + "---|" * (4 + len(diffs))]
+    head = "| model | method | acc % | ± (seeds) | tokens/problem | seconds | " + " | ".join(f"d={d}" for d in diffs) + " |"
+    lines = [head, "|" + "---|" * (6 + len(diffs))]
     for name, v in summary.items():
         cells = " | ".join(f"{100 * v['by_difficulty'].get(d, float('nan')):.1f}" for d in diffs)
-        lines.append(f"| {label} | {name} | {100 * v['acc']:.1f} | {v['tokens']:.0f} | {cells} |")
+        sec = f"{v['seconds']:.0f}" if v["seconds"] is not None else ""
+        lines.append(f"| {label} | {name} | {100 * v['acc']:.1f} | {100 * v['acc_std']:.1f} ({v['seeds']}) | "
+                     f"{v['tokens']:.0f} | {sec} | {cells} |")
     return "\n".join(lines)
+
+
+def plot(summary, path, title):
+    """Accuracy against generated tokens per problem, one line per method (pass@k left out: an oracle)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    lines = defaultdict(list)
+    for name, v in summary.items():
+        if not name.startswith("pass@"):
+            lines[name.rsplit("@", 1)[0]].append((v["tokens"], 100 * v["acc"], 100 * v["acc_std"]))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for key, pts in sorted(lines.items()):
+        pts.sort()
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=4, capsize=2,
+                    label=key.replace("greedy", "greedy (pass@1)"), linestyle="-" if len(pts) > 1 else "none")
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per problem (log scale)")
+    ax.set_ylabel("accuracy %")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- run
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="policy HF directory")
     ap.add_argument("--data", required=True, help="problems JSONL (project, GSM8K or MATH records)")
-    ap.add_argument("--out-dir", required=True, help="where predictions.jsonl, summary.json, table.md go")
-    ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k and pass@k)")
+    ap.add_argument("--out-dir", required=True, help="where predictions.jsonl, summary.json, table.md, the plot go")
+    ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k, pass@k), bon, beam, mcts")
+    ap.add_argument("--ppm", default="", help="PPM directories for bon/beam/mcts: DIR or label=DIR, comma-separated")
     ap.add_argument("--n", type=int, default=16, help="largest sampling budget N (smaller budgets are subsampled)")
-    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for 'sample'")
-    ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per solution")
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (sample, beam, mcts)")
+    ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per solution (greedy, sample)")
+    ap.add_argument("--max-step-tokens", type=int, default=64, help="max new tokens per step (beam, mcts; 64 is plenty for the built-in task)")
+    ap.add_argument("--max-depth", type=int, default=16, help="max steps per trajectory (beam, mcts; rStar: 16)")
+    ap.add_argument("--beam-width", default="4", help="beam width(s), comma list: one run each (SVPO: 1 and 3; rStar code: 8)")
+    ap.add_argument("--beam-children", type=int, default=4, help="samples per live beam per step (SVPO/AlphaMath: 5; rStar code: 8)")
+    ap.add_argument("--mcts-rollouts", default="16", help="mcts.py --rollouts, comma list: one run each (rStar README: 8-16)")
+    ap.add_argument("--mcts-children", type=int, default=4, help="mcts.py --children (rStar test time: 16-32)")
+    ap.add_argument("--mcts-args", default="", help="extra mcts.py flags, e.g. '--leaf-eval ppm --window 128'")
+    ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (beam, bon, mcts)")
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N problems (0: all)")
     ap.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
+    ap.add_argument("--ppm-backend", default="hf", choices=["hf", "vllm"], help="PPM scoring backend (vllm: pooling runner)")
     ap.add_argument("--batch-size", type=int, default=128, help="rows per HF generation batch")
-    ap.add_argument("--seed", type=int, default=0, help="sampling seed (per-problem seeds derive from it)")
+    ap.add_argument("--ppm-batch-size", type=int, default=64, help="sequences per PPM forward batch")
+    ap.add_argument("--seed", default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
     ap.add_argument("--label", default="", help="name of the model in the markdown table (default: --model)")
+    ap.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="write accuracy_vs_tokens.png (needs matplotlib)")
     args = ap.parse_args()
     print0(json.dumps(vars(args)))
 
+    seeds = [int(s) for s in args.seed.split(",")]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = set(methods) - {"greedy", "sample", "bon", "beam", "mcts"}
+    if bad:
+        raise SystemExit(f"unknown method(s) {sorted(bad)}; choose from greedy, sample, bon, beam, mcts")
+    ppms = dict((s.split("=", 1) if "=" in s else (Path(s).name, s)) for s in args.ppm.split(",") if s)
+    if {"bon", "beam", "mcts"} & set(methods) and not ppms:
+        raise SystemExit("bon, beam and mcts need --ppm")
     problems = read_problems(args.data)
     problems = problems[:args.limit] if args.limit else problems
-    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=args.seed)
-    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    runners = {"greedy": run_greedy, "sample": run_sample}
-    results, seconds = {}, {}
-    for m in methods:
-        if m not in runners:
-            raise SystemExit(f"unknown method {m!r}; choose from {', '.join(runners)}")
-        t0 = time.time()
-        results[m] = runners[m](backend, problems, prompts, args)
-        seconds[m] = time.time() - t0
-        print0(f"{m}: {seconds[m]:.1f}s")
-
-    summary = summarize(problems, results, args.n)
     out = Path(args.out_dir)
-    preds = [{"id": p["id"], "answer": p["answer"], "difficulty": p.get("difficulty"),
-              **{m: results[m][i] for m in results}} for i, p in enumerate(problems)]
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "args.json", vars(args))
+    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seeds[0])
+    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
+    scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend)
+               for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}
+
+    per_seed, seconds, preds, greedy = [], defaultdict(dict), [], None
+    for seed in seeds:
+        res = {}
+
+        def timed(group, fn, *a):
+            t0 = time.time()
+            r = fn(*a)
+            seconds[group][seed] = time.time() - t0
+            print0(f"seed {seed} | {group}: {seconds[group][seed]:.1f}s")
+            return r
+        if "greedy" in methods:  # temperature 0: the same for every seed, run once
+            greedy = res["greedy"] = greedy or timed("greedy", run_greedy, backend, problems, prompts, args, seeds[0])
+        if {"sample", "bon"} & set(methods):
+            res["sample"] = timed("sample", run_sample, backend, problems, prompts, args, seed)
+        if "bon" in methods:
+            res["bon"] = {}
+            for label, sc in scorers.items():
+                res["bon"][label] = timed(f"bon:{label}", run_bon, sc, prompts, res["sample"], args)
+        for label in ppms if "beam" in methods else []:
+            for w in [int(x) for x in args.beam_width.split(",")]:
+                res.setdefault("beam", {})[f"{label}@{w}"] = timed(f"beam:{label}@{w}", run_beam, backend, scorers[label],
+                                                                   problems, prompts, args, seed, w)
+        for label, d in ppms.items() if "mcts" in methods else []:
+            for r in [int(x) for x in args.mcts_rollouts.split(",")]:
+                res.setdefault("mcts", {})[f"{label}@{r}"] = timed(f"mcts:{label}@{r}", run_mcts, problems, args, d, label,
+                                                                   seed, r, out)
+        per_seed.append(score_rows(problems, res, args.n))
+        for i, p in enumerate(problems):
+            rec = {"id": p["id"], "answer": p["answer"], "difficulty": p.get("difficulty"), "seed": seed}
+            for m, v in res.items():
+                rec[m] = {k: rows[i] for k, rows in v.items()} if isinstance(v, dict) else v[i]
+            preds.append(rec)
+
+    summary = summarize(per_seed, seconds)
     write_jsonl(out / "predictions.jsonl", preds)
-    write_json(out / "summary.json", {"args": vars(args), "problems": len(problems), "seconds": seconds,
-                                      "methods": summary})
+    write_json(out / "summary.json", {"args": vars(args), "problems": len(problems), "seeds": seeds,
+                                      "seconds": seconds, "methods": summary})
     table = markdown(summary, args.label or Path(args.model).name)
     (out / "table.md").write_text(table + "\n")
     print0(table)
+    if args.plot:
+        try:
+            plot(summary, out / "accuracy_vs_tokens.png",
+                 f"{args.label or Path(args.model).name} on {Path(args.data).name}: {len(problems)} problems, {len(seeds)} seed(s)")
+            print0(f"plot: {out / 'accuracy_vs_tokens.png'}")
+        except ImportError:
+            print0("matplotlib is not installed: no plot (pip install matplotlib)")
 
 
 if __name__ == "__main__":
