@@ -336,8 +336,7 @@ class HFBackend:
         input_ids, mask = input_ids.to(dev), mask.to(dev)
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         uniforms = torch.stack([torch.rand(max_tokens, generator=g, dtype=torch.float64) for g in gens]).to(dev)
-        from transformers import DynamicCache
-        cache = DynamicCache(config=model.config)
+        cache = _inplace_cache(model.config, max_tokens)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                        use_cache=True).logits[:, -1].float()
@@ -393,6 +392,39 @@ class HFBackend:
                 text = text[:min(text.find(s) for s in stop if s in text)]
             res.append({"text": text, "tokens": ntok, "logp": logp_sum[r] / max(ntok, 1), "finish": finish[r]})
         return res
+
+
+def _inplace_cache(config, room):
+    """A DynamicCache whose layers write new keys/values in place into buffers with `room` spare
+    positions. DynamicLayer concatenates, copying the whole cache for every token: with a small model
+    on CPU that copy was a third of the sampling time at batch 256."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    class InPlaceLayer(DynamicLayer):
+        def update(self, k, v, *args, **kwargs):
+            n = self.keys.shape[-2] if self.is_initialized else 0
+            if not self.is_initialized or n + k.shape[-2] > self.buf[0].shape[-2]:
+                self.dtype, self.device, self.is_initialized = k.dtype, k.device, True
+                shape = (k.shape[0], k.shape[1], n + k.shape[-2] + room)
+                buf = (k.new_empty(*shape, k.shape[-1]), v.new_empty(*shape, v.shape[-1]))
+                if n:
+                    buf[0][:, :, :n], buf[1][:, :, :n] = self.keys, self.values
+                self.buf = buf
+            m = n + k.shape[-2]
+            self.buf[0][:, :, n:m], self.buf[1][:, :, n:m] = k, v
+            self.keys, self.values = self.buf[0][:, :, :m], self.buf[1][:, :, :m]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices):
+            if self.is_initialized:
+                n = self.keys.shape[-2]
+                self.buf = (self.buf[0][indices], self.buf[1][indices])
+                self.keys, self.values = self.buf[0][:, :, :n], self.buf[1][:, :, :n]
+
+    cache = DynamicCache(config=config)
+    cache.layers = [InPlaceLayer() for _ in cache.layers]
+    return cache
 
 
 class VLLMBackend:
