@@ -1,63 +1,58 @@
 """Stage 2: batched MCTS over reasoning steps, one tree per problem, many problems in lock-step.
 
 What it does
-  Builds one search tree per problem; a node is one reasoning step (text up to the step delimiter).
-  Up to `--window` trees advance together: every tick takes `--leaves-per-tick` leaves from every
-  unfinished tree and sends ONE batched call to the generation backend for all of them (one row per
-  sample, seeded by stable_seed(seed, problem id, node index, sample index), so a tree's text does not
-  depend on what else is in the batch). A finished tree is written at once and a new problem takes its
-  place (a sliding window keeps the batch full). Per rollout:
-  1. Select from the root: unvisited children first, else the best of
-       UCT  Q + c sqrt(ln N_parent / (1 + N))           (rStar-Math Eq. 1 as DESIGN.md writes it; c = 2)
-       PUCT Q + c P sqrt(N_parent) / (1 + N)            (SVPO Eq. 4 / AlphaMath; c = 1.25,
-                                                         P = exp(mean token log-prob of the step))
-     Terminal children are never selected (rStar and SVPO code). Several rollouts of one tree in one tick
-     use virtual loss: each pending visit counts as a visit with value -1.
-  2. Expand the selected leaf: `--children` samples; exact and near duplicates merged into the first
-     sibling (AlphaLLM state merge, normalized edit distance <= `--merge-threshold`; a merged duplicate of
-     a terminal sibling backs its reward up again, being one more sample of it); with `--format code`
-     the code of the path plus the candidate runs in the sandbox and failures are dropped (rStar 2.3);
-     with `--adaptive-width`, AlphaLLM's importance-weighted width
-       n(s) = max(c_min(t), min(floor(alpha I(s)) + 1, c_max(t))),  I(s) = max_i |Q_i - mean_j Q_j|
-     (the released code's estimate of I) and a node is expanded again while it has drawn fewer samples.
-     A node is also expanded again when every child is terminal: the new samples refine the Q of a
-     step whose continuations are all final answers (Q then tends to 2 p(correct) - 1 there).
-  3. Evaluate (`--leaf-eval`): terminal children are scored at creation (+1/-1 by the grader against
-     the gold answer, or the PPM score with `--no-gold`) and backed up (rStar and SVPO code). Non-terminal
-     children: `none` (rStar) keeps expanding down the selected child in the next tick until the expanded
-     node has no open child; `ppm` scores every new child with the PPM and backs the score up (AlphaLLM
-     value critic, rStar round 3+); `rollout` backs up the mean reward of `--fast-rollouts` completions to
-     the end (AlphaLLM fast rollout, SVPO's one-step rollout). `--ppm-prior` (rStar Eq. 3) seeds a new
-     child's Q with its PPM score (N = 1) without propagating it.
+  One tree per problem; a node is one step (text up to the step delimiter). Up to `--window` trees
+  advance together: every tick takes `--leaves-per-tick` leaves from each unfinished tree and makes ONE
+  batched backend call for all of them (a row per sample, seeded by stable_seed(seed, id, node, sample
+  index): a tree does not depend on what else is in the batch). A finished tree is written at once and
+  the next problem takes its slot (a sliding window keeps the batch full). A rollout:
+  1. Select from the root: an unvisited child first, else the best of
+       UCT  Q + c sqrt(ln N_parent / (1 + N))     rStar-Math Eq. 1 as DESIGN.md writes it, c = 2
+       PUCT Q + c P sqrt(N_parent) / (1 + N)      SVPO Eq. 4 / AlphaMath, c = 1.25, P = exp(mean token logp)
+     Terminal children are never selected (rStar and SVPO code). Rollouts of one tree in the same tick
+     spread by virtual loss (a pending visit counts as value -1).
+  2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
+     state merge; normalized edit distance <= `--merge-threshold`; a duplicate of a terminal backs its
+     reward up again, being one more sample of it); `--format code` runs the code of the path plus the
+     candidate in the sandbox and drops failures (rStar 2.3); `--adaptive-width` is AlphaLLM's
+     importance-weighted width n(s) = max(c_min(t), min(floor(alpha I(s)) + 1, c_max(t))) with
+     I(s) = max_i |Q_i - mean_j Q_j| (the released code's estimate): a node is expanded again while it
+     has drawn fewer samples. A node whose children are all terminal is expanded again too: the new
+     samples refine its Q, which tends to 2 p(correct) - 1.
+  3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
+     or the PPM score with `--no-gold`) and backed up (rStar and SVPO code). Open children, by
+     `--leaf-eval`: `none` (rStar) goes on down the selected child next tick until the expanded node has
+     no open child; `ppm` backs up each new child's PPM score (AlphaLLM value critic, rStar round 3+);
+     `rollout` backs up the mean reward of `--fast-rollouts` completions to the end (AlphaLLM fast
+     rollout, SVPO one-step rollout). `--ppm-prior` seeds a new child's Q with its PPM score, N = 1,
+     without propagating it (rStar Eq. 3).
   4. Backup: along the path N += 1 and Q = running mean of the values backed up.
-  Terminal: the step contains \\boxed, or the sample ended with EOS, or it is at `--max-depth` (without
-  an extractable answer: reward -1, rStar TOO_MANY_STEPS). A node none of whose samples survives
-  (empty or failing code) becomes terminal with reward -1 (rStar NO_VALID_CHILD).
-  A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals (SVPO: 4).
-
-Departures: near-duplicate merge is on normalized character edit distance (AlphaLLM: absolute 20 or 50
-characters on long steps); code output is not appended to the step text; one tree per problem (SVPO
-builds up to 10); the PPM reads join_steps(prompt, steps[:-1]) + steps[-1] (no trailing delimiter).
+  Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
+  answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
+  code) becomes terminal with reward -1 (rStar NO_VALID_CHILD). A tree stops after `--rollouts`
+  rollouts or `--stop-after` distinct correct terminals (SVPO: 4).
+Departures: near-duplicates by normalized character edit distance (AlphaLLM: 20 or 50 characters on
+long steps); code output is not appended to the step; one tree per problem (SVPO: up to 10).
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
-Output  `--out` trees JSONL, one record per problem, flushed as each finishes, resumed when run again on
-        the same file, sorted by id at the end: {"id", "question", "answer", "prompt", "nodes": [...],
-        "config": {search flags}, "stats": {"rollouts", "tokens", "ticks", "correct"}}. nodes[0] is the
-        root (step ""), each node {"parent", "step", "depth", "N", "Q", "terminal", "tokens",
-        "prior" (PUCT), "value" (leaf evaluation, when any), "reward" (terminal), "correct" (terminal,
-        gold known), "merged" (duplicates merged into it, when any)}. Beside it: <out>.args.json.
-Test-time contract (evaluate.py): `python mcts.py --policy P --data test.jsonl --out T --ppm DIR
-        --no-gold` never reads the gold answer; each terminal node holds its final step (with \\boxed),
-        its reward (= PPM score of the whole trajectory) and Q; the trajectory is its parent chain, and
-        stats.tokens is the compute spent. rStar picks the terminal with the highest reward.
+Output  `--out` trees JSONL, a record per problem flushed as it finishes, resumed when run again on the
+        same file, sorted by id at the end: {"id", "question", "answer", "prompt", "nodes", "config"
+        (the search flags), "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
+        nodes[0] is the root (step ""); a node: {"parent", "step", "depth", "N", "Q", "terminal",
+        "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct" (terminal,
+        gold known), "merged" (duplicates merged into it)}. Beside it: <out>.args.json.
+Test time (evaluate.py): `mcts.py --policy P --data D --out T --ppm DIR --no-gold` never reads the
+        gold; every terminal node holds its final step (with \\boxed), reward = PPM score of the whole
+        trajectory join_steps(prompt, steps[:-1]) + steps[-1], and Q; the trajectory is its parent chain;
+        stats.tokens is the compute. rStar answers with the terminal of highest reward.
 
 Commands
   CPU smoke: python mcts.py --policy runs/sft --data runs/data/pool.jsonl --out runs/trees.jsonl \\
                  --limit 64 --rollouts 16 --children 4 --max-depth 8 --max-step-tokens 48
   one GPU:   python mcts.py --policy ckpt --data pool.jsonl --out trees.jsonl --backend vllm --window 512
   torchrun:  torchrun --nproc_per_node 8 mcts.py --policy ckpt --data pool.jsonl --out trees.jsonl
-             (or --shard i/n per process, then the same command with --merge n); a tree as Graphviz:
-             python mcts.py --out trees.jsonl --dump-dot tree.dot --dump-id ID
+             (or --shard i/n in n processes, then the same command with --merge n)
+  a tree:    python mcts.py --out trees.jsonl --dump-dot tree.dot --dump-id ID; dot -Tsvg tree.dot > t.svg
 """
 import argparse
 import json
@@ -66,10 +61,14 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
-from common import (PPMScorer, ResumableWriter, format_prompt, join_steps, load_jsonl, make_backend,
-                    merge_shards, parse_shard, print0, read_problems, setup_dist, shard_path, stable_seed,
+import torch.distributed as dist
+from tqdm import tqdm
+
+from common import (HFBackend, PPMScorer, ResumableWriter, format_prompt, join_steps, load_jsonl, make_backend,
+                    merge_shards, parse_shard, pick_device, print0, read_problems, shard_path, stable_seed,
                     write_json, write_jsonl)
 from grader import extract_answer, grade, run_code
 
@@ -84,17 +83,16 @@ class Node:
         self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
         self.children, self.N, self.Q, self.terminal = [], 0, 0.0, False
         self.value = self.reward = self.correct = None
-        self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here; allowed; merges; pending
+        self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
 
     def to_json(self):
         d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
              "terminal": self.terminal, "tokens": self.tokens}
         for k in ("prior", "value", "reward", "correct"):
-            if getattr(self, k) is not None:
-                d[k] = round(getattr(self, k), 6) if isinstance(getattr(self, k), float) else getattr(self, k)
-        if self.merged:
-            d["merged"] = self.merged
-        return d
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = round(v, 6) if isinstance(v, float) else v
+        return {**d, "merged": self.merged} if self.merged else d
 
 
 class Tree:
@@ -110,17 +108,15 @@ class Tree:
         self.nodes[node.parent].children.append(len(self.nodes) - 1)
         return len(self.nodes) - 1
 
-    def path(self, i):
-        out = [i]
-        while self.nodes[out[-1]].parent is not None:
-            out.append(self.nodes[out[-1]].parent)
+    def steps(self, i):
+        out = []
+        while self.nodes[i].parent is not None:
+            out.append(self.nodes[i].step)
+            i = self.nodes[i].parent
         return out[::-1]
 
-    def steps(self, i):
-        return [self.nodes[j].step for j in self.path(i)[1:]]
-
     def context(self, i):
-        """The prompt the policy continues from node i: prompt + each step + delimiter."""
+        """What the policy continues from node i: prompt + every step + delimiter."""
         return join_steps(self.prompt, self.steps(i), self.delim)
 
     def text(self, i):
@@ -143,9 +139,9 @@ def puct_score(q, n, n_parent, prior, c):
 
 
 def select_child(tree, node, rule="uct", c=2.0):
-    """Index of the child to descend into: an unvisited open child first (UCT: the first created,
-    PUCT: the highest prior), else the best score, with pending visits counted as value -1 (virtual
-    loss). None when every child is terminal."""
+    """The child to descend into: an unvisited open child first (UCT: the first created, PUCT: the highest
+    prior), else the best score with pending visits counted as value -1 (virtual loss). None when every
+    child is terminal."""
     kids = [i for i in node.children if not tree.nodes[i].terminal]
     fresh = [i for i in kids if tree.nodes[i].N + tree.nodes[i].vloss == 0]
     if fresh:
@@ -161,8 +157,8 @@ def select_child(tree, node, rule="uct", c=2.0):
 
 
 def adaptive_width(values, c_min, c_max, alpha):
-    """AlphaLLM importance-weighted branching: n(s) = max(c_min, min(floor(alpha * I) + 1, c_max)) with
-    I = max_i |v_i - mean(v)| over the children's values (released code's estimate of the importance)."""
+    """AlphaLLM importance-weighted branching: n(s) = max(c_min, min(floor(alpha * I) + 1, c_max)),
+    I = max_i |v_i - mean(v)| over the children's values (the released code's estimate of importance)."""
     if not values:
         return c_min
     m = sum(values) / len(values)
@@ -170,21 +166,21 @@ def adaptive_width(values, c_min, c_max, alpha):
 
 
 def needs_expansion(tree, node, widths=None):
-    """Never expanded, or no open child left (sample again), or (adaptive) fewer samples than its width.
+    """Never expanded, or no open child (sample again), or (adaptive) fewer samples than its width.
     widths: None or (alpha, (c_min root, c_min deeper), (c_max root, c_max deeper))."""
     if node.samples == 0 or all(tree.nodes[i].terminal for i in node.children):
         return True
     if widths is None:
         return False
     alpha, lo, hi = widths
-    t = int(node.depth > 0)
     vals = [tree.nodes[i].Q for i in node.children if tree.nodes[i].N > 0]
-    node.width = max(node.width, adaptive_width(vals, lo[t], hi[t], alpha))  # width only grows (AlphaLLM code)
+    t = int(node.depth > 0)
+    node.width = max(node.width, adaptive_width(vals, lo[t], hi[t], alpha))  # only grows (AlphaLLM code)
     return node.samples < node.width
 
 
 def select_leaf(tree, path, rule="uct", c=2.0, widths=None):
-    """Descend from path[-1] to the first node that needs expanding; the whole path, or None when that
+    """Descend from path[-1] to the first node that needs expanding: the whole path, or None when that
     node is terminal or already being expanded by another rollout of this tree."""
     path = list(path)
     while True:
@@ -219,15 +215,13 @@ def edit_distance(a, b):
 def is_duplicate(a, b, threshold):
     """Same text up to whitespace, or normalized edit distance d(a, b) / max(|a|, |b|) <= threshold."""
     a, b = " ".join(a.split()), " ".join(b.split())
-    if a == b:
-        return True
     m = max(len(a), len(b))
-    return threshold > 0 and abs(len(a) - len(b)) <= threshold * m and edit_distance(a, b) <= threshold * m
+    return a == b or threshold > 0 and abs(len(a) - len(b)) <= threshold * m and edit_distance(a, b) <= threshold * m
 
 
 def merge_duplicates(steps, threshold, keys=None):
-    """AlphaLLM state merge: rep[i] = index of the first step that step i duplicates (i when new).
-    Steps with different keys (e.g. different final answers) never merge."""
+    """AlphaLLM state merge: rep[i] = the first step that step i duplicates (i when it is new). Steps with
+    different keys (e.g. different final answers) never merge."""
     keys = keys or [None] * len(steps)
     reps = []
     for i, s in enumerate(steps):
@@ -240,50 +234,47 @@ def step_code(step):
     return "\n".join(line for line in step.splitlines() if "\\boxed" not in line)
 
 
+def outcome(text, gold):
+    """Terminal reward against the gold: (+1 or -1, correct); (-1, False) without an answer."""
+    ok = extract_answer(text) is not None and grade(text, gold)
+    return (1.0 if ok else -1.0), ok
+
+
 def expand(tree, idx, cands, cfg, ok=None, gold=None):
-    """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx.
-    Drops empty steps and (ok[i] False) failing code; merges duplicates (also of existing children);
-    marks terminals and, with a gold answer, gives them +1/-1. Returns (new child indices, terminal
-    hits: child indices to back up once, a merged duplicate of a terminal repeating its index)."""
+    """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
+    steps and failing code (ok[i] False), merge duplicates (of existing children too), mark terminals and
+    score them against the gold when known. Returns (new children, terminal hits: children to back up,
+    a terminal once more per merged duplicate)."""
     node = tree.nodes[idx]
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
-    kids = list(node.children)
     keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
-    depth = node.depth + 1
-
-    def is_final(c):
-        return "\\boxed" in c["text"] or c["finish"] == "eos" or depth >= cfg.max_depth
-    steps = [tree.nodes[k].step for k in kids] + [c["text"] for c in keep]
-    keys = [(tree.nodes[k].terminal, extract_answer(tree.nodes[k].step) if tree.nodes[k].terminal else None)
-            for k in kids] + [(is_final(c), extract_answer(c["text"]) if is_final(c) else None) for c in keep]
-    reps = merge_duplicates(steps, cfg.merge_threshold, keys)
-    new, hits, slot = [], [], kids[:]
-    for i, c in enumerate(keep):
-        r = reps[len(kids) + i]
-        if r < len(slot):  # a duplicate of an existing child or of an earlier candidate
-            dup = tree.nodes[slot[r]]
+    final = [tree.nodes[k].terminal for k in node.children] + \
+        ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
+    steps = [tree.nodes[k].step for k in node.children] + [c["text"] for c in keep]
+    answers = [extract_answer(s) if f else None for s, f in zip(steps, final)]
+    reps = merge_duplicates(steps, cfg.merge_threshold, list(zip(final, answers)))
+    slot, new, hits = list(node.children), [], []  # slot: node index of every entry of `steps`
+    for i, c in enumerate(keep, len(node.children)):
+        if reps[i] < i:  # a duplicate of an existing child or an earlier candidate
+            dup = tree.nodes[slot[reps[i]]]
             dup.merged += 1
-            if dup.terminal:
-                hits.append(slot[r])
-            slot.append(slot[r])
+            hits += [slot[reps[i]]] if dup.terminal else []
+            slot.append(slot[reps[i]])
             continue
-        child = Node(idx, c["text"], depth, math.exp(c["logp"]) if cfg.selection == "puct" else None, c["tokens"])
-        child.terminal = is_final(c)
-        j = tree.add(child)
-        slot.append(j)
-        new.append(j)
+        child = Node(idx, c["text"], node.depth + 1, math.exp(c["logp"]) if cfg.selection == "puct" else None, c["tokens"])
+        child.terminal = final[i]
+        slot.append(tree.add(child))
+        new.append(slot[-1])
         if child.terminal:
-            if keys[len(kids) + i][1] is None:  # no answer (depth limit, bare EOS): a wrong trajectory
+            if answers[i] is None:  # depth limit or a bare EOS: no answer, a wrong trajectory
                 child.reward = -1.0
             elif gold is not None:
-                child.correct = grade(child.step, gold)
-                child.reward = 1.0 if child.correct else -1.0
+                child.reward, child.correct = outcome(child.step, gold)
                 tree.n_correct += child.correct
-            hits.append(j)
+            hits.append(slot[-1])
     if not node.children:  # nothing survived: a dead end (rStar NO_VALID_CHILD)
-        node.terminal, node.reward = True, -1.0
-        node.correct = False if gold is not None else None
+        node.terminal, node.reward, node.correct = True, -1.0, (False if gold is not None else None)
         hits.append(idx)
     return new, hits
 
@@ -304,26 +295,31 @@ class Search:
             raise SystemExit("--no-gold, --ppm-prior and --leaf-eval ppm need a PPM (--ppm DIR)")
         self.code_cache = {}
         self.pool = ThreadPoolExecutor(cfg.code_workers) if cfg.format == "code" else None
-        self.tokens = 0
+        self.tokens = 0  # generated by this search, for tok/s
 
     def run(self, problems):
-        """Yield one finished tree record at a time; at most cfg.window trees are in flight."""
+        """Yield each tree's record when it finishes; at most cfg.window trees are in flight."""
         queue, active = deque(problems), []
         while queue or active:
             while queue and len(active) < self.cfg.window:
                 p = queue.popleft()
-                prompt = p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"])
-                active.append(Tree(p, prompt, self.cfg.step_delim))
+                active.append(Tree(p, p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"]),
+                                   self.cfg.step_delim))
             self.tick(active)
             for t in [t for t in active if t.stopped or (t.done >= self.cfg.rollouts and not t.inflight)]:
                 active.remove(t)
                 yield self.record(t)
 
-    def gold(self, t):
-        return None if self.cfg.no_gold else t.problem["answer"]
+    def wanted(self, t, node):
+        """Samples to draw at a node now: --children, or (adaptive) c_min first, then up to its width."""
+        if self.widths is None:
+            return self.cfg.children
+        if node.samples == 0 or all(t.nodes[i].terminal for i in node.children):
+            return self.cfg.width_min[node.depth > 0]
+        return max(1, node.width - node.samples)
 
     def follow(self, t, path, new):
-        """Put a rollout on (the rest of) `path`: virtual loss on the new nodes, the leaf pending."""
+        """Put a rollout on `path`: virtual loss on its new nodes, its leaf pending."""
         for i in new:
             t.nodes[i].vloss += 1
         t.pending.add(path[-1])
@@ -336,7 +332,7 @@ class Search:
 
     def tick(self, trees):
         cfg = self.cfg
-        jobs = []  # (tree, rollout path); the path's last node is expanded this tick
+        jobs = []  # (tree, rollout path); the last node of the path is expanded this tick
         for t in trees:
             t.ticks += 1
             while len(t.inflight) < cfg.leaves_per_tick and t.started < cfg.rollouts:
@@ -348,18 +344,11 @@ class Search:
                 t.inflight.append(path)
                 t.started += 1
             jobs += [(t, r) for r in t.inflight]
-        # 1. expansion: ONE batched call, one row per sample of every selected leaf of every tree
+        # 1. expand: ONE batched call, a row per sample of every selected leaf of every tree
         prompts, seeds, owner = [], [], []
         for ji, (t, r) in enumerate(jobs):
-            node = t.nodes[r[-1]]
-            if self.widths is None:
-                k = cfg.children
-            elif node.samples == 0 or all(t.nodes[i].terminal for i in node.children):
-                k = cfg.width_min[node.depth > 0]
-            else:
-                k = max(1, node.width - node.samples)
-            ctx = t.context(r[-1])
-            for j in range(node.samples, node.samples + k):
+            node, ctx = t.nodes[r[-1]], t.context(r[-1])
+            for j in range(node.samples, node.samples + self.wanted(t, node)):
                 prompts.append(ctx)
                 seeds.append(stable_seed(cfg.seed, t.problem["id"], r[-1], j))
                 owner.append(ji)
@@ -370,48 +359,39 @@ class Search:
             cands[ji].append(o[0])
             self.tokens += o[0]["tokens"]
         oks = self.run_code(jobs, cands) if cfg.format == "code" else [None] * len(jobs)
-        results = []  # (tree, path, new children, terminal hits)
-        for ji, (t, r) in enumerate(jobs):
-            new, hits = expand(t, r[-1], cands[ji], cfg, oks[ji], self.gold(t))
-            results.append((t, r, new, hits))
-        # 2. scores: terminal rewards without gold, leaf values of new open children (PPM or fast rollouts)
-        need_reward = [(t, j) for t, r, new, _ in results for j in new if t.nodes[j].terminal and t.nodes[j].reward is None]
+        results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], None if cfg.no_gold else t.problem["answer"]))
+                   for ji, (t, r) in enumerate(jobs)]
+        # 2. score: terminals without gold by the PPM; new open children by the PPM or fast rollouts
+        unscored = [(t, j) for t, r, new, _ in results for j in new if t.nodes[j].terminal and t.nodes[j].reward is None]
         opened = [(t, j) for t, r, new, _ in results for j in new if not t.nodes[j].terminal]
-        if need_reward:
-            for (t, j), v in zip(need_reward, self.scorer([t.text(j) for t, j in need_reward])):
-                t.nodes[j].reward = float(v)
+        for (t, j), v in zip(unscored, self.scorer([t.text(j) for t, j in unscored]) if unscored else []):
+            t.nodes[j].reward = float(v)
         if opened and (cfg.leaf_eval == "ppm" or cfg.ppm_prior):
             for (t, j), v in zip(opened, self.scorer([t.text(j) for t, j in opened])):
                 t.nodes[j].value = float(v)
-                if cfg.leaf_eval == "none":  # rStar Eq. 3: q(s)^0 = PPM(s), one visit, not propagated
+                if cfg.leaf_eval == "none":  # rStar Eq. 3: q(s)^0 = PPM(s) as one visit, not propagated
                     t.nodes[j].N, t.nodes[j].Q = 1, float(v)
         if opened and cfg.leaf_eval == "rollout":
             self.fast_rollouts(opened)
-        # 3. backups, then each rollout ends or (rStar) goes on down the tree
+        # 3. back up, then each rollout ends or (leaf-eval none, rStar) goes on down the tree
         for t, r, new, hits in results:
             for j in hits:
                 backup(t, r + [j] if j != r[-1] else r, t.nodes[j].reward)
-            if cfg.leaf_eval != "none":
-                for j in new:
-                    if not t.nodes[j].terminal:
-                        backup(t, r + [j], t.nodes[j].value)
-        for t, r, new, hits in results:
+            for j in new if cfg.leaf_eval != "none" else []:
+                if not t.nodes[j].terminal:
+                    backup(t, r + [j], t.nodes[j].value)
             t.pending.discard(r[-1])
         for t, r, new, hits in results:
-            if cfg.stop_after and not cfg.no_gold and t.n_correct >= cfg.stop_after:
-                t.stopped = True
-            if t.stopped:
-                if r in t.inflight:
-                    self.end(t, r)
-                continue
+            t.stopped |= bool(cfg.stop_after and not cfg.no_gold and t.n_correct >= cfg.stop_after)
             leaf = t.nodes[r[-1]]
-            if cfg.leaf_eval == "none" and any(not t.nodes[i].terminal for i in leaf.children):
+            if not t.stopped and cfg.leaf_eval == "none" and any(not t.nodes[i].terminal for i in leaf.children):
                 nxt = select_leaf(t, r, cfg.selection, self.c, self.widths)
                 if nxt is not None:
                     self.follow(t, nxt, nxt[len(r):])
                     r.extend(nxt[len(r):])
                     continue
-            self.end(t, r)
+            if r in t.inflight:
+                self.end(t, r)
 
     def run_code(self, jobs, cands):
         """rStar 2.3: run the code of the path plus each candidate in the sandbox, in a thread pool."""
@@ -423,36 +403,32 @@ class Search:
         return [[self.code_cache[c] for c in cs] for cs in codes]
 
     def fast_rollouts(self, opened):
-        """AlphaLLM fast rollout: value = mean reward of m completions to the end from the node."""
-        m, cfg = self.cfg.fast_rollouts, self.cfg
+        """AlphaLLM fast rollout: a node's value = the mean reward of m completions to the end."""
+        cfg, m = self.cfg, self.cfg.fast_rollouts
         prompts = [t.context(j) for t, j in opened for _ in range(m)]
-        seeds = [stable_seed(cfg.seed, t.problem["id"], j, "fast", k) for t, j in opened for k in range(m)]
-        outs = self.rollout_policy.generate(prompts, n=1, temperature=cfg.temperature,
-                                            max_tokens=cfg.rollout_max_tokens, seeds=seeds)
-        texts = [o[0]["text"] for o in outs]
-        for o in outs:
-            self.tokens += o[0]["tokens"]
-        ppm = self.scorer([p + x for p, x in zip(prompts, texts)]) if cfg.no_gold else None
+        outs = [o[0] for o in self.rollout_policy.generate(
+            prompts, n=1, temperature=cfg.temperature, max_tokens=cfg.rollout_max_tokens,
+            seeds=[stable_seed(cfg.seed, t.problem["id"], j, "fast", k) for t, j in opened for k in range(m)])]
+        ppm = self.scorer([p + o["text"] for p, o in zip(prompts, outs)]) if cfg.no_gold else None
         for n, (t, j) in enumerate(opened):
             rewards = []
             for k in range(n * m, n * m + m):
-                t.tokens += outs[k][0]["tokens"]
-                if extract_answer(texts[k]) is None:
-                    rewards.append(-1.0)
-                else:
-                    rewards.append(ppm[k] if cfg.no_gold else (1.0 if grade(texts[k], t.problem["answer"]) else -1.0))
+                t.tokens += outs[k]["tokens"]
+                self.tokens += outs[k]["tokens"]
+                has_answer = extract_answer(outs[k]["text"]) is not None
+                rewards.append((ppm[k] if has_answer else -1.0) if cfg.no_gold else outcome(outs[k]["text"], t.problem["answer"])[0])
             t.nodes[j].value = sum(rewards) / m
 
     def record(self, t):
-        config = {k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS}
         return {"id": t.problem["id"], "question": t.problem["question"], "answer": t.problem.get("answer"),
-                "prompt": t.prompt, "nodes": [n.to_json() for n in t.nodes], "config": config,
+                "prompt": t.prompt, "nodes": [n.to_json() for n in t.nodes],
+                "config": {k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS},
                 "stats": {"rollouts": t.done, "tokens": t.tokens, "ticks": t.ticks, "correct": t.n_correct}}
 
 
-# args that change how a run is executed, not what it finds: left out of each record's config
+# flags that change how a run is executed, not which trees it finds: left out of each record's config
 RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "code_workers", "limit",
-                "dump_dot", "dump_id", "leaves_per_tick"}
+                "dump_dot", "dump_id"}
 
 
 def to_dot(rec, max_chars=48):
@@ -460,11 +436,10 @@ def to_dot(rec, max_chars=48):
     lines = ["digraph tree {", '  node [shape=box, fontname="monospace", fontsize=10];']
     for i, n in enumerate(rec["nodes"]):
         step = n["step"] if n["parent"] is not None else rec["question"]
-        label = (step[:max_chars] + ("..." if len(step) > max_chars else "")) + f"\nN={n['N']} Q={n['Q']:.2f}"
+        label = step[:max_chars] + ("..." if len(step) > max_chars else "") + f"\nN={n['N']} Q={n['Q']:.2f}"
         color = "black" if not n["terminal"] else "green" if n.get("correct") or n.get("reward", -1) > 0 else "red"
         lines.append(f"  n{i} [label={json.dumps(label)}, color={color}];")
-        if n["parent"] is not None:
-            lines.append(f"  n{n['parent']} -> n{i};")
+        lines += [f"  n{n['parent']} -> n{i};"] if n["parent"] is not None else []
     return "\n".join(lines + ["}"]) + "\n"
 
 
@@ -528,16 +503,13 @@ def main(argv=None):
     if not args.out:
         raise SystemExit("--out is required")
     if args.merge:
-        print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
-        return
-    if args.dump_dot and not (args.data and args.policy):
+        return print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
+    if args.dump_dot and not args.data:
         return dump_dot(args)
     if not (args.data and args.policy):
         raise SystemExit("--policy and --data are required")
-    torchrun = not args.shard and int(os.environ.get("WORLD_SIZE", 1)) > 1
-    if torchrun:
-        setup_dist()
-    shard, nshards = parse_shard(args.shard)
+    shard, nshards = parse_shard(args.shard)  # torchrun: RANK / WORLD_SIZE
+    torchrun, local = not args.shard and nshards > 1, int(os.environ.get("LOCAL_RANK", 0))
     out = shard_path(args.out, shard, nshards)
     print0(json.dumps(vars(args)))
     write_json(Path(str(out) + ".args.json"), vars(args))
@@ -546,25 +518,31 @@ def main(argv=None):
     writer = ResumableWriter(out)
     todo = [p for p in problems if p["id"] not in writer.done]
     print0(f"shard {shard}/{nshards}: {len(problems)} problems, {len(problems) - len(todo)} done, {len(todo)} to search")
-    policy = make_backend(args.backend, args.policy, batch_size=args.batch_size, seed=args.seed)
-    fast = make_backend(args.backend, args.rollout_model, args.batch_size, args.seed) if args.rollout_model else None
-    search = Search(policy, args, PPMScorer(args.ppm) if args.ppm else None, fast)
-    from tqdm import tqdm
-    t0, bar = time.time(), tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=int(os.environ.get("RANK", 0)) != 0)
+
+    def backend(path):  # one device per rank
+        if args.backend == "vllm":
+            if torchrun:  # vLLM takes the first visible GPU: make it this rank's
+                vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+                os.environ["CUDA_VISIBLE_DEVICES"] = vis.split(",")[local] if vis else str(local)
+            return make_backend("vllm", path, seed=args.seed)
+        return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
+    search = Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
+                    backend(args.rollout_model) if args.rollout_model else None)
+    t0 = time.time()
+    bar = tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=shard != 0)
     for rec in search.run(todo):
         writer.write(rec)
         bar.update(1)
         bar.set_postfix_str(f"{search.tokens / (time.time() - t0):.0f} tok/s")
     bar.close()
     writer.close()
-    write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same file however it was run
+    write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same file however it ran
     recs, dt = writer.records, time.time() - t0
-    solved = sum(r["stats"]["correct"] > 0 for r in recs)
-    print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | "
-           f"{100 * solved / max(len(recs), 1):.1f}% with a correct terminal | {search.tokens} tokens this run | "
-           f"{search.tokens / dt:.0f} tok/s | {dt:.0f}s")
-    if torchrun:
-        import torch.distributed as dist
+    solved = "n/a" if args.no_gold else f"{100 * sum(r['stats']['correct'] > 0 for r in recs) / max(len(recs), 1):.1f}%"
+    print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | {solved} with a correct "
+           f"terminal | {search.tokens} tokens this run | {search.tokens / dt:.0f} tok/s | {dt:.0f}s")
+    if torchrun:  # a CPU rendezvous once every rank is done, then rank 0 merges the shard files
+        dist.init_process_group("gloo", timeout=timedelta(days=1))
         dist.barrier()
         if shard == 0:
             print0(f"merged {merge_shards(args.out, nshards)} trees into {args.out}")

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mcts  # noqa: E402
-from common import load_jsonl, save_checkpoint, stable_seed  # noqa: E402
+from common import load_jsonl, save_checkpoint, stable_seed, write_jsonl  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
 
 DELIM = "\n\n"
@@ -226,6 +226,19 @@ def test_records_carry_what_pairs_need_and_window_does_not_change_trees():
     assert "leaf_eval" in r["config"] and "window" not in r["config"]
 
 
+def test_pairs_py_reads_the_trees(tmp_path):
+    table = {(): [("3+4=7", .5), ("3+4=8", .5)],
+             ("3+4=7",): [("7*2=14. The answer is \\boxed{14}.", .7), ("7*2=15. The answer is \\boxed{15}.", .3)],
+             ("3+4=8",): [("8*2=16. The answer is \\boxed{16}.", .8), ("8*2=14. The answer is \\boxed{14}.", .2)]}
+    recs, _ = search(table, "--children", "4", "--rollouts", "12", problems=[problem(f"p{i}", "14") for i in range(3)])
+    write_jsonl(tmp_path / "trees.jsonl", recs)
+    subprocess.run([sys.executable, str(ROOT / "pairs.py"), "--trees", str(tmp_path / "trees.jsonl"), "--out-dir",
+                    str(tmp_path / "pairs"), "--ppm-min-edit", "1"], cwd=ROOT, check=True, capture_output=True)
+    kinds = {r["kind"] for r in load_jsonl(tmp_path / "pairs" / "pairs.jsonl") + load_jsonl(tmp_path / "pairs" / "ppm_pairs.jsonl")}
+    assert {"step", "complete", "depth", "ppm"} <= kinds
+    assert all("boxed{14}" in r["completion"] for r in load_jsonl(tmp_path / "pairs" / "sft.jsonl"))
+
+
 # ----------------------------------------------------------------------------- a real tiny model end to end
 
 
@@ -282,3 +295,12 @@ def test_resume_after_sigkill_equals_uninterrupted(tiny, tmp_path):
     assert 2 <= out.read_text().count("\n") < 14, "the run must be killed part-way"
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     assert out.read_text() == (tmp_path / "ref.jsonl").read_text()
+
+
+def test_torchrun_two_ranks_equal_one_process(tiny, tmp_path):
+    mcts.main(run_args(tiny, tmp_path / "one.jsonl"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(ROOT / "mcts.py"), *run_args(tiny, tmp_path / "two.jsonl")], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
