@@ -24,6 +24,8 @@ What it does
   - CPL's normalisation is unspecified: min-max over the buffer (all equal -> 0); ties keep file order.
   - A completion ending with the step delimiter is a partial trajectory: no EOS is appended to it
     (pairs.py convention); every other completion gets EOS.
+  Precision: fp32 master weights, bf16 autocast on GPU (with --fsdp: bf16 all-gathers, fp32 gradient
+  reduction); fp32 on CPU. DDP uses no_sync for gradient accumulation; --fsdp shards each decoder layer.
   Metrics per step (TRL names): loss, rewards/chosen, rewards/rejected, rewards/accuracies,
   rewards/margins, logps/chosen, logps/rejected, the SVPO terms, lr, tokens/s (non-pad tokens of
   the training forwards, all ranks).
@@ -176,13 +178,17 @@ class PolicyWithValue(torch.nn.Module):
     def forward(self, ids, attn):
         """Token log-probs log p(x_t | x_<t), t >= 1 (B, T-1); values tanh(head(h_t)) (B, T) or None."""
         pos = (attn.cumsum(-1) - 1).clamp(min=0)  # positions from the first real token: any padding side
-        out = self.lm(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False,
+        # right padding only (our batches): a real token never attends to a later pad, so the plain
+        # causal mask gives the same log-probs and lets SDPA skip building a padding mask
+        mask = None if bool(attn[:, 0].all()) else attn
+        out = self.lm(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
                       output_hidden_states=self.v_head is not None)
         logits = out.logits[:, :-1].float()  # (B, T-1, V)
         logps = logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, -1)
         values = None
         if self.v_head is not None:
-            values = torch.tanh(self.v_head(out.hidden_states[-1].float())).squeeze(-1)  # (B, T)
+            h = out.hidden_states[-1]
+            values = torch.tanh(self.v_head(h.to(self.v_head.weight.dtype)).float()).squeeze(-1)  # (B, T)
         return logps, values
 
 
@@ -294,18 +300,20 @@ def main():
     torch.manual_seed(args.seed)
     from transformers import AutoModelForCausalLM
     tok = load_tokenizer(args.model)
-    lm = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
+    # fp32 master weights, bf16 autocast on GPU: AdamW on bf16 weights rounds DPO-sized updates away
+    lm = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device)
     if args.grad_ckpt:
         lm.gradient_checkpointing_enable()
     model = PolicyWithValue(lm, args.loss == "svpo").to(device).train()
     data = load_pairs(args.pairs, set(filter(None, args.kinds.split(","))), tok, args)
     pad = tok.pad_token_id
     if args.fsdp:
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        mp = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)  # bf16 gathers, fp32 grads
         for m in lm.modules():
             if type(m).__name__ in (getattr(lm, "_no_split_modules", None) or []):
-                fully_shard(m)
-        fully_shard(model)
+                fully_shard(m, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
     ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 and not args.fsdp else None
     G = args.batch_size * args.grad_accum * world  # pairs per optimizer step
     per_epoch = len(data) // G + (len(data) % G >= world)
