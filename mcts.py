@@ -458,30 +458,40 @@ def get_parser():
     a("--leaves-per-tick", type=int, default=1, help="rollouts in flight per tree per tick, spread by virtual loss")
     a("--limit", type=int, default=0, help="search only the first N problems (0: all)")
     a("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it, the id and the node)")
-    a("--selection", default="uct", choices=["uct", "puct"], help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
+    a("--selection", default="uct", choices=["uct", "puct"],
+      help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
     a("--c", type=float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
     a("--rollouts", type=int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
     a("--children", type=int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
     a("--max-depth", type=int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
     a("--temperature", type=float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
     a("--max-step-tokens", type=int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
-    a("--stop-after", type=int, default=0, help="stop a tree after this many distinct correct terminals (SVPO: 4; 0: off)")
+    a("--stop-after", type=int, default=0,
+      help="stop a tree after this many distinct correct terminals (SVPO: 4; 0: off)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
-    a("--format", default="text", choices=["text", "code"], help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
+    a("--format", default="text", choices=["text", "code"],
+      help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
     a("--code-timeout", type=float, default=5.0, help="seconds per sandboxed code run")
     a("--code-workers", type=int, default=4, help="sandboxed code runs in parallel")
-    a("--merge-threshold", type=float, default=0.0, help="AlphaLLM state merge: siblings within this normalized edit distance merge (0: exact duplicates only)")
-    a("--adaptive-width", action="store_true", help="AlphaLLM importance-weighted expansion: width from the spread of children's Q")
-    a("--width-min", type=int, nargs=2, default=[4, 2], help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3; smaller for small budgets)")
+    a("--merge-threshold", type=float, default=0.0,
+      help="AlphaLLM state merge: siblings within this normalized edit distance merge (0: exact duplicates only)")
+    a("--adaptive-width", action="store_true",
+      help="AlphaLLM importance-weighted expansion: width from the spread of children's Q")
+    a("--width-min", type=int, nargs=2, default=[4, 2],
+      help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3; smaller for small budgets)")
     a("--width-max", type=int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
-    a("--width-alpha", type=float, default=4.0, help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale; guessed for Q in [-1, 1])")
-    a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"], help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
+    a("--width-alpha", type=float, default=4.0,
+      help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale; guessed for Q in [-1, 1])")
+    a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"],
+      help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
     a("--fast-rollouts", type=int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
     a("--rollout-max-tokens", type=int, default=512, help="max new tokens of a fast rollout")
-    a("--rollout-model", default=None, help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
+    a("--rollout-model", default=None,
+      help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
     a("--ppm", default=None, help="PPM directory from train_ppm.py (common.PPMScorer)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
-    a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
+    a("--no-gold", action="store_true",
+      help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
     a("--shard", default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
     a("--merge", type=int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
     a("--dump-dot", default=None, help="write one tree of --out as Graphviz DOT to this file")
