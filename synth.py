@@ -49,15 +49,43 @@ What it does
   "unique_id", else "<kind>-<line index>". Records without a findable answer are skipped
   and counted.
 
+  `imagine` is AlphaLLM's imagination (spec_001 section 3: x^1 = g(x^0_i1..x^0_im, pi^0), g =
+  the policy itself) with rStar-Math's filter (spec_004 section 5: a synthesized problem is
+  kept when >= 3 of 10 sampled solutions agree). 1) Each of --n requests shows --shots seed
+  questions drawn at random (seeded per request). Plain models get
+  "Question: q1\\nQuestion: q2\\n...Question: " and continue the list; chat models get one user
+  turn listing the examples and asking for one new problem in their style, on one line. The
+  policy samples up to the first "\\n". 2) Clean: strip, drop a leading "Question:" label,
+  drop empty, cut-off (no newline within --max-question-tokens), shorter than --min-chars or
+  longer than --max-chars. Dedupe on lower case + collapsed whitespace, against each other and
+  against the seed file and every --exclude file (pass the test set: nothing leaks it). 3) For
+  each new question sample --k full solutions (format_prompt, no stop at the step delimiter),
+  extract their answers, pool equivalent ones (grader.is_equiv); keep the question when the
+  majority answer holds >= --min-agree of the k samples; that answer is its pseudo-label.
+  4) Stats: counts per stage, kept share, mean agreement of kept and of all new questions;
+  when the seed file is the built-in task, solve_builtin() parses each question with the
+  generator's templates, giving the well-formed share and the pseudo-labels' accuracy.
+  --questions FILE skips 1) and filters questions written elsewhere (rStar: by GPT-4).
+  The tiny built-in policy cannot write questions: its SFT loss masks the prompt, so it never
+  learned question text (README, "Prompt synthesis").
+
 Output fields (problems contract, DESIGN.md section 3)
   builtin: {"id": "<split>-<seed>-<index>", "question", "answer", "solution"? , "source":
   "builtin", "ops": k, "difficulty": k}; gsm8k/math: {"id", "question", "answer",
   "solution", "source", ...}. Beside the builtin files: synth_args.json (args and counts).
+  imagine: {"id": "imagine-<seed>-<request index>", "question", "answer" (the majority
+  answer, a pseudo-label), "source": "imagine", "agreement": majority share, "votes": k};
+  beside it <out>.stats.json (args and stats).
 
-Commands (no model, so no GPU or torchrun variant: generation is pure Python on one core)
+Commands (builtin and convert need no model; imagine has no torchrun variant: on several
+GPUs run one process per --seed and concatenate)
   CPU:     python synth.py builtin --out-dir runs/data
   code:    python synth.py builtin --out-dir runs/data_code --format code
   convert: python synth.py convert --kind gsm8k --in gsm8k_test.jsonl --out gsm8k.jsonl
+  imagine: python synth.py imagine --model runs/sft --seed-file runs/data/seed.jsonl
+             --exclude runs/data/test.jsonl --n 300 --out runs/imagine.jsonl
+  one GPU: python synth.py imagine --backend vllm --model ckpt --seed-file math_train.jsonl
+             --exclude math500_test.jsonl --shots 4 --n 10000 --max-tokens 2048 --out imagine.jsonl
 """
 
 import argparse
@@ -65,7 +93,10 @@ import json
 import os
 import random
 import re
+import time
 from collections import Counter
+
+from grader import extract_answer, is_equiv
 
 # --------------------------------------------------------------------------------------
 # The built-in task: vocabulary. Short words keep sequences short for the char-level model.
@@ -194,7 +225,117 @@ def build_builtin(args):
     return splits
 
 
-# --- imagination (issue 6) ---
+# --------------------------------------------------------------------------------------
+# Imagination: the policy writes new problems; a self-consistency vote labels and filters them.
+# --------------------------------------------------------------------------------------
+# AlphaLLM section 3 (spec_001): new prompts x^1 = g(x^0_i1, ..., x^0_im, pi^0), written by the
+# policy itself from m seed examples; AlphaLLM gives no template, dedup or labels (its A12-A13).
+# Labels and the filter follow rStar-Math (spec_004 section 5): a GPT-4 problem was kept when
+# >= 3 of 10 sampled solutions agreed. Here the policy samples them and the majority answer is
+# the problem's pseudo-label.
+IMAGINE_LINE = "Question: {question}\n"  # as in the plain template (common.PLAIN_TEMPLATE)
+IMAGINE_CHAT = ("Here are some example math problems:\n\n{examples}\n\nWrite one new problem in "
+                "the same style and of similar difficulty. Reply with the problem only, on one "
+                "line, without a solution.")
+LABEL = re.compile(r"^(?:\*\*)?(?:new )?(?:question|problem)\s*\d*\s*:\s*(?:\*\*)?\s*", re.I)
+
+
+def imagine_prompt(examples, tokenizer=None):
+    """A prompt that makes the policy write one new question, ended by a newline.
+
+    Plain (no chat template): "Question: q1\\nQuestion: q2\\n...Question: " -- the model
+    continues the list. Chat template: one user turn listing the examples and asking for one
+    new problem in their style on a single line (IMAGINE_CHAT), then the generation prompt.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        listed = "\n".join(f"Problem {i + 1}: {q}" for i, q in enumerate(examples))
+        msgs = [{"role": "user", "content": IMAGINE_CHAT.format(examples=listed)}]
+        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    return "".join(IMAGINE_LINE.format(question=q) for q in examples) + "Question: "
+
+
+def clean_question(text, min_chars=10, max_chars=1000):
+    """The text stripped, a leading "Question:"/"Problem 3:" label removed (chat models add one);
+    None when it is shorter than min_chars or longer than max_chars characters."""
+    question = LABEL.sub("", text.strip()).strip()
+    return question if min_chars <= len(question) <= max_chars else None
+
+
+def normalize_question(question):
+    """The dedup key: lower case, whitespace runs collapsed to one space."""
+    return " ".join(question.lower().split())
+
+
+def dedupe(questions, seen):
+    """The questions whose normalized form (normalize_question) is neither in `seen` (a set of
+    normalized questions: seed and excluded files; not modified) nor an earlier question's;
+    order kept, the first of each duplicate wins."""
+    seen, kept = set(seen), []
+    for q in questions:
+        key = normalize_question(q)
+        if key not in seen:
+            seen.add(key)
+            kept.append(q)
+    return kept
+
+
+def agreement(answers):
+    """(majority answer, its share of ALL len(answers) samples), the rStar filter's statistic.
+
+    Answers are grouped with grader.is_equiv ("4" and "4.0" pool); None (no extractable answer)
+    never votes but counts in the denominator, so 3 answers of 10 samples is 0.3 whatever the
+    other 7 did. Ties go to the answer seen first; (None, 0.0) when nothing was extracted.
+    """
+    groups = []  # [representative answer, votes]
+    for a in answers:
+        if a is None:
+            continue
+        for g in groups:
+            if g[0] == a or is_equiv(a, g[0]):
+                g[1] += 1
+                break
+        else:
+            groups.append([a, 1])
+    if not groups:
+        return None, 0.0
+    best = max(groups, key=lambda g: g[1])  # max keeps the first of equal counts
+    return best[0], best[1] / len(answers)
+
+
+def _phrase_regex(phrase):
+    return re.compile(r"(\d+)".join(re.escape(part) for part in phrase.split("{n}")))
+
+
+# (regex of a verb phrase, symbol, fixed operand or None when the phrase carries it)
+PHRASES = ([(_phrase_regex(p), "+", None) for p in ADD]
+           + [(_phrase_regex(p), "-", None) for p in SUB]
+           + [(_phrase_regex(p), "*", f) for f, ps in MUL.items() for p in ps]
+           + [(_phrase_regex(p), "/", 2) for p in DIV])
+QUESTION = re.compile(r"(\w+) has (\d+) (\w+)\. (.+)\. How many (\w+) does (\w+) have\?")
+
+
+def solve_builtin(question):
+    """The true answer (str) of a question in the built-in task's wording, or None when it is
+    not a well-formed built-in problem: a sentence outside the templates, a name/pronoun/object
+    that does not match, at least one operation, a value that goes negative or an odd value
+    halved. The generator's numeric bounds (--max-operand, --max-value) are not checked."""
+    m = QUESTION.fullmatch(question.strip())
+    if not m or m[1] not in NAMES or m[3] not in OBJECTS or (m[6], m[5]) != (m[1], m[3]):
+        return None
+    x, pronoun = int(m[2]), NAMES[m[1]] + " "
+    for sentence in m[4].split(". "):
+        hits = [(hit, sym, b) for pat, sym, b in PHRASES
+                for hit in [pat.fullmatch(sentence[len(pronoun):])] if hit]
+        if not sentence.startswith(pronoun) or not hits:
+            return None
+        hit, sym, b = hits[0]
+        b = int(hit[1]) if b is None else b
+        if sym == "/" and x % 2:
+            return None
+        x = {"+": x + b, "-": x - b, "*": x * b, "/": x // 2}[sym]
+        if x < 0:
+            return None
+    return str(x)
 
 
 # --------------------------------------------------------------------------------------
@@ -299,6 +440,70 @@ def run_builtin(args):
         json.dump({"args": vars(args), "counts": counts}, f, indent=2)
 
 
+def run_imagine(args, backend=None):
+    """Imagine, clean, dedupe, self-consistency filter; write the kept problems and the stats.
+    `backend`: anything with common's generate() (tests pass a mock); else made from the flags."""
+    import common  # imported here: it brings torch, which builtin and convert do not need
+    if not 0 < args.min_agree <= 1 or args.k < 1 or args.shots < 1:
+        raise SystemExit("need 0 < --min-agree <= 1, --k >= 1 and --shots >= 1")
+    seeds = [r["question"] for r in common.read_problems(args.seed_file)]
+    seen = {normalize_question(q) for q in seeds}
+    for path in args.exclude:  # e.g. the test set: a synthesized problem never leaks it
+        seen |= {normalize_question(r["question"]) for r in common.read_problems(path)}
+    backend = backend or common.make_backend(args.backend, args.model, args.batch_size, args.seed)
+    tok, t0 = getattr(backend, "tokenizer", None), time.time()
+    mean, pct = common.mean, common.fmt_pct
+    if args.questions:  # written elsewhere (rStar: by GPT-4): only clean, dedupe and filter
+        texts = [r["question"] for r in common.load_jsonl(args.questions, {"question": str})]
+    else:  # the shots of request i do not depend on --n
+        m = min(args.shots, len(seeds))
+        shots = [random.Random(f"imagine-{args.seed}-{i}").sample(seeds, m) for i in range(args.n)]
+        outs = backend.generate([imagine_prompt(s, tok) for s in shots], n=1,
+                                temperature=args.temperature, max_tokens=args.max_question_tokens,
+                                stop=["\n"], progress=True,
+                                seeds=[f"imagine-{args.seed}-{i}" for i in range(args.n)])
+        # "length": the question never reached its newline, i.e. it is cut off
+        texts = [None if out["finish"] == "length" else out["text"] for (out,) in outs]
+    cleaned = [(i, clean_question(t, args.min_chars, args.max_chars))
+               for i, t in enumerate(texts) if t]
+    cleaned = [(i, q) for i, q in cleaned if q]
+    first = {}  # question -> the first request that wrote it: the id's <i>
+    for i, q in cleaned:
+        first.setdefault(q, i)
+    unique = dedupe([q for _, q in cleaned], set())
+    new = dedupe(unique, seen)
+    print(f"imagine | {len(texts)} generated | {len(cleaned)} cleaned | {len(unique)} unique | "
+          f"{len(unique) - len(new)} in seed/exclude | {len(new)} new | {time.time() - t0:.0f}s")
+    rows = backend.generate([common.format_prompt(tok, q) for q in new], n=args.k,
+                            temperature=args.temperature, max_tokens=args.max_tokens, stop=None,
+                            seeds=[f"imagine-{args.seed}-solve-{first[q]}" for q in new],
+                            progress=True) if new else []
+    votes = [agreement([extract_answer(s["text"]) for s in row]) for row in rows]
+    kept = [(q, a, share) for q, (a, share) in zip(new, votes) if share >= args.min_agree]
+    records = [{"id": f"imagine-{args.seed}-{first[q]}", "question": q, "answer": a,
+                "source": "imagine", "agreement": share, "votes": args.k} for q, a, share in kept]
+    stats = {"generated": len(texts), "cleaned": len(cleaned), "unique": len(unique),
+             "new": len(new), "kept": len(kept), "kept_share": len(kept) / max(len(new), 1),
+             "agreement_kept": mean(s for _, _, s in kept),
+             "agreement_all": mean(s for _, s in votes)}
+    print(f"filter | {len(new)} x {args.k} solutions | kept {len(kept)} "
+          f"({pct(stats['kept_share'])}% of new) | agreement kept {stats['agreement_kept']:.3f}, "
+          f"all {stats['agreement_all']:.3f} | {time.time() - t0:.0f}s")
+    if seeds and all(solve_builtin(q) for q in seeds):  # the built-in task: true answers exist
+        truth = {q: solve_builtin(q) for q in new}
+        parsed = [(q, a) for q, (a, _) in zip(new, votes) if truth[q]]
+        stats.update(well_formed=mean(t is not None for t in truth.values()),
+                     well_formed_kept=mean(truth[q] is not None for q, _, _ in kept),
+                     label_acc_kept=mean(is_equiv(a, truth[q]) for q, a, _ in kept if truth[q]),
+                     label_acc_all=mean(a is not None and is_equiv(a, truth[q]) for q, a in parsed))
+        print("builtin check | " + ", ".join(f"{k} {pct(stats[k])}%" for k in (
+            "well_formed", "well_formed_kept", "label_acc_kept", "label_acc_all")))
+    common.write_jsonl(args.out, records)
+    common.write_json(os.path.splitext(args.out)[0] + ".stats.json",
+                      {"args": vars(args), "stats": stats})
+    return records, stats
+
+
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -325,13 +530,38 @@ def get_parser():
     c.add_argument("--kind", choices=["gsm8k", "math"], required=True, help="input format")
     c.add_argument("--in", dest="inp", required=True, help="official JSONL file")
     c.add_argument("--out", required=True, help="problems JSONL to write")
+    i = sub.add_parser("imagine", help="synthesize problems with the policy (AlphaLLM imagination)")
+    i.add_argument("--model", required=True,
+                   help="policy HF directory: writes and solves the problems")
+    i.add_argument("--seed-file", required=True,
+                   help="problems JSONL whose questions are the few-shot examples")
+    i.add_argument("--exclude", nargs="+", default=[],
+                   help="problems JSONL files (e.g. the test set) whose questions never come out")
+    i.add_argument("--out", required=True, help="problems JSONL to write (+ <out>.stats.json)")
+    i.add_argument("--questions", default="",
+                   help="JSONL with 'question' fields written elsewhere (rStar: by GPT-4): "
+                        "filter these instead of imagining")
+    i.add_argument("--n", type=int, default=300, help="generation requests (candidate questions)")
+    i.add_argument("--shots", type=int, default=3,
+                   help="seed questions per prompt (guessed; 3 fit the tiny model's 512 positions)")
+    i.add_argument("--k", type=int, default=10, help="solutions sampled per question (rStar: 10)")
+    i.add_argument("--min-agree", type=float, default=0.3,
+                   help="keep when the majority answer has this share of the k samples "
+                        "(rStar: 3 of 10)")
+    i.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature of questions and solutions")
+    i.add_argument("--max-question-tokens", type=int, default=200,
+                   help="max new tokens per question")
+    i.add_argument("--max-tokens", type=int, default=256, help="max new tokens per solution")
+    i.add_argument("--min-chars", type=int, default=10, help="drop shorter questions")
+    i.add_argument("--max-chars", type=int, default=1000, help="drop longer questions")
+    i.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
+    i.add_argument("--batch-size", type=int, default=128, help="rows per HF generation batch")
+    i.add_argument("--seed", type=int, default=0, help="seed of shots and samples; ids embed it")
     return parser
 
 
 if __name__ == "__main__":
     args = get_parser().parse_args()
     print("args: " + json.dumps(vars(args)))
-    if args.command == "builtin":
-        run_builtin(args)
-    else:
-        run_convert(args)
+    {"builtin": run_builtin, "convert": run_convert, "imagine": run_imagine}[args.command](args)
