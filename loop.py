@@ -124,6 +124,8 @@ def main():
     ap.add_argument("--seed-ops", default="2-4", help="built-in: operations per seed problem (easy ones)")
     ap.add_argument("--n-pool", type=int, default=500, help="pool problems searched per round (a fresh slice each round)")
     ap.add_argument("--n-test", type=int, default=1000, help="built-in: test problems")
+    ap.add_argument("--synth-args", default="", help="extra synth.py builtin flags, e.g. '--max-operand 5 --max-value 20'")
+    ap.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
     ap.add_argument("--sft-steps", type=int, default=900, help="round 0 SFT steps (built-in: tuned on this CPU)")
     ap.add_argument("--sft-lr", type=float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
     ap.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl"], help="policy update each round")
@@ -152,7 +154,8 @@ def main():
     # ---- round 0: data and the base policy
     data = out / "data"
     run([PY, "synth.py", "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
-         "--seed-ops", args.seed_ops, "--n-pool", args.n_pool * args.rounds, "--n-test", args.n_test],
+         "--seed-ops", args.seed_ops, "--n-pool", args.n_pool * args.rounds, "--n-test", args.n_test]
+        + args.synth_args.split(),
         log, data / "test.jsonl")
     seed_file = args.seed_file or data / "seed.jsonl"
     pool = read_problems(args.pool_file or data / "pool.jsonl")
@@ -161,7 +164,8 @@ def main():
     r0.mkdir(exist_ok=True)
     policy = r0 / "policy"
     sft_time = timed([PY, "train_sft.py", "--init", args.init, "--data", seed_file, "--out", policy,
-                      "--steps", args.sft_steps, "--lr", args.sft_lr, "--seed", args.seed, "--log-every", 100],
+                      "--steps", args.sft_steps, "--lr", args.sft_lr, "--seed", args.seed, "--log-every", 100]
+                     + args.sft_args.split(),
                      log, policy / "meta.json", r0 / "sft_time.json")
     sec_per_step = sft_time / args.sft_steps
 
