@@ -198,7 +198,7 @@ def main():
         search_s = timed([PY, "mcts.py", "--policy", policy, "--data", rd / "pool.jsonl", "--out", rd / "trees.jsonl",
                           "--rollouts", args.rollouts, "--children", args.children, "--seed", args.seed,
                           "--backend", args.backend] + args.mcts_args.split() + mcts_extra,
-                         log, rd / "trees.args.json", rd / "mcts_time.json")
+                         log, rd / "mcts_time.json", rd / "mcts_time.json")  # written only when the search finished
         trees = load_jsonl(rd / "trees.jsonl")
         mcts_tokens = sum(t["stats"]["tokens"] for t in trees)
         solved = sum(1 for t in trees if t["stats"]["correct"] > 0) / max(1, len(trees))

@@ -35,7 +35,7 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     for d in ["round1/policy_sft", "round1/policy", "round1/ppm", "round2/policy", "round2/ppm"]:
         assert (out / d / "config.json").exists(), d
     # round 2 searched with the round-1 PPM as a prior, and evaluated best-of-N and MCTS with its own PPM
-    assert json.loads((out / "round2" / "trees.args.json").read_text())["ppm_prior"] is True
+    assert json.loads((out / "round2" / "trees.jsonl.args.json").read_text())["ppm_prior"] is True
     assert {"bon-last:ppm@2", "mcts:ppm@2"} <= set(res["rows"][2])
 
     # a rerun on the same folder resumes: every stage is skipped, the table is the same
