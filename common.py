@@ -6,6 +6,7 @@ What lives here (the method itself lives in the stage scripts):
   - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
     randomness does not depend on the number of workers or on batch composition.
   - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.
+  - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor).
   - device and dtype: cuda > mps > cpu; bf16 where supported, fp32 on CPU; announced in one line.
   - models: HF directories in and out (`load_model`, `load_tokenizer`, `save_checkpoint`).
   - prompts and steps: `format_prompt` (chat template when the tokenizer has one, else a plain
@@ -238,6 +239,17 @@ def merge_shards(out, world, key="id"):
     recs = [r for i in range(world) for r in load_jsonl(shard_path(out, i, world))]
     write_jsonl(out, sorted(recs, key=lambda r: str(r[key])))
     return len(recs)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def lr_at(step, total, peak, warmup, min_frac):
+    """Linear warm-up for `warmup` steps, then cosine decay from `peak` to `min_frac * peak`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
 # ----------------------------------------------------------------------------- models and prompts

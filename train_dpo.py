@@ -55,8 +55,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, pick_device, print0, save_checkpoint, setup_dist,
-                    write_json)
+from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
+                    setup_dist, write_json)
 
 # ----------------------------------------------------------------------------- the method
 
@@ -330,13 +330,7 @@ def main():
     ref_seconds = time.time() - t0
     print0(f"reference log-probs of {len(data)} pairs in {ref_seconds:.1f}s")
     warm = max(1, int(args.warmup * steps))
-
-    def lr_scale(s):  # linear warm-up, then cosine to min_lr_frac
-        if s < warm:
-            return (s + 1) / warm
-        return args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_scale)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, steps, 1.0, warm, args.min_lr_frac))
     weights = {"dpo": 1.0, "margin": args.margin_weight, "reg": args.reg_weight, "sft": args.sft_weight,
                "mse": args.mse_weight}
     groups, r_gap = [d["group"] for d in data], [d["r_gap"] for d in data]

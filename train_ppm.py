@@ -54,7 +54,6 @@ Commands
 """
 import argparse
 import json
-import math
 import re
 import time
 
@@ -62,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, pick_device, print0, save_checkpoint,
+from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
                     setup_dist, stable_seed)
 
 # ----------------------------------------------------------------------------- the losses
@@ -149,14 +148,6 @@ def build_model(init, from_scratch, dtype):
         if getattr(head, "bias", None) is not None:
             head.bias.zero_()
     return model, tokenizer
-
-
-def lr_at(step, total, peak, warmup, min_frac):
-    """Linear warm-up for `warmup` steps, then cosine decay from `peak` to `min_frac * peak`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    p = (step - warmup) / max(1, total - warmup)
-    return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
 @torch.no_grad()

@@ -30,14 +30,13 @@ Commands
 import argparse
 import contextlib
 import json
-import math
 import os
 import time
 
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (encode_completions, format_prompt, load_jsonl, load_tokenizer, pick_device, print0,
+from common import (encode_completions, format_prompt, load_jsonl, load_tokenizer, lr_at, pick_device, print0,
                     read_problems, save_checkpoint, setup_dist, token_logps)
 
 # ----------------------------------------------------------------------------- the tiny model
@@ -74,14 +73,6 @@ def build_tiny_model(tokenizer, hidden=128, layers=4, heads=4, max_len=512):
 def sft_loss(logps, loss_mask):
     """Completion-only NLL: -sum(m * log p) / sum(m).  logps, loss_mask: (B, T-1) -> scalar"""
     return -(logps * loss_mask).sum() / loss_mask.sum().clamp(min=1)
-
-
-def lr_at(step, total, peak, warmup, min_frac):
-    """Linear warm-up for `warmup` steps, then cosine decay from `peak` to `min_frac * peak`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    p = (step - warmup) / max(1, total - warmup)
-    return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
 def load_examples(paths, tokenizer):

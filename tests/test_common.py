@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import (DataError, HFBackend, ResumableWriter, format_prompt, join_steps, load_jsonl,  # noqa: E402
-                    merge_shards, read_problems, save_checkpoint, shard_path, stable_seed, write_jsonl)
-from train_sft import build_char_tokenizer, build_tiny_model, lr_at, sft_loss  # noqa: E402
+                    lr_at, merge_shards, read_problems, save_checkpoint, shard_path, stable_seed, write_jsonl)
+from train_sft import build_char_tokenizer, build_tiny_model, sft_loss  # noqa: E402
 
 
 def write(path, text, mode="w"):
