@@ -7,6 +7,7 @@ What lives here (the method itself lives in the stage scripts):
     randomness does not depend on the number of workers or on batch composition.
   - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.
   - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor).
+  - text: `edit_distance` (characters), for mcts.py's state merge and pairs.py's PPM pair filter.
   - device and dtype: cuda > mps > cpu; bf16 where supported, fp32 on CPU; announced in one line.
   - models: HF directories in and out (`load_model`, `load_tokenizer`, `save_checkpoint`).
   - prompts and steps: `format_prompt` (chat template when the tokenizer has one, else a plain
@@ -250,6 +251,21 @@ def lr_at(step, total, peak, warmup, min_frac):
         return peak * (step + 1) / warmup
     p = (step - warmup) / max(1, total - warmup)
     return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def edit_distance(a, b):
+    """Levenshtein distance in characters (insert, delete, substitute; each costs 1)."""
+    if len(a) < len(b):
+        a, b = b, a  # the row runs over the shorter string
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 # ----------------------------------------------------------------------------- models and prompts

@@ -67,9 +67,9 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm import tqdm
 
-from common import (HFBackend, PPMScorer, ResumableWriter, format_prompt, join_steps, load_jsonl, make_backend,
-                    merge_shards, parse_shard, pick_device, print0, read_problems, shard_path, stable_seed,
-                    write_json, write_jsonl)
+from common import (HFBackend, PPMScorer, ResumableWriter, edit_distance, format_prompt, join_steps, load_jsonl,
+                    make_backend, merge_shards, parse_shard, pick_device, print0, read_problems, shard_path,
+                    stable_seed, write_json, write_jsonl)
 from grader import extract_answer, grade, run_code
 
 # ----------------------------------------------------------------------------- the tree
@@ -198,18 +198,6 @@ def backup(tree, path, value):
         n = tree.nodes[i]
         n.N += 1
         n.Q += (value - n.Q) / n.N
-
-
-def edit_distance(a, b):
-    """Levenshtein distance in characters."""
-    if len(a) < len(b):
-        a, b = b, a
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
 
 
 def is_duplicate(a, b, threshold):

@@ -56,7 +56,7 @@ from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
-from common import STEP_DELIM, format_prompt, load_jsonl, stable_seed, write_json, write_jsonl
+from common import STEP_DELIM, edit_distance, format_prompt, load_jsonl, stable_seed, write_json, write_jsonl
 
 DPO_RULES = ("step", "complete", "depth", "svpo")
 
@@ -131,17 +131,6 @@ def make_pair(tree, prompt, chosen, rejected, kind, q_c=None, q_r=None, delim=ST
             "rejected": r_text, "kind": kind, "q_chosen": tree.q(chosen) if q_c is None else q_c,
             "q_rejected": tree.q(rejected) if q_r is None else q_r, "r_chosen": r_c, "r_rejected": r_r,
             "depth": tree.nodes[chosen]["depth"]}
-
-
-def levenshtein(a, b):
-    """Edit distance (insert, delete, substitute; each costs 1)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 # ----------------------------------------------------------------------------- the pair rules
@@ -219,7 +208,7 @@ def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
         for c in pos:
             for r in negs:
                 if c != r and tree.q(c) - tree.q(r) >= margin and \
-                        levenshtein(tree.nodes[c]["step"], tree.nodes[r]["step"]) >= min_edit:
+                        edit_distance(tree.nodes[c]["step"], tree.nodes[r]["step"]) >= min_edit:
                     out.append(make_pair(tree, prompt, c, r, "ppm", delim=delim))
     good = sorted((t for t in tree.terminals if tree.correct(t)), key=tree.mean_q, reverse=True)[:top]
     bad = sorted((t for t in tree.terminals if not tree.correct(t)), key=tree.mean_q)[:top]

@@ -7,8 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pairs import (Tree, complete_pairs, depth_pairs, levenshtein, ppm_pairs, sft_records, step_pairs,  # noqa: E402
-                   svpo_pairs)
+from common import edit_distance  # noqa: E402
+from pairs import Tree, complete_pairs, depth_pairs, ppm_pairs, sft_records, step_pairs, svpo_pairs  # noqa: E402
 
 P = "Question: Q?\nAnswer:\n"
 A, B, C = "7+3=10", "7*3=21", "7-3=4"
@@ -94,7 +94,7 @@ def test_svpo_sibling_cousin_other_depth():
 
 
 def test_ppm_pairs_top2_bottom2_margin_edit_distance_and_final():
-    assert levenshtein(A, B) == 3 and levenshtein(A1, A2) == 2 and levenshtein("", "abc") == 3
+    assert edit_distance(A, B) == 3 and edit_distance(A1, A2) == 2 and edit_distance("", "abc") == 3
     pairs = ppm_pairs(hand_tree(), P, margin=0.5, min_edit=3)
     steps = {(p["prompt"], p["chosen"], p["rejected"]) for p in pairs if p["kind"] == "ppm"}
     final = {(p["prompt"], p["chosen"], p["rejected"]) for p in pairs if p["kind"] == "ppm_final"}
