@@ -136,9 +136,12 @@ def trajectory_text(prompt, steps, delim=STEP_DELIM):
 
 
 @torch.no_grad()
-def step_values(scorer, prompt, texts, delim=STEP_DELIM):
-    """PPM value of every step prefix of each solution: [[v_1, ..., v_m] per text]."""
-    prefixes = [[trajectory_text(prompt, s[:i + 1], delim) for i in range(len(s))] for s in map(lambda t: split_steps(t, delim), texts)]
+def step_values(scorer, items, delim=STEP_DELIM):
+    """PPM value of every step prefix of each (prompt, solution): [[v_1, ..., v_m] per item]."""
+    prefixes = []
+    for prompt, text in items:
+        s = split_steps(text, delim)
+        prefixes.append([trajectory_text(prompt, s[:i + 1], delim) for i in range(len(s))])
     if getattr(scorer, "model", None) is None:  # vLLM pooling: one score per prefix
         flat = scorer([p for ps in prefixes for p in ps])
         out, i = [], 0
@@ -202,9 +205,9 @@ def run_sample(backend, problems, prompts, args, seed):
 
 
 def run_bon(scorer, prompts, samples, args):
-    """Per problem, per sample, the PPM values of its steps."""
-    from tqdm import tqdm
-    return [step_values(scorer, pr, r["texts"], args.step_delim) for pr, r in tqdm(list(zip(prompts, samples)), desc="ppm")]
+    """Per problem, per sample, the PPM values of its steps (all problems batched together)."""
+    flat = step_values(scorer, [(pr, t) for pr, r in zip(prompts, samples) for t in r["texts"]], args.step_delim)
+    return [flat[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]
 
 
 def run_beam(backend, scorer, problems, prompts, args, seed, width):

@@ -135,6 +135,8 @@ def raw_scores(model, tokenizer, texts, max_len, device):
 def build_model(init, from_scratch, dtype):
     """A one-label sequence-classification model on the policy's body, head at zero."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()  # the load report would list the new head as MISSING: expected
     tokenizer = load_tokenizer(init)
     config = AutoConfig.from_pretrained(init, num_labels=1)
     config.pad_token_id = tokenizer.pad_token_id  # the seq-cls pooling finds the last token by it

@@ -120,7 +120,7 @@ def test_step_values_one_pass_equals_prefix_scores(tiny_dirs):
     scorer = PPMScorer(str(tiny_dirs[1]), device=torch.device("cpu"), dtype=torch.float32, batch_size=2)
     texts = ["1+2=3\n\n3*2=6. The answer is \\boxed{6}.", "1+2=4\n\n4*2=8\n\n8-1=7 \\boxed{7}", "\\boxed{1}",
              "1+2=3\n\n3*2=6. The answer is \\boxed{6}."]
-    got = ev.step_values(scorer, P, texts)
+    got = ev.step_values(scorer, [(P, t) for t in texts])
     for t, vals in zip(texts, got):
         steps = ev.split_steps(t)
         want = scorer([ev.trajectory_text(P, steps[:i + 1]) for i in range(len(steps))])
