@@ -21,6 +21,7 @@ What lives here (the method itself lives in the stage scripts):
   - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by
     train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1].
 """
+import functools
 import hashlib
 import json
 import math
@@ -330,7 +331,10 @@ class HFBackend:
             device, dtype = pick_device(announce=False)
         self.tokenizer = load_tokenizer(path)
         self.model = load_model(path, device, dtype)
+        shared_prefix_cache_class()  # registers the attention below; without its cache it is plain SDPA
+        self.model.set_attn_implementation("shared_prefix")
         self.device, self.batch_size = device, batch_size
+        self._pieces = {}
 
     def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
         seeds = seeds if seeds is not None else list(range(len(prompts)))
@@ -352,31 +356,32 @@ class HFBackend:
     def _generate_batch(self, prompts, seeds, temperature, max_tokens, stop):
         tok, model, dev = self.tokenizer, self.model, self.device
         index = {}
-        rows = torch.tensor([index.setdefault(p, len(index)) for p in prompts], device=dev)  # each row's prompt
-        ids = [encode(tok, p) for p in index]  # a distinct prompt is encoded once (MCTS: n samples of a leaf)
-        B, T = len(ids), max(len(x) for x in ids)
+        rows = [index.setdefault(p, len(index)) for p in prompts]  # each row's distinct prompt
+        ids = [encode(tok, p) for p in index]  # a distinct prompt is encoded and prefilled once
+        P, T = len(ids), max(len(x) for x in ids)
         pad = tok.pad_token_id
-        input_ids = torch.full((B, T), pad, dtype=torch.long)
-        mask = torch.zeros((B, T), dtype=torch.long)
+        input_ids = torch.full((P, T), pad, dtype=torch.long)
+        mask = torch.zeros((P, T), dtype=torch.long)
         for b, x in enumerate(ids):
             input_ids[b, T - len(x):] = torch.tensor(x)
             mask[b, T - len(x):] = 1
         input_ids, mask = input_ids.to(dev), mask.to(dev)
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         uniforms = torch.stack([torch.rand(max_tokens, generator=g, dtype=torch.float64) for g in gens]).to(dev)
-        cache = _inplace_cache(model.config, max_tokens)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = shared_prefix_cache_class()(model.config)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                        use_cache=True).logits[:, -1].float()
-        if B < len(prompts):  # the samples of one prompt share its prefill: copy its cache row to each
-            cache.batch_select_indices(rows)
-            logits, mask, pos, B = logits[rows], mask[rows], pos[rows], len(prompts)
-        pos = pos[:, -1:]
+        cache.share(rows, mask.bool(), max_tokens)
+        logits, pos = logits[cache.rows], pos[cache.rows, -1:]
+        B = len(prompts)
         alive = list(range(B))  # original row index of each batch row
         gen_ids = [[] for _ in range(B)]
         logp_sum = [0.0] * B
         finish = ["length"] * B
         max_stop = max((len(s) for s in stop), default=0)
+        piece = self._pieces  # token id -> its text alone: decode a row's tail only when a stop may end there
+        ends = {s[-1] for s in stop} | {"\ufffd"}  # (or a character split across tokens)
         for t in range(max_tokens):
             logp = torch.log_softmax(logits, -1)  # (b, V) the model's own distribution
             if temperature <= 0:
@@ -389,29 +394,30 @@ class HFBackend:
             chosen = logp.gather(-1, nxt[:, None]).squeeze(-1).tolist()
             keep = []
             for b, (r, tk, lp) in enumerate(zip(alive, nxt.tolist(), chosen)):
+                logp_sum[r] += lp
                 if tk == tok.eos_token_id:
-                    logp_sum[r] += lp
                     finish[r] = "eos"
                     continue
                 gen_ids[r].append(tk)
-                logp_sum[r] += lp
                 if stop:
-                    tail = tok.decode(gen_ids[r][-(max_stop + 8):])
-                    if any(s in tail for s in stop):
-                        finish[r] = "stop"
-                        continue
+                    if tk not in piece:
+                        piece[tk] = tok.decode([tk], skip_special_tokens=True)
+                    if any(e in piece[tk] for e in ends):
+                        tail = tok.decode(gen_ids[r][-(max_stop + 8):], skip_special_tokens=True)
+                        if any(s in tail for s in stop):
+                            finish[r] = "stop"
+                            continue
                 keep.append(b)
             if not keep or t == max_tokens - 1:
                 break
             if len(keep) < len(alive):
                 idx = torch.tensor(keep, device=dev)
                 cache.batch_select_indices(idx)
-                nxt, mask, pos = nxt[idx], mask[idx], pos[idx]
+                nxt, pos = nxt[idx], pos[idx]
                 alive = [alive[b] for b in keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], -1)
             pos = pos + 1
-            logits = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, past_key_values=cache,
-                           use_cache=True).logits[:, -1].float()
+            logits = model(input_ids=nxt[:, None], position_ids=pos, past_key_values=cache, use_cache=True,
+                           shared_prefix=cache).logits[:, -1].float()
         res = []
         for r in range(B):
             text = tok.decode(gen_ids[r], skip_special_tokens=True)
@@ -422,37 +428,121 @@ class HFBackend:
         return res
 
 
-def _inplace_cache(config, room):
-    """A DynamicCache whose layers write new keys/values in place into buffers with `room` spare
-    positions. DynamicLayer concatenates, copying the whole cache for every token: with a small model
-    on CPU that copy was a third of the sampling time at batch 256."""
-    from transformers import DynamicCache
+@functools.cache
+def shared_prefix_cache_class():
+    """SharedPrefixCache, with its attention function registered in transformers under the name
+    "shared_prefix" (built on first use: transformers is imported lazily)."""
+    from transformers import AttentionInterface, DynamicCache
     from transformers.cache_utils import DynamicLayer
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    class InPlaceLayer(DynamicLayer):
+    class Layer(DynamicLayer):
+        """Prefill: keys/values as usual. Then (`SharedPrefixCache.share`) new tokens are written in
+        place into a buffer with room for all of them (DynamicLayer concatenates, copying the whole
+        cache per token), and the prompts' keys/values either stay apart in `prefix`, one row per
+        distinct prompt, or (few rows) are copied to the head of each row's buffer."""
+        prefix = buf = None
+
         def update(self, k, v, *args, **kwargs):
-            n = self.keys.shape[-2] if self.is_initialized else 0
-            if not self.is_initialized or n + k.shape[-2] > self.buf[0].shape[-2]:
-                self.dtype, self.device, self.is_initialized = k.dtype, k.device, True
-                shape = (k.shape[0], k.shape[1], n + k.shape[-2] + room)
-                buf = (k.new_empty(*shape, k.shape[-1]), v.new_empty(*shape, v.shape[-1]))
-                if n:
-                    buf[0][:, :, :n], buf[1][:, :, :n] = self.keys, self.values
-                self.buf = buf
-            m = n + k.shape[-2]
-            self.buf[0][:, :, n:m], self.buf[1][:, :, n:m] = k, v
-            self.keys, self.values = self.buf[0][:, :, :m], self.buf[1][:, :, :m]
+            if self.buf is None:
+                return super().update(k, v, *args, **kwargs)
+            n = self.keys.shape[-2]
+            self.buf[0][:, :, n:n + 1], self.buf[1][:, :, n:n + 1] = k, v
+            self.keys, self.values = self.buf[0][:, :, :n + 1], self.buf[1][:, :, :n + 1]
             return self.keys, self.values
 
-        def batch_select_indices(self, indices):
-            if self.is_initialized:
-                n = self.keys.shape[-2]
-                self.buf = (self.buf[0][indices], self.buf[1][indices])
-                self.keys, self.values = self.buf[0][:, :, :n], self.buf[1][:, :, :n]
+        def get_seq_length(self):
+            return (self.prefix[0].shape[-2] if self.prefix is not None else 0) + super().get_seq_length()
 
-    cache = DynamicCache(config=config)
-    cache.layers = [InPlaceLayer() for _ in cache.layers]
-    return cache
+        def batch_select_indices(self, idx):  # rows only ever leave: compact the filled part in place
+            n, m = self.keys.shape[-2], len(idx)
+            self.buf = (self.buf[0][:m], self.buf[1][:m])
+            self.buf[0][:, :, :n], self.buf[1][:, :, :n] = self.keys[idx], self.values[idx]
+            self.keys, self.values = self.buf[0][:, :, :n], self.buf[1][:, :, :n]
+
+    class SharedPrefixCache(DynamicCache):
+        """KV cache for many samples of few prompts (the children of one MCTS leaf, the N samples of
+        best-of-N): each prompt's keys/values are computed and stored once, not once per sample, and
+        decode steps attend to them with `shared_prefix_attention`. With the tiny model at 256 rows
+        on CPU, a per-sample copy of the prompt made attention memory-bound; sharing reads it n times
+        less. A batch of at most `few` rows copies the prompts instead: fewer, larger ops."""
+        few = 16
+
+        def __init__(self, config):
+            super().__init__(config=config)
+            self.layers = [Layer() for _ in self.layers]
+
+        def share(self, rows, prompt_mask, room):
+            """Switch from prefill to decoding: row r samples prompt rows[r]; prompt_mask (P, T) bool."""
+            rows = torch.tensor(rows, device=prompt_mask.device)
+            self.shared, T = len(rows) > self.few, prompt_mask.shape[1]
+            for layer in self.layers:
+                k = layer.keys
+                layer.buf = tuple(k.new_empty(len(rows), k.shape[1], (0 if self.shared else T) + room, k.shape[-1])
+                                  for _ in range(2))
+                if self.shared:
+                    layer.prefix, n = (layer.keys, layer.values), 0
+                else:
+                    layer.buf[0][:, :, :T], layer.buf[1][:, :, :T], n = layer.keys[rows], layer.values[rows], T
+                layer.keys, layer.values = layer.buf[0][:, :, :n], layer.buf[1][:, :, :n]
+            self.bias = torch.zeros(len(rows), 1, 1, T + room, device=rows.device)  # -inf at left padding
+            self.bias[:, 0, 0, :T].masked_fill_(~prompt_mask[rows], float("-inf"))
+            self._set_rows(rows)
+
+        def _set_rows(self, rows):
+            """Each row's prompt and its slot among that prompt's rows (the grid of the attention)."""
+            self.rows = rows
+            order = torch.argsort(rows, stable=True)
+            first = torch.searchsorted(rows[order], rows[order])  # first sorted position of each prompt
+            slot = torch.empty_like(rows)
+            slot[order] = torch.arange(len(rows), device=rows.device) - first
+            self.slot, self.G = slot, int(slot.max()) + 1
+
+        def batch_select_indices(self, idx):
+            super().batch_select_indices(idx)
+            self.bias = self.bias[idx]
+            self._set_rows(self.rows[idx])
+
+    def shared_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                                shared_prefix=None, **kwargs):
+        """softmax(q [K_prompt; K_own]^T * scaling + padding bias) [V_prompt; V_own] for one new token
+        per row, where K_prompt is read once per distinct prompt: queries are scattered into a
+        (prompt, slot) grid, scored against their prompt's keys in one batched matmul, gathered back."""
+        c = shared_prefix
+        if c is None:  # prefill, or any other use of the model: plain SDPA
+            return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                          scaling=scaling, **kwargs)
+        bias = c.bias[..., :c.get_seq_length()]
+        if not c.shared:  # each row holds its prompt's keys
+            return sdpa_attention_forward(module, query, key, value, bias, scaling=scaling, **kwargs)
+        pk, pv = c.layers[module.layer_idx].prefix  # (P, Hkv, Tp, D)
+        R, Hq, L, D = query.shape
+        assert L == 1, "shared_prefix attention decodes one token per row"
+        P, Hkv, Tp, _ = pk.shape
+        g, G = Hq // Hkv, c.G
+        scaling = D ** -0.5 if scaling is None else scaling
+
+        def to_grid(x):  # (R, Hq, L, X) -> (P, Hkv, G * g * L, X), empty slots zero
+            grid = x.new_zeros(P, G, Hq, L, x.shape[-1])
+            grid[c.rows, c.slot] = x
+            return grid.view(P, G, Hkv, g, L, -1).transpose(1, 2).reshape(P, Hkv, G * g * L, -1)
+
+        def from_grid(x):  # the inverse of to_grid
+            x = x.view(P, Hkv, G, g, L, -1).transpose(1, 2).reshape(P, G, Hq, L, -1)
+            return x[c.rows, c.slot]
+
+        s_prompt = from_grid(to_grid(query) @ pk.transpose(-1, -2) * scaling)
+        k_own = key.repeat_interleave(g, 1) if g > 1 else key
+        v_own = value.repeat_interleave(g, 1) if g > 1 else value
+        s_own = query @ k_own.transpose(-1, -2) * scaling  # one query token: no causal mask needed
+        w = (torch.cat([s_prompt, s_own], -1) + bias).float().softmax(-1).to(query.dtype)
+        out = from_grid(to_grid(w[..., :Tp]) @ pv) + w[..., Tp:] @ v_own
+        return out.transpose(1, 2).contiguous(), None
+
+    AttentionInterface.register("shared_prefix", shared_prefix_attention)
+    AttentionMaskInterface.register("shared_prefix", sdpa_mask)
+    return SharedPrefixCache
 
 
 class VLLMBackend:
@@ -553,6 +643,7 @@ class PPMScorer:
         self.tokenizer = load_tokenizer(path)
         self.model = load_model(path, device, dtype, cls=AutoModelForSequenceClassification)
         self.device, self.batch_size = device, batch_size
+        self._pieces = {}
 
     @torch.no_grad()
     def __call__(self, texts):

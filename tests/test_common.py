@@ -170,6 +170,39 @@ def test_sampler_rows_do_not_depend_on_batch(tiny_dir):
     assert [r["text"] for r in other[0]] != [r["text"] for r in alone[0]]
 
 
+@pytest.mark.parametrize("n", [4, 8])  # 12 rows: prompts copied per row; 24 rows: prompts shared
+def test_shared_prefix_sampling_scores_like_a_plain_forward(tmp_path, n):
+    """The samples of a prompt attend to its keys stored once (SharedPrefixCache): each sample's
+    log-prob must equal a cache-free forward over prompt + sample, with grouped-query heads, prompts of
+    different lengths (left padding) and rows leaving the batch at different times."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    tok = build_char_tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id, bos_token_id=None, tie_word_embeddings=True)
+    torch.manual_seed(1)
+    save_checkpoint(LlamaForCausalLM(cfg), tok, tmp_path, {})
+    be = HFBackend(tmp_path, torch.device("cpu"), torch.float32)
+    prompts = ["Question: 1\nAnswer:\n", "Question: a longer prompt here\nAnswer:\n", "Q: mid size\n"]
+    outs = be.generate(prompts, n=n, temperature=1.0, max_tokens=12, stop=["7", "a"], seeds=[1, 2, 3])
+    assert len({r["tokens"] for row in outs for r in row}) > 1  # rows left at different steps
+    checked = 0
+    for p, row in zip(prompts, outs):
+        for r in row:
+            p_ids = tok(p)["input_ids"]
+            s_ids = tok(r["text"])["input_ids"]
+            if r["finish"] == "eos":
+                s_ids = s_ids + [tok.eos_token_id]
+            if r["finish"] == "stop" or len(s_ids) != r["tokens"]:  # a stop string or special token was cut
+                continue
+            with torch.no_grad():
+                logp = torch.log_softmax(be.model(input_ids=torch.tensor([p_ids + s_ids])).logits[0], -1)
+            want = sum(float(logp[len(p_ids) - 1 + i, t]) for i, t in enumerate(s_ids)) / len(s_ids)
+            assert r["logp"] == pytest.approx(want, abs=1e-4)
+            checked += 1
+    assert checked >= 6
+
+
 def test_greedy_matches_argmax_and_logp_is_the_models(tiny_dir):
     be = HFBackend(tiny_dir, torch.device("cpu"), torch.float32)
     prompt = "Question: 2+2\nAnswer:\n"
