@@ -486,8 +486,9 @@ def shared_prefix_cache_class():
                 else:
                     layer.buf[0][:, :, :T], layer.buf[1][:, :, :T], n = layer.keys[rows], layer.values[rows], T
                 layer.keys, layer.values = layer.buf[0][:, :, :n], layer.buf[1][:, :, :n]
+            self.prompt_bias = torch.zeros(prompt_mask.shape, device=rows.device).masked_fill_(~prompt_mask, float("-inf"))
             self.bias = torch.zeros(len(rows), 1, 1, T + room, device=rows.device)  # -inf at left padding
-            self.bias[:, 0, 0, :T].masked_fill_(~prompt_mask[rows], float("-inf"))
+            self.bias[:, 0, 0, :T] = self.prompt_bias[rows]
             self._set_rows(rows)
 
         def _set_rows(self, rows):
@@ -507,14 +508,15 @@ def shared_prefix_cache_class():
     def shared_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
                                 shared_prefix=None, **kwargs):
         """softmax(q [K_prompt; K_own]^T * scaling + padding bias) [V_prompt; V_own] for one new token
-        per row, where K_prompt is read once per distinct prompt: queries are scattered into a
-        (prompt, slot) grid, scored against their prompt's keys in one batched matmul, gathered back."""
+        per row, with K_prompt read once per distinct prompt: queries are scattered into a
+        (prompt, slot) grid and attend to their prompt's keys in batched matmuls; the two parts
+        are merged by their softmax maxima m and sums l (out = sum_i e^(m_i - m) o_i / sum_i e^(m_i - m) l_i)."""
         c = shared_prefix
         if c is None:  # prefill, or any other use of the model: plain SDPA
             return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                           scaling=scaling, **kwargs)
-        bias = c.bias[..., :c.get_seq_length()]
         if not c.shared:  # each row holds its prompt's keys
+            bias = c.bias[..., :key.shape[-2]]
             return sdpa_attention_forward(module, query, key, value, bias, scaling=scaling, **kwargs)
         pk, pv = c.layers[module.layer_idx].prefix  # (P, Hkv, Tp, D)
         R, Hq, L, D = query.shape
@@ -523,21 +525,24 @@ def shared_prefix_cache_class():
         g, G = Hq // Hkv, c.G
         scaling = D ** -0.5 if scaling is None else scaling
 
-        def to_grid(x):  # (R, Hq, L, X) -> (P, Hkv, G * g * L, X), empty slots zero
-            grid = x.new_zeros(P, G, Hq, L, x.shape[-1])
-            grid[c.rows, c.slot] = x
-            return grid.view(P, G, Hkv, g, L, -1).transpose(1, 2).reshape(P, Hkv, G * g * L, -1)
+        def part(s, v):  # unnormalised softmax attention: (output, max, sum) of scores s over values v
+            m = s.amax(-1, keepdim=True)
+            e = (s - m).exp()
+            return e @ v, m, e.sum(-1, keepdim=True)
 
-        def from_grid(x):  # the inverse of to_grid
-            x = x.view(P, Hkv, G, g, L, -1).transpose(1, 2).reshape(P, G, Hq, L, -1)
-            return x[c.rows, c.slot]
-
-        s_prompt = from_grid(to_grid(query) @ pk.transpose(-1, -2) * scaling)
+        grid = query.new_zeros(P, G, Hq, L, D)  # (prompt, slot) -> query; empty slots stay zero
+        grid[c.rows, c.slot] = query
+        grid = grid.view(P, G, Hkv, g, L, D).transpose(1, 2).reshape(P, Hkv, G * g * L, D)
+        s_prompt = grid @ pk.transpose(-1, -2) * scaling + c.prompt_bias[:, None, None, :]  # (P, Hkv, G*g, Tp)
+        o, m, l = part(s_prompt, pv)
+        o1, m1, l1 = (torch.cat([o, m, l], -1).view(P, Hkv, G, g, L, D + 2).transpose(1, 2)
+                      .reshape(P, G, Hq, L, D + 2)[c.rows, c.slot].split([D, 1, 1], -1))  # back to rows
         k_own = key.repeat_interleave(g, 1) if g > 1 else key
         v_own = value.repeat_interleave(g, 1) if g > 1 else value
-        s_own = query @ k_own.transpose(-1, -2) * scaling  # one query token: no causal mask needed
-        w = (torch.cat([s_prompt, s_own], -1) + bias).float().softmax(-1).to(query.dtype)
-        out = from_grid(to_grid(w[..., :Tp]) @ pv) + w[..., Tp:] @ v_own
+        o2, m2, l2 = part(query @ k_own.transpose(-1, -2) * scaling, v_own)  # one query: no causal mask
+        m = torch.maximum(m1, m2)
+        a1, a2 = (m1 - m).exp(), (m2 - m).exp()
+        out = (o1 * a1 + o2 * a2) / (l1 * a1 + l2 * a2)
         return out.transpose(1, 2).contiguous(), None
 
     AttentionInterface.register("shared_prefix", shared_prefix_attention)
