@@ -6,7 +6,8 @@ max length, on the same machine, alternating runs (`--reps` each; the machine's 
   trl      trl.DPOTrainer with its defaults (a reference model beside the policy, its forward every step)
   trl-pre  the same with precompute_ref_log_probs=True (TRL's one-model mode, the closest to ours)
 Each run is its own process. Time = reference log-probs + training (ours: meta.json's ref_seconds +
-train_seconds; TRL: trainer.train(), which includes its reference passes); model loading, imports and
+train_seconds; TRL: trainer.train(), which holds the reference model's forwards, plus, for trl-pre, the
+timed _precompute_ref_logps pass that DPOTrainer.__init__ runs); model loading, imports and
 tokenisation are left out of both. tokens/s = the non-pad tokens of the chosen and rejected sequences
 one epoch feeds the policy (prompt + completion + EOS, each tool counting its own: TRL appends EOS to
 every completion, ours only to finished ones) / time. Peak memory = the process's maximum resident set
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -58,7 +60,8 @@ def build(args):
 
 
 def run_measured(cmd, env=None):
-    """Run a process; return (stdout, peak RSS in MiB, wall seconds)."""
+    """Run a process; return (stdout, peak RSS in MiB, wall seconds, CPU seconds). CPU seconds far below
+    2 x wall on a 2-core machine flag a run slowed by another process."""
     t0 = time.time()
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     out = p.stdout.read()
@@ -66,7 +69,7 @@ def run_measured(cmd, env=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{out[-3000:]}")
-    return out, usage.ru_maxrss / 1024, time.time() - t0
+    return out, usage.ru_maxrss / 1024, time.time() - t0, usage.ru_utime + usage.ru_stime
 
 
 def subset(args, pairs_path):
@@ -81,23 +84,24 @@ def subset(args, pairs_path):
 
 def ours(args, policy, pairs, i):
     out = Path(args.out_dir) / f"ours{i}"
-    text, peak, wall = run_measured([sys.executable, "train_dpo.py", "--model", str(policy), "--pairs", str(pairs),
+    text, peak, wall, cpu = run_measured([sys.executable, "train_dpo.py", "--model", str(policy), "--pairs", str(pairs),
                                      "--out", str(out), "--order", "file", "--epochs", "1", "--batch-size",
                                      str(args.batch_size), "--grad-accum", "1", "--lr", str(args.lr), "--beta", "0.1",
                                      "--max-len", str(args.max_len), "--log-every", "1000"])
     meta = json.loads((out / "meta.json").read_text())
     secs = meta["ref_seconds"] + meta["train_seconds"]
-    return {"tool": "ours", "seconds": secs, "tokens": meta["train_tokens"], "tok_s": meta["train_tokens"] / secs,
-            "peak_mib": peak, "wall": wall, "steps": meta["steps"], "final_loss": meta["log"][-1]["loss"]}
+    return {"tool": "ours", "seconds": secs, "ref_seconds": meta["ref_seconds"], "train_seconds": meta["train_seconds"],
+            "tokens": meta["train_tokens"], "tok_s": meta["train_tokens"] / secs, "peak_mib": peak, "wall": wall,
+            "cpu_s": cpu, "steps": meta["steps"], "final_loss": meta["log"][-1]["loss"], "pairs": meta["pairs"]}
 
 
 def trl(args, policy, pairs, i, precompute):
-    text, peak, wall = run_measured([sys.executable, __file__, "--worker", "--policy", str(policy), "--pairs", str(pairs),
+    text, peak, wall, cpu = run_measured([sys.executable, __file__, "--worker", "--policy", str(policy), "--pairs", str(pairs),
                                      "--out-dir", str(Path(args.out_dir) / f"trl{i}"), "--batch-size",
                                      str(args.batch_size), "--lr", str(args.lr), "--max-len", str(args.max_len)]
                                     + (["--precompute"] if precompute else []))
     res = json.loads(text.strip().splitlines()[-1])
-    return dict(res, tool="trl-pre" if precompute else "trl", peak_mib=peak, wall=wall)
+    return dict(res, tool="trl-pre" if precompute else "trl", peak_mib=peak, wall=wall, cpu_s=cpu)
 
 
 def trl_worker(args):
@@ -115,19 +119,32 @@ def trl_worker(args):
                     save_strategy="no", report_to=[], lr_scheduler_type="cosine", warmup_steps=0.03, use_cpu=True,
                     bf16=False, dataloader_num_workers=0, seed=0, precompute_ref_log_probs=args.precompute,
                     precompute_ref_batch_size=32, disable_tqdm=True, max_grad_norm=1.0,
-                    gradient_checkpointing=False)  # TRL defaults it on; ours does not checkpoint
-    trainer = DPOTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok)
+                    activation_checkpointing=False)  # TRL defaults it on; ours does not checkpoint
+    ref_seconds = []
+
+    class Timed(DPOTrainer):
+        """DPOTrainer whose reference pre-pass (run inside __init__ with precompute_ref_log_probs) is timed."""
+
+        def _precompute_ref_logps(self, *a, **kw):
+            t = time.time()
+            out = super()._precompute_ref_logps(*a, **kw)
+            ref_seconds.append(time.time() - t)
+            return out
+
+    trainer = Timed(model=model, args=cfg, train_dataset=ds, processing_class=tok)
     td = trainer.train_dataset
     tokens = sum(2 * len(p) + len(c) + len(r) for p, c, r in zip(td["prompt_ids"], td["chosen_ids"], td["rejected_ids"]))
     t0 = time.time()
     res = trainer.train()
-    secs = time.time() - t0
-    print(json.dumps({"seconds": secs, "tokens": tokens, "tok_s": tokens / secs, "steps": res.global_step,
-                      "final_loss": res.training_loss}))
+    train_secs = time.time() - t0
+    secs = sum(ref_seconds) + train_secs
+    print(json.dumps({"seconds": secs, "ref_seconds": sum(ref_seconds), "train_seconds": train_secs, "tokens": tokens,
+                      "tok_s": tokens / secs, "steps": res.global_step, "final_loss": res.training_loss,
+                      "pairs": len(td)}))
 
 
 def markdown(rows, n_pairs, args):
-    lines = ["| trainer | tokens/s (median) | runs | seconds | peak memory (MiB) | ours / this |", "|---|---|---|---|---|---|"]
+    lines = ["| trainer | tokens/s (median) | runs | seconds (median; reference pass) | peak memory (MiB) | ours / this |", "|---|---|---|---|---|---|"]
     med = {}
     for tool in ("ours", "trl", "trl-pre"):
         rs = [r for r in rows if r["tool"] == tool]
@@ -137,7 +154,9 @@ def markdown(rows, n_pairs, args):
         rs = [r for r in rows if r["tool"] == tool]
         runs = ", ".join(f"{r['tok_s']:.0f}" for r in rs)
         lines.append(f"| {name} | {med[tool]:.0f} | {runs} | "
-                     f"{sorted(r['seconds'] for r in rs)[len(rs) // 2]:.1f} | {max(r['peak_mib'] for r in rs):.0f} | "
+                     f"{sorted(r['seconds'] for r in rs)[len(rs) // 2]:.1f} "
+                     + ("(in every step)" if tool == "trl" else f"({sorted(r['ref_seconds'] for r in rs)[len(rs) // 2]:.1f})")
+                     + f" | {max(r['peak_mib'] for r in rs):.0f} | "
                      f"{med['ours'] / med[tool]:.2f}x |")
     return "\n".join(lines), med
 
@@ -182,7 +201,7 @@ def main():
     table, med = markdown(rows, n, args)
     import torch
     import trl as trl_pkg
-    cmd = "flock /tmp/heavy.lock python benchmarks/bench_dpo.py" + (" --update-readme" if args.update_readme else "")
+    cmd = "flock /tmp/heavy.lock python benchmarks/bench_dpo.py " + shlex.join(sys.argv[1:])
     meta = (f"{n} pairs ({args.kinds}), batch {args.batch_size}, 1 epoch, max length {args.max_len}, CPU "
             f"({os.cpu_count()} cores, {torch.get_num_threads()} torch threads), torch {torch.__version__}, "
             f"TRL {trl_pkg.__version__}, {args.reps} interleaved runs each")
