@@ -382,6 +382,7 @@ class HFBackend:
         max_stop = max((len(s) for s in stop), default=0)
         piece = self._pieces  # token id -> its text alone: decode a row's tail only when a stop may end there
         ends = {s[-1] for s in stop} | {"\ufffd"}  # (or a character split across tokens)
+        eos = tok.eos_token_id  # a plain int: the tokenizer's attribute lookup is slow in this loop
         for t in range(max_tokens):
             logp = torch.log_softmax(logits, -1)  # (b, V) the model's own distribution
             if temperature <= 0:
@@ -395,7 +396,7 @@ class HFBackend:
             keep = []
             for b, (r, tk, lp) in enumerate(zip(alive, nxt.tolist(), chosen)):
                 logp_sum[r] += lp
-                if tk == tok.eos_token_id:
+                if tk == eos:
                     finish[r] = "eos"
                     continue
                 gen_ids[r].append(tk)
