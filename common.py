@@ -13,8 +13,9 @@ What lives here (the method itself lives in the stage scripts):
   - prompts and steps: `format_prompt` (chat template when the tokenizer has one, else a plain
     template), `join_steps` (prompt + steps, each followed by the step delimiter).
   - generation: one interface, two backends. `HFBackend` (transformers model, our own batched
-    sampler with a KV cache, left padding, per-row seeds, stop strings, finished rows dropped from
-    the batch) and `VLLMBackend` (`LLM.generate` + `SamplingParams`, prefix caching on; vllm is
+    sampler: left padding, per-row seeds, stop strings, finished rows dropped from the batch, and a
+    KV cache that stores each distinct prompt once for all its samples, read by a registered
+    "shared_prefix" attention, the cascade idea of vLLM/FlashInfer in a few lines of torch) and `VLLMBackend` (`LLM.generate` + `SamplingParams`, prefix caching on; vllm is
     imported only when chosen). Both return, per prompt, n dicts
     {"text", "tokens", "logp" (mean token log-prob), "finish" ("stop" | "eos" | "length")}.
   - `sequence_logps`: summed completion log-probs (prompt masked, EOS included), batched.
@@ -324,6 +325,9 @@ class HFBackend:
     inverse-CDF with one pre-drawn uniform per (row, position) from a generator seeded with
     stable_seed(prompt seed, sample index), so a row's text does not depend on what else is in
     the batch. Rows that hit EOS or a stop string leave the batch (their cache rows are dropped).
+    A distinct prompt is prefilled once and its keys/values are shared by its samples
+    (SharedPrefixCache): on this 2-core CPU a lock-step search of 64 trees (256 rows per call) went
+    from 24.4 s to 15.4-17.1 s with it, the trees unchanged.
     """
 
     def __init__(self, path, device=None, dtype=None, batch_size=64):

@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--rollouts", type=int, default=16, help="mcts.py rollouts per problem (rStar rounds 2-4: 16)")
     ap.add_argument("--children", type=int, default=4, help="mcts.py samples per expansion")
     ap.add_argument("--mcts-args", default="--max-depth 8 --max-step-tokens 48", help="extra mcts.py flags")
+    ap.add_argument("--ppm-min-edit", type=int, default=1, help="pairs.py --ppm-min-edit (rStar's 20 characters "
+                    "suits sentence steps; built-in steps like '4-4=0' vs '4-4=1' differ by one)")
     ap.add_argument("--ppm-steps", type=int, default=300, help="train_ppm.py optimizer steps")
     ap.add_argument("--ppm-lr", type=float, default=1e-3, help="train_ppm.py peak lr (tiny model: tuned)")
     ap.add_argument("--eval-limit", type=int, default=300, help="test problems for maj@N, best-of-N and MCTS (greedy uses all)")
@@ -203,7 +205,7 @@ def main():
         mcts_tokens = sum(t["stats"]["tokens"] for t in trees)
         solved = sum(1 for t in trees if t["stats"]["correct"] > 0) / max(1, len(trees))
         run([PY, "pairs.py", "--trees", rd / "trees.jsonl", "--out-dir", rd / "pairs", "--model", policy,
-             "--sft-k", 2], log, rd / "pairs" / "pairs_meta.json")
+             "--sft-k", 2, "--ppm-min-edit", args.ppm_min_edit], log, rd / "pairs" / "pairs_meta.json")
         # a round that solved nothing adds no data (the readers refuse empty files)
         sft_files += [f for f in [rd / "pairs" / "sft.jsonl"] if f.stat().st_size]
         ppm_files += [f for f in [rd / "pairs" / "ppm_pairs.jsonl"] if f.stat().st_size]
