@@ -491,8 +491,10 @@ def shared_prefix_cache_class():
                 else:
                     layer.buf[0][:, :, :T], layer.buf[1][:, :, :T], n = layer.keys[rows], layer.values[rows], T
                 layer.keys, layer.values = layer.buf[0][:, :, :n], layer.buf[1][:, :, :n]
-            self.prompt_bias = torch.zeros(prompt_mask.shape, device=rows.device).masked_fill_(~prompt_mask, float("-inf"))
-            self.bias = torch.zeros(len(rows), 1, 1, T + room, device=rows.device)  # -inf at left padding
+            dt = self.layers[0].buf[0].dtype  # the model's dtype (bf16 on a GPU): SDPA wants the mask in it
+            self.prompt_bias = torch.zeros(prompt_mask.shape, dtype=dt, device=rows.device).masked_fill_(
+                ~prompt_mask, float("-inf"))
+            self.bias = torch.zeros(len(rows), 1, 1, T + room, dtype=dt, device=rows.device)  # -inf at left padding
             self.bias[:, 0, 0, :T] = self.prompt_bias[rows]
             self._set_rows(rows)
 

@@ -203,6 +203,16 @@ def test_shared_prefix_sampling_scores_like_a_plain_forward(tmp_path, n):
     assert checked >= 6
 
 
+@pytest.mark.parametrize("n", [2, 8])  # 8 rows: prompts copied per row; 32 rows: shared
+def test_sampler_runs_in_bf16(tiny_dir, n):
+    """The attention masks must be in the model's dtype (bf16 on a GPU), or SDPA and the shared
+    attention refuse them."""
+    be = HFBackend(tiny_dir, torch.device("cpu"), torch.bfloat16)
+    outs = be.generate(["Question: 1\nAnswer:\n", "Q: a longer prompt\n", "Q: 2\n", "Q: three\n"], n=n,
+                       temperature=1.0, max_tokens=8)
+    assert all(r["logp"] < 0 and r["tokens"] >= 1 for row in outs for r in row)
+
+
 def test_greedy_matches_argmax_and_logp_is_the_models(tiny_dir):
     be = HFBackend(tiny_dir, torch.device("cpu"), torch.float32)
     prompt = "Question: 2+2\nAnswer:\n"
