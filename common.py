@@ -501,6 +501,8 @@ def shared_prefix_cache_class():
         def _set_rows(self, rows):
             """Each row's prompt and its slot among that prompt's rows (the grid of the attention)."""
             self.rows = rows
+            if not self.shared:  # rows hold their prompt's keys: no grid
+                return
             order = torch.argsort(rows, stable=True)
             first = torch.searchsorted(rows[order], rows[order])  # first sorted position of each prompt
             slot = torch.empty_like(rows)

@@ -207,7 +207,11 @@ def run_sample(backend, problems, prompts, args, seed):
 def run_bon(scorer, prompts, samples, args):
     """Per problem, per sample, the PPM values of its steps (all problems batched together)."""
     flat = step_values(scorer, [(pr, t) for pr, r in zip(prompts, samples) for t in r["texts"]], args.step_delim)
-    return [flat[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]
+    out, i = [], 0
+    for r in samples:
+        out.append(flat[i:i + len(r["texts"])])
+        i += len(r["texts"])
+    return out
 
 
 def run_beam(backend, scorer, problems, prompts, args, seed, width):

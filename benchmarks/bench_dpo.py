@@ -25,7 +25,6 @@ Run it alone on the machine (it measures speed):
 import argparse
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from readme_section import put_section  # noqa: E402  (beside this script)
 sys.path.insert(0, str(ROOT))
 
 
@@ -162,11 +162,7 @@ def markdown(rows, n_pairs, args):
 
 
 def update_readme(section):
-    path = ROOT / "README.md"
-    text = path.read_text() if path.exists() else ""
-    pat = re.compile(r"^## Benchmarks: DPO speed\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pat.sub(lambda _: section + "\n", text) if pat.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    put_section("Benchmarks: DPO speed", section)
 
 
 def main():

@@ -26,7 +26,6 @@ seeds' test splits are never used to pick settings.
 import argparse
 import json
 import os
-import re
 import shlex
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from readme_section import put_section  # noqa: E402  (beside this script)
 METHODS = {  # name: (train_dpo.py flags, label)
     "co": ("--kinds complete --order shuffle", "DPO, complete pairs only (AlphaLLM-CO)"),
     "depth": ("--kinds depth --order shuffle", "DPO, best vs worst per depth (AlphaLLM-Q)"),
@@ -143,11 +143,7 @@ def table(results, args):
 
 
 def update_readme(section):
-    path = ROOT / "README.md"
-    text = path.read_text() if path.exists() else ""
-    pat = re.compile(r"^## Results: preference learning \(CPL\)\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pat.sub(lambda _: section + "\n", text) if pat.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    put_section("Results: preference learning (CPL)", section)
 
 
 def main():

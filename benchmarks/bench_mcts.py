@@ -21,7 +21,6 @@ Run it alone on the machine (it measures speed):
 """
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+from readme_section import put_section  # noqa: E402  (beside this script)
 sys.path.insert(0, str(ROOT))
 
 import mcts  # noqa: E402
@@ -112,12 +112,7 @@ samples)."""
 
 
 def update_readme(table, cmd, meta):
-    path = ROOT / "README.md"
-    text = path.read_text() if path.exists() else ""
-    section = (f"## Benchmarks: MCTS\n\n`{cmd}` ({meta})\n\n{table}\n\n{NOTE}\n")
-    pat = re.compile(r"^## Benchmarks: MCTS\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pat.sub(lambda _: section + "\n", text) if pat.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    put_section("Benchmarks: MCTS", f"## Benchmarks: MCTS\n\n`{cmd}` ({meta})\n\n{table}\n\n{NOTE}\n")
 
 
 def main():
