@@ -393,6 +393,7 @@ def main():
     ap.add_argument("--out-dir", required=True, help="where predictions.jsonl, summary.json, table.md, the plot go")
     ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k, pass@k), bon, beam, mcts")
     ap.add_argument("--ppm", default="", help="PPM directories for bon/beam/mcts: DIR or label=DIR, comma-separated")
+    ap.add_argument("--search-ppms", default="", help="labels of --ppm that beam and mcts use (default: all; bon uses all)")
     ap.add_argument("--n", type=int, default=16, help="largest sampling budget N (smaller budgets are subsampled)")
     ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (sample, beam, mcts)")
     ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per solution (greedy, sample)")
@@ -423,6 +424,9 @@ def main():
     ppms = dict((s.split("=", 1) if "=" in s else (Path(s).name, s)) for s in args.ppm.split(",") if s)
     if {"bon", "beam", "mcts"} & set(methods) and not ppms:
         raise SystemExit("bon, beam and mcts need --ppm")
+    search_ppms = [k for k in ppms if not args.search_ppms or k in args.search_ppms.split(",")]
+    if args.search_ppms and set(args.search_ppms.split(",")) - set(ppms):
+        raise SystemExit(f"--search-ppms {args.search_ppms!r}: labels must be among --ppm's {sorted(ppms)}")
     problems = read_problems(args.data)
     problems = problems[:args.limit] if args.limit else problems
     out = Path(args.out_dir)
@@ -451,11 +455,11 @@ def main():
             res["bon"] = {}
             for label, sc in scorers.items():
                 res["bon"][label] = timed(f"bon:{label}", run_bon, sc, prompts, res["sample"], args)
-        for label in ppms if "beam" in methods else []:
+        for label in search_ppms if "beam" in methods else []:
             for w in [int(x) for x in args.beam_width.split(",")]:
                 res.setdefault("beam", {})[f"{label}@{w}"] = timed(f"beam:{label}@{w}", run_beam, backend, scorers[label],
                                                                    problems, prompts, args, seed, w)
-        for label, d in ppms.items() if "mcts" in methods else []:
+        for label, d in [(k, ppms[k]) for k in search_ppms] if "mcts" in methods else []:
             for r in [int(x) for x in args.mcts_rollouts.split(",")]:
                 res.setdefault("mcts", {})[f"{label}@{r}"] = timed(f"mcts:{label}@{r}", run_mcts, problems, args, d, label,
                                                                    seed, r, out)

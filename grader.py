@@ -33,6 +33,11 @@ Answers
   grade(completion, gold)  extract_answer then is_equiv; no answer -> False.
   Try: python -c "from grader import grade; print(grade('so $\\boxed{\\dfrac{1}{2}}$', '0.5'))"
 
+Written arithmetic (the text-format analog of executing a code step)
+  equations_hold(text)   False if some integer equation "a op b = c" (op one of + - * /; "x" and
+                         "×" count as *) in the text is false, else True (also with none). mcts.py
+                         --check-equations drops such steps, as rStar drops a code step that fails.
+
 Code steps (rStar-Math's code-augmented CoT, spec_004 section 2.3)
   run_code(code, timeout=5.0, memory_mb=512) -> (success, output). The caller concatenates the
   code of all steps so far; this runs one string, from scratch, in a fresh process:
@@ -237,6 +242,22 @@ def grade(completion, gold):
     """True if the completion's final answer (extract_answer) is equivalent to the gold."""
     answer = extract_answer(completion)
     return answer is not None and is_equiv(answer, gold)
+
+# an integer equation, not part of a decimal or a longer number: 12+3=15, 4 * 5 = 20, 8/2=4
+_EQUATION = re.compile(r"(?<![\d.,])(-?\d+)\s*([-+*/x×])\s*(-?\d+)\s*=\s*(-?\d+)(?![\d.,]\d)")
+
+
+def equations_hold(text):
+    """False if an integer equation a op b = c in the text is false (division must be exact)."""
+    for a, op, b, c in _EQUATION.findall(text):
+        a, b, c = int(a), int(b), int(c)
+        if op == "/":
+            ok = b != 0 and a == b * c
+        else:
+            ok = {"+": a + b, "-": a - b}.get(op, a * b) == c
+        if not ok:
+            return False
+    return True
 
 # ----------------------------------------------------------------------------- code sandbox
 

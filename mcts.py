@@ -14,7 +14,8 @@ What it does
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge; normalized edit distance <= `--merge-threshold`; a duplicate of a terminal backs its
      reward up again, being one more sample of it); `--format code` runs the code of the path plus the
-     candidate in the sandbox and drops failures (rStar 2.3); `--adaptive-width` is AlphaLLM's
+     candidate in the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog
+     (grader.equations_hold: a step with a false "a op b = c" is dropped); `--adaptive-width` is AlphaLLM's
      importance-weighted width n(s) = max(c_min(t), min(floor(alpha I(s)) + 1, c_max(t))) with
      I(s) = max_i |Q_i - mean_j Q_j| (the released code's estimate): a node is expanded again while it
      has drawn fewer samples. A node whose children are all terminal is expanded again too: the new
@@ -70,7 +71,7 @@ from tqdm import tqdm
 from common import (HFBackend, PPMScorer, ResumableWriter, edit_distance, format_prompt, join_steps, load_jsonl,
                     make_backend, merge_shards, parse_shard, pick_device, print0, read_problems, shard_path,
                     stable_seed, write_json, write_jsonl)
-from grader import extract_answer, grade, run_code
+from grader import equations_hold, extract_answer, grade, run_code
 
 # ----------------------------------------------------------------------------- the tree
 
@@ -346,7 +347,8 @@ class Search:
         for ji, o in zip(owner, outs):
             cands[ji].append(o[0])
             self.tokens += o[0]["tokens"]
-        oks = self.run_code(jobs, cands) if cfg.format == "code" else [None] * len(jobs)
+        oks = (self.run_code(jobs, cands) if cfg.format == "code" else
+               [[equations_hold(c["text"]) for c in cs] for cs in cands] if cfg.check_equations else [None] * len(jobs))
         results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], None if cfg.no_gold else t.problem["answer"]))
                    for ji, (t, r) in enumerate(jobs)]
         # 2. score: terminals without gold by the PPM; new open children by the PPM or fast rollouts
@@ -459,6 +461,8 @@ def get_parser():
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--format", default="text", choices=["text", "code"],
       help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
+    a("--check-equations", action="store_true",
+      help="drop a text step whose integer equations a op b = c are false (the text analog of failing code)")
     a("--code-timeout", type=float, default=5.0, help="seconds per sandboxed code run")
     a("--code-workers", type=int, default=4, help="sandboxed code runs in parallel")
     a("--merge-threshold", type=float, default=0.0,

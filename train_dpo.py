@@ -200,11 +200,12 @@ def seq_logps(logps, lmask):
 @torch.no_grad()
 def all_logps(model, data, bs, rank, world, pad_id, device, dtype):
     """(N, 2) summed log-probs of chosen/rejected for every pair; ranks split the pairs and every
-    rank runs the same number of batches (FSDP needs lock-step forwards)."""
+    rank runs the same number of batches (FSDP needs lock-step forwards). Each rank's pairs go
+    longest first, so a batch holds sides of similar length and little padding."""
     was = model.training
     model.eval()
     out = torch.zeros(len(data), 2)
-    mine = list(range(rank, len(data), world))
+    mine = sorted(range(rank, len(data), world), key=lambda i: -max(len(data[i]["c"][0]), len(data[i]["r"][0])))
     for b in range(math.ceil(math.ceil(len(data) / world) / bs)):
         idx = mine[b * bs:(b + 1) * bs] or [0]
         real = len(mine[b * bs:(b + 1) * bs])

@@ -19,6 +19,11 @@ All DPO methods share --dpo-args (lr, beta, NLL weight, batch); the table says w
 Writes OUT/results.json and OUT/table.md; --update-readme puts the table under
 "## Results: preference learning (CPL)" in README.md.
 
+--reuse-loop 'runs/loop_s{seed}' takes the data and the SFT policy from loop.py runs instead (round 0
+of the loop is exactly the first two commands); --loop-trees takes their round-1 trees as well.
+--search-tag names a variant of the search (e.g. --check-equations in --mcts-args) so that its
+trees, pairs, runs and table sit beside the plain ones.
+
 Tuning is done on a seed that is not reported (e.g. --seeds 100 --out-dir .../dev); the reported
 seeds' test splits are never used to pick settings.
   flock /tmp/heavy.lock python benchmarks/bench_learning.py --seeds 0,1,2 --update-readme
@@ -70,50 +75,65 @@ def count_steps(meta_path):
     return json.loads(Path(meta_path).read_text())["steps"]
 
 
+def loop_artifacts(template, seed, with_trees):
+    """(data dir, SFT policy, round-1 trees or None) of a finished loop.py run of this seed."""
+    run = Path(template.format(seed=seed))
+    data, sft, trees = run / "data", run / "round0" / "policy", run / "round1" / "trees.jsonl"
+    for need in (data / "test.jsonl", sft / "config.json") + ((run / "round1" / "mcts_time.json",) if with_trees else ()):
+        if not need.exists():
+            raise SystemExit(f"--reuse-loop: {need} missing; run `python loop.py --out {run} --seed {seed}` first")
+    return data, sft, trees if with_trees else None
+
+
 def run_seed(seed, args):
     d = Path(args.out_dir) / f"s{seed}"
+    d.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    if not (d / "data" / "test.jsonl").exists():
-        sh(f"{py} synth.py builtin --seed {seed} --out-dir {d / 'data'} {args.synth_args}")
-    sft = d / "sft"
+    data, sft, trees = d / "data", d / "sft", None
+    if args.reuse_loop:
+        data, sft, trees = loop_artifacts(args.reuse_loop, seed, args.loop_trees)
+    if not (data / "test.jsonl").exists():
+        sh(f"{py} synth.py builtin --seed {seed} --out-dir {data} {args.synth_args}")
     if not (sft / "config.json").exists():
         steps = f"--steps {args.sft_steps}" if args.sft_steps else ""
-        sh(f"{py} train_sft.py --init tiny --data {d / 'data' / 'seed.jsonl'} --seed {seed} --out {sft} {steps}",
+        sh(f"{py} train_sft.py --init tiny --data {data / 'seed.jsonl'} --seed {seed} --out {sft} {steps}",
            d / "sft.log")
-    trees = d / "trees.jsonl"
-    if not (d / "trees.done").exists():
-        limit = f"--limit {args.n_pool}" if args.n_pool else ""
-        sh(f"{py} mcts.py --policy {sft} --data {d / 'data' / 'pool.jsonl'} --out {trees} --seed {seed} {limit} "
-           f"{args.mcts_args}", d / "mcts.log")
-        (d / "trees.done").write_text("")
-    pairs = d / "pairs"
+    st = args.search_tag
+    if trees is None:
+        trees = d / f"trees{st}.jsonl"
+        if not (d / f"trees{st}.done").exists():
+            limit = f"--limit {args.n_pool}" if args.n_pool else ""
+            sh(f"{py} mcts.py --policy {sft} --data {data / 'pool.jsonl'} --out {trees} --seed {seed} {limit} "
+               f"{args.mcts_args}", d / f"mcts{st}.log")
+            (d / f"trees{st}.done").write_text("")
+    pairs = d / f"pairs{st}"
     if not (pairs / "pairs_meta.json").exists():
-        sh(f"{py} pairs.py --trees {trees} --out-dir {pairs} --seed {seed} {args.pairs_args}", d / "pairs.log")
+        sh(f"{py} pairs.py --trees {trees} --out-dir {pairs} --seed {seed} {args.pairs_args}", d / f"pairs{st}.log")
     res = {"seed": seed, "pair_counts": json.loads((pairs / "pairs_meta.json").read_text())["counts"],
-           "sft": greedy(sft, d / "data" / "test.jsonl", d / "eval" / "sft", args)}
+           "sft": greedy(sft, data / "test.jsonl", d / "eval" / "sft", args)}
     print(f"seed {seed} | SFT greedy {100 * res['sft']['acc']:.1f} | pairs {res['pair_counts']}", flush=True)
     for m in filter(None, args.methods.split(",")):
         if m == "rft":
             continue
-        out, ev = d / "runs" / f"{m}{args.tag}", f"{m}{args.tag}"
+        out, ev = d / "runs" / f"{m}{st}{args.tag}", f"{m}{st}{args.tag}"
         if not (out / "meta.json").exists():
             flags = METHODS[m][0]
             sh(f"{py} train_dpo.py --model {sft} --pairs {pairs / 'pairs.jsonl'} --out {out} --epochs 2 --save-epochs "
                f"--seed {seed} {flags} {args.dpo_args} {args.svpo_args if m == 'svpo' else ''}", d / "runs" / f"{ev}.log")
-        res[m] = {"epoch1": greedy(out / "epoch1", d / "data" / "test.jsonl", d / "eval" / f"{ev}_ep1", args),
-                  "epoch2": greedy(out, d / "data" / "test.jsonl", d / "eval" / f"{ev}_ep2", args),
+        res[m] = {"epoch1": greedy(out / "epoch1", data / "test.jsonl", d / "eval" / f"{ev}_ep1", args),
+                  "epoch2": greedy(out, data / "test.jsonl", d / "eval" / f"{ev}_ep2", args),
                   "train_seconds": json.loads((out / "meta.json").read_text())["train_seconds"],
                   "pairs": json.loads((out / "meta.json").read_text())["pairs"]}
         print(f"seed {seed} | {m} greedy ep1 {100 * res[m]['epoch1']['acc']:.1f} ep2 {100 * res[m]['epoch2']['acc']:.1f}",
               flush=True)
     if "rft" in args.methods.split(","):
-        out = d / "runs" / f"rft{args.tag}"
+        out = d / "runs" / f"rft{st}{args.tag}"
         if not (out / "config.json").exists():
-            ref = d / "runs" / f"cpl{args.tag}" / "meta.json"
+            ref = d / "runs" / f"cpl{st}{args.tag}" / "meta.json"
             steps = count_steps(ref) if ref.exists() else 200
             sh(f"{py} train_sft.py --init {sft} --data {pairs / 'sft.jsonl'} --out {out} --steps {steps} --seed {seed} "
-               f"{args.rft_args}", d / "runs" / f"rft{args.tag}.log")
-        res["rft"] = {"epoch2": greedy(out, d / "data" / "test.jsonl", d / "eval" / f"rft{args.tag}", args)}
+               f"{args.rft_args}", d / "runs" / f"rft{st}{args.tag}.log")
+        res["rft"] = {"epoch2": greedy(out, data / "test.jsonl", d / "eval" / f"rft{st}{args.tag}", args)}
         print(f"seed {seed} | rft greedy {100 * res['rft']['epoch2']['acc']:.1f}", flush=True)
     return res
 
@@ -161,6 +181,13 @@ def main():
                     help="train_dpo.py flags shared by every DPO method")
     ap.add_argument("--svpo-args", default="", help="extra train_dpo.py flags for svpo")
     ap.add_argument("--rft-args", default="--lr 3e-4", help="extra train_sft.py flags for the rft control")
+    ap.add_argument("--reuse-loop", default="",
+                    help="take each seed's data and SFT policy (round0/policy) from a finished loop.py run, "
+                         "e.g. 'runs/loop_s{seed}' (the same stages with loop.py's settings)")
+    ap.add_argument("--loop-trees", action="store_true",
+                    help="with --reuse-loop: take the loop's round-1 trees too instead of searching here")
+    ap.add_argument("--search-tag", default="",
+                    help="suffix of the trees, pairs, run and eval names (e.g. '_eq' with --check-equations in --mcts-args)")
     ap.add_argument("--tag", default="", help="suffix of the run and eval directories (settings sweeps)")
     ap.add_argument("--eval-limit", type=int, default=0, help="test problems evaluated (0: all)")
     ap.add_argument("--threads", type=int, default=1,
@@ -176,12 +203,14 @@ def main():
     tab, seeds = table(results, args)
     cmd = "flock /tmp/heavy.lock python benchmarks/bench_learning.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     n_test = json.loads((Path(args.out_dir) / f"s{seeds[0]}" / "eval" / "sft" / "summary.json").read_text())["problems"]
+    source = (f"data and SFT policy of `loop.py --out {args.reuse_loop} --seed S`, then its own "
+              + ("" if args.loop_trees else "trees, ") if args.reuse_loop else "synth data, SFT policy, trees, ")
     section = (f"## Results: preference learning (CPL)\n\n`{cmd}`\n\nSeeds {', '.join(map(str, seeds))} (each: its own "
-               f"synth data, SFT policy, trees, pairs and runs); greedy pass@1 on each seed's test split "
+               f"{source}pairs and runs); greedy pass@1 on each seed's test split "
                f"({n_test} problems), mean ± standard deviation over seeds. DPO flags: `{args.dpo_args}`; "
-               f"MCTS: `{args.mcts_args}`; pairs: `{args.pairs_args}`.\n\n{tab}\n")
-    Path(args.out_dir, f"results{args.tag}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
-    Path(args.out_dir, f"table{args.tag}.md").write_text(section)
+               f"MCTS: `{'loop.py round 1' if args.loop_trees else args.mcts_args}`; pairs: `{args.pairs_args}`.\n\n{tab}\n")
+    Path(args.out_dir, f"results{args.search_tag}{args.tag}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    Path(args.out_dir, f"table{args.search_tag}{args.tag}.md").write_text(section)
     print(section)
     if args.update_readme:
         update_readme(section)

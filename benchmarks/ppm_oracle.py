@@ -7,12 +7,14 @@ scores both sides of ppm pairs (pairs.py --rules ppm) with the policy, without a
   sum   sum of the side's token log-probs      (longer sides lose)
   mean  mean token log-prob                    (the policy's confidence in the side)
   min   lowest token log-prob                  (its least likely token: where an error would show)
-and prints the share of pairs where the chosen side scores higher, per pair kind.
+  arith an exact checker of the side's `a op b = c` equations (grader.equations_hold): what a
+        perfect arithmetic verifier of the visible steps could do (built-in task)
+and prints the share of pairs where the chosen side scores higher (ties count as wrong, as in
+train_ppm.py's pair accuracy), per pair kind, and the share of arith ties.
 
   python benchmarks/ppm_oracle.py --policy P --pairs ppm_pairs.jsonl --limit 600
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import encode_completions, load_jsonl, load_model, load_tokenizer, stable_seed, token_logps  # noqa: E402
+from grader import equations_hold  # noqa: E402
 
 
 @torch.no_grad()
@@ -46,11 +49,15 @@ def main():
         b = pairs[s:s + args.batch_size]
         for name, c, r in zip(wins, side_scores(model, tok, b, "chosen"), side_scores(model, tok, b, "rejected")):
             wins[name] += (c > r).tolist()
+    arith = [(equations_hold(p["chosen"]), equations_hold(p["rejected"])) for p in pairs]
+    wins["arith"] = [c > r for c, r in arith]
     kinds = [p.get("kind", "ppm") for p in pairs]
     print(f"{len(pairs)} pairs | share where the chosen side scores higher under the policy")
     for name, w in wins.items():
         per = {k: sum(x for x, kk in zip(w, kinds) if kk == k) / kinds.count(k) for k in sorted(set(kinds))}
         print(f"{name:5s} {sum(w) / len(w):.3f} | " + " | ".join(f"{k} {v:.3f}" for k, v in per.items()))
+    print(f"arith ties (both sides equally right or wrong): {sum(c == r for c, r in arith) / len(arith):.3f}; "
+          f"chosen side has a false equation: {sum(not c for c, _ in arith) / len(arith):.3f}")
 
 
 if __name__ == "__main__":

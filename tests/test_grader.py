@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import grader  # noqa: E402
-from grader import extract_answer, gold_from_gsm8k, gold_from_math, grade, is_equiv  # noqa: E402
+from grader import equations_hold, extract_answer, gold_from_gsm8k, gold_from_math, grade, is_equiv  # noqa: E402
 
 T, F = True, False
 
@@ -171,3 +171,11 @@ def test_is_equiv_from_a_thread():
     t.start()
     t.join(timeout=30)
     assert out == [(True, False)]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("7+2=9", True), ("9+6=18. The answer is \\boxed{18}.", False), ("3-5=-2", True), ("8/2=4", True),
+    ("15/2=7", False), ("4 x 5 = 20", True), ("10-2=8\n\n8*3=25", False), ("no equation", True),
+    ("2.5*4=10", True), ("1,000+5=1005", True), ("x = x * 2", True)])
+def test_equations_hold(text, expected):
+    assert equations_hold(text) is expected

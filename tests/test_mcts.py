@@ -162,6 +162,15 @@ def test_code_steps_run_cumulatively_and_failures_are_dropped():
     assert any("x = y + 1" in n["step"] for n in text["nodes"]) and any("/ 0" in n["step"] for n in text["nodes"])
 
 
+def test_check_equations_drops_steps_with_false_arithmetic():
+    table = {0: [("2+3=5", .5), ("2+3=6", .5)], 1: [("5*2=10. The answer is \\boxed{10}.", .5),
+                                                  ("5*2=12. The answer is \\boxed{10}.", .5)]}
+    checked, _ = search(table, "--children", "8", "--rollouts", "2", "--check-equations", problems=[problem(answer="10")])
+    plain, _ = search(table, "--children", "8", "--rollouts", "2", problems=[problem(answer="10")])
+    assert [n["step"] for n in checked["nodes"][1:]] == ["2+3=5", "5*2=10. The answer is \\boxed{10}."]
+    assert {"2+3=6", "5*2=12. The answer is \\boxed{10}."} <= {n["step"] for n in plain["nodes"]}
+
+
 def test_stop_after_k_correct_terminals():
     table = {0: [("a", .5), ("b", .5)], 1: [(f"\\boxed{{{k % 2}}} v{k}", .125) for k in range(8)]}
     stopped, _ = search(table, "--children", "4", "--rollouts", "16", "--stop-after", "2")
