@@ -368,10 +368,12 @@ def plot(summary, path, title):
         if not name.startswith("pass@"):
             lines[name.rsplit("@", 1)[0]].append((v["tokens"], 100 * v["acc"], 100 * v["acc_std"]))
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for key, pts in sorted(lines.items()):
+    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle repeats after 10 lines
+    for i, (key, pts) in enumerate(sorted(lines.items())):
         pts.sort()
-        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", ms=4, capsize=2,
-                    label=key.replace("greedy", "greedy (pass@1)"), linestyle="-" if len(pts) > 1 else "none")
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="os^vD"[i % 5], ms=4,
+                    capsize=2, color=colors[2 * i % 20 + 2 * i // 20 % 2], label=key.replace("greedy", "greedy (pass@1)"),
+                    linestyle="-" if len(pts) > 1 else "none")
     ax.set_xscale("log")
     ax.set_xlabel("generated tokens per problem (log scale)")
     ax.set_ylabel("accuracy %")
