@@ -15,8 +15,9 @@ What lives here (the method itself lives in the stage scripts):
   - generation: one interface, two backends. `HFBackend` (transformers model, our own batched
     sampler: left padding, per-row seeds, stop strings, finished rows dropped from the batch, and a
     KV cache that stores each distinct prompt once for all its samples, read by a registered
-    "shared_prefix" attention, the cascade idea of vLLM/FlashInfer in a few lines of torch) and `VLLMBackend` (`LLM.generate` + `SamplingParams`, prefix caching on; vllm is
-    imported only when chosen). Both return, per prompt, n dicts
+    "shared_prefix" attention, the cascade idea of vLLM/FlashInfer in a few lines of torch) and
+    `VLLMBackend` (`LLM.generate` + `SamplingParams`, prefix caching on; vllm is imported only
+    when chosen). Both return, per prompt, n dicts
     {"text", "tokens", "logp" (mean token log-prob), "finish" ("stop" | "eos" | "length")}.
   - `sequence_logps`: summed completion log-probs (prompt masked, EOS included), batched.
   - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by

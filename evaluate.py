@@ -426,8 +426,8 @@ def main():
     ppms = dict((s.split("=", 1) if "=" in s else (Path(s).name, s)) for s in args.ppm.split(",") if s)
     if {"bon", "beam", "mcts"} & set(methods) and not ppms:
         raise SystemExit("bon, beam and mcts need --ppm")
-    search_ppms = [k for k in ppms if not args.search_ppms or k in args.search_ppms.split(",")]
-    if args.search_ppms and set(args.search_ppms.split(",")) - set(ppms):
+    search_ppms = args.search_ppms.split(",") if args.search_ppms else list(ppms)
+    if set(search_ppms) - set(ppms):
         raise SystemExit(f"--search-ppms {args.search_ppms!r}: labels must be among --ppm's {sorted(ppms)}")
     problems = read_problems(args.data)
     problems = problems[:args.limit] if args.limit else problems

@@ -21,6 +21,7 @@ Run it alone on the machine (it measures speed):
 """
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -196,7 +197,7 @@ def main():
     if args.update_readme:
         meta = (f"{time.strftime('%Y-%m-%d')}, CPU, torch threads: {torch.get_num_threads()}, tiny policy trained {args.sft_steps} steps, "
                 f"{args.children} children, {args.rollouts} rollouts, max depth {args.max_depth}, window {args.window}")
-        update_readme(table, "flock /tmp/heavy.lock python benchmarks/bench_mcts.py " + " ".join(sys.argv[1:]), meta)
+        update_readme(table, "flock /tmp/heavy.lock python benchmarks/bench_mcts.py " + shlex.join(sys.argv[1:]), meta)
 
 
 if __name__ == "__main__":

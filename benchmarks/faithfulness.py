@@ -16,23 +16,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import load_jsonl  # noqa: E402
 from grader import equations_hold  # noqa: E402
-
-
-def path_steps(nodes, i):
-    out = []
-    while nodes[i]["parent"] is not None:
-        out.append(nodes[i]["step"])
-        i = nodes[i]["parent"]
-    return out
+from pairs import Tree  # noqa: E402
 
 
 def count(trees):
     """Counter of (correct, every equation on the path holds) over the distinct terminal nodes."""
     c = Counter()
-    for t in trees:
-        for i, n in enumerate(t["nodes"]):
-            if n.get("terminal") and "correct" in n and i:
-                c[(n["correct"], all(equations_hold(s) for s in path_steps(t["nodes"], i)))] += 1
+    for rec in trees:
+        t = Tree(rec, min_visits=0)  # pairs.py's view of a tree record: its path() walks up to the root
+        for i in t.terminals:
+            if "correct" in t.nodes[i]:
+                c[(t.nodes[i]["correct"], all(equations_hold(t.nodes[j]["step"]) for j in t.path(i)))] += 1
     return c
 
 
