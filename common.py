@@ -203,6 +203,17 @@ def setup_dist():
     return rank, world, local
 
 
+def teardown_dist():
+    """Every rank waits for the others (rank 0 may still be saving) before the group goes away.
+
+    Leaving without the barrier let a rank tear down gloo while its peer was still writing, and
+    that rank then died with SIGABRT ("terminate called without an active exception") on a busy
+    2-core machine."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def print0(*args, **kwargs):
     if int(os.environ.get("RANK", 0)) == 0:
         print(*args, **kwargs, flush=True)

@@ -56,7 +56,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
-                    setup_dist, write_json)
+                    setup_dist, teardown_dist, write_json)
 
 # ----------------------------------------------------------------------------- the method
 
@@ -412,8 +412,7 @@ def main():
         elif args.save_epochs:
             save(model, tok, f"{args.out}/epoch{epoch + 1}", meta, args.fsdp, rank)
     print0(f"saved {args.out} | {step} steps | {tokens / (time.time() - t_train):.0f} tok/s | ref {ref_seconds:.0f}s")
-    if world > 1:
-        dist.destroy_process_group()
+    teardown_dist()
 
 
 if __name__ == "__main__":

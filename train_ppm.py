@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
-                    setup_dist, stable_seed)
+                    setup_dist, teardown_dist, stable_seed)
 
 # ----------------------------------------------------------------------------- the losses
 
@@ -286,8 +286,7 @@ def main():
             print0(f"held-out {final['pairs']} pairs | pair acc {final['pair_acc']:.3f} | bt loss {final['bt_loss']:.4f} | "
                    f"value mse {final['value_mse']:.4f}")
         print0(f"saved {args.out} | {meta['train_seconds']:.0f}s")
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    teardown_dist()
 
 
 if __name__ == "__main__":

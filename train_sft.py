@@ -37,7 +37,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (encode_completions, format_prompt, load_jsonl, load_tokenizer, lr_at, pick_device, print0,
-                    read_problems, save_checkpoint, setup_dist, token_logps)
+                    read_problems, save_checkpoint, setup_dist, teardown_dist, token_logps)
 
 # ----------------------------------------------------------------------------- the tiny model
 
@@ -197,8 +197,7 @@ def main():
     if rank == 0:
         save_checkpoint(model, tokenizer, args.out, meta)
         print0(f"saved {args.out} | final loss {meta['final_loss']:.4f} | {meta['train_seconds']:.0f}s")
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    teardown_dist()
 
 
 if __name__ == "__main__":
