@@ -236,7 +236,7 @@ def test_greedy_matches_argmax_and_logp_is_the_models(tiny_dir):
 
 
 def run_sft(tmp_path, data, out, nproc, extra):
-    cmd = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", "29533"]
+    cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
            if nproc > 1 else [sys.executable])
     r = subprocess.run(cmd + [str(ROOT / "train_sft.py"), "--init", "tiny", "--data", str(data), "--out", str(out),
                               "--hidden", "32", "--layers", "1", "--heads", "2", "--log-every", "1"] + extra,

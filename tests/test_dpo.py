@@ -153,9 +153,9 @@ def test_torchrun_ddp_and_fsdp_match_one_process(tiny, tmp_path):
               "--sft-weight", "0.5", "--eval-batch-size", "4"]
     run([sys.executable, str(ROOT / "train_dpo.py"), *common, "--out", str(tmp_path / "one"),
          "--batch-size", "2", "--grad-accum", "2"], ROOT)
-    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master-port", "29517",
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(ROOT / "train_dpo.py"), *common, "--out", str(tmp_path / "two"), "--batch-size", "2", "--grad-accum", "1"], ROOT)
-    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master-port", "29518",
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(ROOT / "train_dpo.py"), *common, "--out", str(tmp_path / "fsdp"), "--batch-size", "2", "--grad-accum", "1",
          "--fsdp"], ROOT)
     one, two, fsdp = (json.loads((tmp_path / d / "meta.json").read_text()) for d in ("one", "two", "fsdp"))

@@ -131,12 +131,8 @@ def test_train_ppm_end_to_end(policy_dir, tmp_path, loss):
 
 @pytest.mark.skipif(os.environ.get("SKIP_TORCHRUN") == "1", reason="SKIP_TORCHRUN=1")
 def test_torchrun_two_processes(policy_dir, tmp_path):
-    import socket
-    with socket.socket() as s:  # a free port: other test files may run torchrun at the same time
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     make_pairs(tmp_path / "pairs.jsonl", 20, seed=1)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         str(ROOT / "train_ppm.py"), "--init", str(policy_dir), "--pairs", str(tmp_path / "pairs.jsonl"),
                         "--out", str(tmp_path / "ppm"), "--steps", "3", "--batch-size", "4", "--grad-accum", "2"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=300,
