@@ -206,9 +206,8 @@ def setup_dist():
 def teardown_dist():
     """Every rank waits for the others (rank 0 may still be saving) before the group goes away.
 
-    Leaving without the barrier let a rank tear down gloo while its peer was still writing, and
-    that rank then died with SIGABRT ("terminate called without an active exception") on a busy
-    2-core machine."""
+    Without the barrier, CI once saw rank 1 of a 2-process gloo run die with SIGABRT ("terminate
+    called without an active exception") after leaving early while rank 0 was still saving."""
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

@@ -19,7 +19,8 @@ train_ppm.py's pair accuracy), per pair kind, and the share of arith ties.
   python benchmarks/ppm_oracle.py --policy P --pairs ppm_pairs.jsonl --limit 600
   implicit PPM on train_ppm.py's held-out problems (same --eval-frac and seed, so the numbers compare):
   python benchmarks/ppm_oracle.py --pairs ppm_pairs.jsonl --write-split S --eval-frac 0.1   # S.train/.heldout.jsonl
-  python train_dpo.py --model P --pairs S.train.jsonl --out T --epochs 2 --lr 5e-5 --batch-size 32 --grad-accum 1
+  python train_dpo.py --model P --pairs S.train.jsonl --out T --order shuffle --epochs 2 --lr 5e-5 --sft-weight 0 \
+      --batch-size 32 --grad-accum 1 --max-len 512
   python benchmarks/ppm_oracle.py --policy P --tuned T --pairs S.heldout.jsonl --sample 1 --limit 0
 """
 import argparse
@@ -49,7 +50,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--policy", help="policy HF directory (the reference of --tuned)")
     ap.add_argument("--pairs", required=True, help="ppm_pairs.jsonl from pairs.py")
-    ap.add_argument("--tuned", default="", help="a DPO-trained copy of --policy: adds the implicit-reward column")
+    ap.add_argument("--tuned", default="", help="a DPO-trained copy of --policy: adds the implicit and tuned columns")
     ap.add_argument("--sample", type=float, default=0.1, help="stable share of the pairs scored, in tenths (1: all)")
     ap.add_argument("--limit", type=int, default=600, help="then the first N of them (0: no limit)")
     ap.add_argument("--batch-size", type=int, default=32, help="pairs per forward")
