@@ -369,6 +369,7 @@ def plot(summary, path, title):
             lines[name.rsplit("@", 1)[0]].append((v["tokens"], 100 * v["acc"], 100 * v["acc_std"]))
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colors = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle repeats after 10 lines
+    # line i takes tab20's dark shades (even indices) first, then the light ones (odd), so neighbours differ
     for i, (key, pts) in enumerate(sorted(lines.items())):
         pts.sort()
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="os^vD"[i % 5], ms=4,

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import encode_completions, format_prompt, load_jsonl, load_model, load_tokenizer, token_logps  # noqa: E402
+from common import encode_completions, format_prompt, load_jsonl, load_model, load_tokenizer, sequence_logps  # noqa: E402
 
 
 @torch.no_grad()
@@ -34,9 +34,8 @@ def completion_logps(model, tok, prompts, completions, batch_size):
     for s in range(0, len(order), batch_size):
         rows = order[s:s + batch_size]
         enc = encode_completions(tok, [prompts[i] for i in rows], [completions[i] for i in rows], add_eos=False)
-        m = enc["loss_mask"][:, 1:].float()
-        total = (token_logps(model, enc["input_ids"], enc["attention_mask"]) * m).sum(-1)
-        for i, t, n in zip(rows, total.tolist(), m.sum(-1).tolist()):
+        total = sequence_logps(model, **enc)
+        for i, t, n in zip(rows, total.tolist(), enc["loss_mask"][:, 1:].sum(-1).tolist()):
             sums[i], means[i] = t, t / max(n, 1.0)
     return sums, means
 
