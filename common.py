@@ -298,6 +298,18 @@ def load_model(path, device, dtype, cls=None):
     return model.to(device).eval()
 
 
+def load_for_training(path, cls=None, config=None):
+    """A model to train, in fp32 whatever the device: the master weights AdamW updates.
+
+    The trainers autocast the forward pass to bf16 on a GPU. Weights stored in bf16 would round
+    small updates away: bf16 keeps 8 bits of mantissa, so at lr 7e-6 (the GPU recipe) an update to
+    a weight of size ~1 is below its resolution and SFT or the PPM would barely move.
+    """
+    from transformers import AutoModelForCausalLM
+    kw = {"config": config} if config is not None else {}
+    return (cls or AutoModelForCausalLM).from_pretrained(path, dtype=torch.float32, **kw)
+
+
 def save_checkpoint(model, tokenizer, out_dir, meta):
     """An HF directory (model + tokenizer) plus meta.json (args and metrics)."""
     out_dir = Path(out_dir)

@@ -37,6 +37,8 @@ Written arithmetic (the text-format analog of executing a code step)
   equations_hold(text)   False if some integer equation "a op b = c" (op one of + - * /; "x" and
                          "×" count as *) in the text is false, else True (also with none). mcts.py
                          --check-equations drops such steps, as rStar drops a code step that fails.
+  steps_verified(steps, ops)  every step's equations hold (and, with the built-in task's `ops`
+                         known, one equation per operation): what pairs.py --verify keeps as SFT data.
 
 Code steps (rStar-Math's code-augmented CoT, spec_004 section 2.3)
   run_code(code, timeout=5.0, memory_mb=512) -> (success, output). The caller concatenates the
@@ -258,6 +260,18 @@ def equations_hold(text):
         if not ok:
             return False
     return True
+
+
+def steps_verified(steps, ops=None):
+    """rStar's rule for training data, text analog: every step's written arithmetic holds.
+
+    With `ops` known (built-in problems carry it) the path must also write one equation per
+    operation: a correct answer through true equations that skipped an operation is a coincidence
+    (e.g. "+3" and "-3" both left out), not a solution.
+    """
+    if not all(equations_hold(s) for s in steps):
+        return False
+    return ops is None or sum(len(_EQUATION.findall(s)) for s in steps) == int(ops)
 
 # ----------------------------------------------------------------------------- code sandbox
 

@@ -1,35 +1,39 @@
-"""The whole self-improvement loop from one command: K rounds of search -> pairs -> training -> eval.
+"""The whole self-improvement loop from one command: K rounds of search -> verified data -> training -> eval.
 
-What it does (rStar-Math's self-evolution recipe, section 5 of shared/spec/spec_004.md, on the
-built-in task by default; every step is one of the stage scripts, run as a subprocess):
-  round 0  synth.py builtin (seed set with solutions, answer-only pool, test set);
-           train_sft.py --init tiny on the seed set -> policy_0; evaluate.py.
-  round r  mcts.py on a fresh slice of the pool with policy_{r-1}: terminal-guided search in round 1
-           (+1/-1 from the grader, backed up), PPM-augmented from round 2 (the previous round's
-           PPM seeds the Q of new nodes, rStar Eq. 3; terminal rewards stay the grader's);
-           pairs.py -> sft.jsonl (top-2 correct trajectories per problem by mean Q, rStar),
-           pairs.jsonl (step/complete pairs, CPL), ppm_pairs.jsonl (rStar PPM pairs);
-           policy_r: `--update sft` continues SFT of policy_{r-1} on the seed set plus every round's
-           top-2 trajectories (rStar, AlphaLLM); `cpl` runs CPL DPO on the step + complete pairs;
-           `sft+cpl` does both in that order;
-           PPM_r: train_ppm.py (Bradley-Terry, initialised from policy_r, rStar) on every round's pairs;
-           evaluate.py: greedy pass@1 on the whole test set; maj@N, best-of-N with PPM_r and
-           MCTS with PPM_r on its first `--eval-limit` problems.
-  baseline (`--baseline`, per round, compute-matched): rejection-sampling SFT: plain full-solution
-           sampling on the same pool slice with as many generated tokens as the round's MCTS, the
-           top-2 distinct correct samples per problem, then the same SFT update; and more SFT: the
-           previous baseline policy trained on the seed set for as many extra steps as the round's
-           search + training took in wall time.
+What it does (rStar-Math's self-evolution, section 4 of "rStar-Math: Small LLMs Can Master Math
+Reasoning with Self-Evolved Deep Thinking", on the built-in task by default; every step is one of
+the stage scripts, run as a subprocess):
+  round 0  synth.py builtin: a seed set with gold solutions spanning every difficulty of the test
+           set (1000 problems of 2-6 operations), an answer-only pool at the same difficulties, a
+           disjoint test set; train_sft.py --init tiny on the seed set, trained to its plateau
+           (`--base-steps`: more SFT on the seed set adds < 1 point there; docs/loop.md has the
+           curve); evaluate.py greedy.
+  round r  mcts.py with policy_{r-1} on `--n-pool` pool problems: the problems earlier rounds did not
+           solve first, with `--retry-rollouts` (rStar spends more rollouts on hard problems in later
+           rounds), then fresh ones with `--rollouts`; terminal-guided (+1/-1 from the grader, backed
+           up), steps whose written arithmetic is false dropped (`--check-equations`, the text analog
+           of rStar dropping code that fails), a tree stops after `--stop-after` correct answers;
+           pairs.py -> sft.jsonl: up to `--sft-k` verified trajectories per problem (correct answer,
+           every equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
+           policy_r: `--update sft` trains policy_{r-1} (or the base init with `--update-from init`,
+           as rStar retrains) on the seed set plus every round's verified trajectories; `cpl` runs CPL
+           DPO on the round's step + complete pairs; `sft+cpl` does both in that order;
+           with `--ppm`: PPM_r = train_ppm.py on every round's PPM pairs, and round r+1 searches with
+           it as the prior of new nodes (rStar Eq. 3);
+           evaluate.py: greedy pass@1 on the whole test set (`--eval-search`: also maj@N, and with a
+           PPM best-of-N and MCTS, on the first `--eval-limit` problems).
+Baselines that spend the same compute without search (more SFT on the seed set for the same wall
+time; rejection-sampling SFT with the same verification at the same generated tokens) are in
+benchmarks/bench_loop.py, run on this command's output.
 Every round's artifacts go in OUT/round{r}/; a step whose output exists is skipped, so a rerun
-resumes where it stopped. At the end a before/after table is printed and saved (OUT/results.md,
-OUT/results.json).
+resumes where it stopped. At the end a table is printed and saved (OUT/results.md, OUT/results.json).
 
 Commands
   CPU (built-in task):  python loop.py --out runs/loop --rounds 2
-  fewer minutes:        python loop.py --out runs/smoke --rounds 1 --n-pool 64 --sft-steps 60 --eval-limit 32
+  fewer minutes:        python loop.py --out runs/smoke --rounds 1 --n-pool 64 --base-steps 60 --refresh-steps 20
   a real model (GPU):   python loop.py --out runs/qwen --init Qwen/Qwen2.5-Math-1.5B-Instruct \\
                             --seed-file sft_seed.jsonl --pool-file gsm8k_train.jsonl --test-file gsm8k_test.jsonl \\
-                            --backend vllm --sft-lr 7e-6 --sft-steps 500 --refresh-steps 300 --ppm-lr 7e-6
+                            --backend vllm --base-lr 7e-6 --base-steps 500 --refresh-lr 7e-6 --mcts-args ""
 """
 import argparse
 import json
@@ -38,11 +42,14 @@ import sys
 import time
 from pathlib import Path
 
-from common import (format_prompt, load_jsonl, load_tokenizer, make_backend, read_problems, stable_seed,
-                    write_json, write_jsonl)
-from grader import grade
+from common import load_jsonl, read_problems, write_json, write_jsonl
 
 PY = sys.executable
+HERE = Path(__file__).resolve().parent  # the stage scripts sit beside this file
+
+
+def stage(name):
+    return str(HERE / name)
 
 
 def run(cmd, log, done):
@@ -63,47 +70,19 @@ def run(cmd, log, done):
     return time.time() - t0
 
 
-def seconds_of(path):
-    """Wall time of a finished stage, stored beside its output (so resumed runs keep their timings)."""
-    return json.loads(Path(path).read_text())["seconds"] if Path(path).exists() else 0.0
-
-
 def timed(cmd, log, done, time_file):
+    """run(), and keep the stage's wall time beside its output (so a resumed run keeps its timings)."""
     dt = run(cmd, log, done)
     if dt:
         write_json(time_file, {"seconds": dt})
-    return seconds_of(time_file)
+    return json.loads(Path(time_file).read_text())["seconds"] if Path(time_file).exists() else 0.0
 
 
-def rejection_sample(policy, problems, token_budget, out, args):
-    """Plain sampling on the same problems until `token_budget` tokens: top-2 distinct correct per problem.
-
-    The baseline for search: the same generation compute, spent on whole solutions instead of a tree.
-    """
-    backend = make_backend(args.backend, policy, batch_size=args.batch_size, seed=args.seed)
-    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
-    kept, spent, wave = {}, 0, 0
-    while spent < token_budget:
-        outs = backend.generate(prompts, n=4, temperature=1.0, max_tokens=256,
-                                seeds=[stable_seed(args.seed, p["id"], "rs", wave) for p in problems])
-        for p, pr, samples in zip(problems, prompts, outs):
-            for s in samples:
-                spent += s["tokens"]
-                got = kept.setdefault(p["id"], [])
-                if len(got) < 2 and s["text"] not in [g["completion"] for g in got] and grade(s["text"], p["answer"]):
-                    got.append({"id": p["id"], "prompt": pr, "completion": s["text"]})
-        wave += 1
-    recs = [r for v in kept.values() for r in v]
-    write_jsonl(out, recs)
-    return {"tokens": spent, "examples": len(recs), "solved": sum(1 for v in kept.values() if v)}
-
-
-def table(rows, methods):
-    lines = ["| round | policy | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
-    for r in rows:
-        lines.append(f"| {r['round']} | {r['policy']} | " + " | ".join(
-            f"{100 * r[m]:.1f}" if r.get(m) is not None else "-" for m in methods) + " |")
-    return "\n".join(lines)
+def round_problems(pool, searched, solved, n):
+    """rStar's curriculum: problems earlier rounds searched but did not solve, then fresh ones, n in all."""
+    retry = [p for p in pool if p["id"] in searched and p["id"] not in solved][:n]
+    fresh = [p for p in pool if p["id"] not in searched][:n - len(retry)]
+    return retry, fresh
 
 
 def read_eval(d):
@@ -111,43 +90,84 @@ def read_eval(d):
     return {k: v["acc"] for k, v in s.items()}, {k: v["by_difficulty"] for k, v in s.items()}
 
 
-def main():
+def report(rows, methods):
+    """Markdown: one line per round (methods, verified data, search), then greedy by difficulty."""
+    lines = ["| round | " + " | ".join(methods) + " | verified examples | pool solved | search tokens | minutes |",
+             "|---|" + "---|" * (len(methods) + 4)]
+    for r in rows:
+        cells = [f"{100 * r[m]:.1f}" if r.get(m) is not None else "-" for m in methods]
+        solved = f"{r['solved']}/{r['searched']}" if r.get("searched") else "-"
+        lines.append(f"| {r['round']} | " + " | ".join(cells) + f" | {r['examples']} | {solved} | "
+                     f"{r.get('mcts_tokens', '-')} | {r['minutes']:.1f} |")
+    diffs = sorted({d for r in rows for d in r["greedy_by_difficulty"]}, key=lambda d: (len(d), d))
+    lines += ["", "greedy pass@1 by difficulty (operations):", "",
+              "| round | " + " | ".join(diffs) + " |", "|---|" + "---|" * len(diffs)]
+    lines += [f"| {r['round']} | " + " | ".join(f"{100 * r['greedy_by_difficulty'][d]:.1f}" for d in diffs) + " |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/loop", help="root folder of the run (rounds go in OUT/round{r})")
-    ap.add_argument("--rounds", type=int, default=2, help="self-improvement rounds K (rStar: 4; 2 on CPU)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the task, the tiny model, sampling and search")
-    ap.add_argument("--init", default="tiny", help="'tiny' (built-in) or an HF policy to start from")
-    ap.add_argument("--seed-file", default="", help="seed problems with solutions (default: synth.py builtin)")
-    ap.add_argument("--pool-file", default="", help="answer-only problems to search (default: synth.py builtin)")
-    ap.add_argument("--test-file", default="", help="held-out problems (default: synth.py builtin)")
-    ap.add_argument("--n-seed", type=int, default=1000, help="built-in: seed problems (with solutions)")
-    ap.add_argument("--seed-ops", default="2-4", help="built-in: operations per seed problem (easy ones)")
-    ap.add_argument("--n-pool", type=int, default=500, help="pool problems searched per round (a fresh slice each round)")
-    ap.add_argument("--n-test", type=int, default=1000, help="built-in: test problems")
-    ap.add_argument("--synth-args", default="", help="extra synth.py builtin flags, e.g. '--max-operand 5 --max-value 20'")
-    ap.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
-    ap.add_argument("--sft-steps", type=int, default=1500, help="round 0 SFT steps (built-in: at 900 the base was "
-                    "under-trained and more SFT beat the loop; 1500: README, Results)")
-    ap.add_argument("--sft-lr", type=float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
-    ap.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl"], help="policy update each round")
-    ap.add_argument("--refresh-steps", type=int, default=300, help="SFT steps of the policy update each round")
-    ap.add_argument("--refresh-lr", type=float, default=1e-3, help="peak lr of the SFT policy update")
-    ap.add_argument("--dpo-args", default="--epochs 2 --lr 2e-4 --sft-weight 1.0", help="extra train_dpo.py flags for cpl")
-    ap.add_argument("--rollouts", type=int, default=16, help="mcts.py rollouts per problem (rStar rounds 2-4: 16)")
-    ap.add_argument("--children", type=int, default=4, help="mcts.py samples per expansion")
-    ap.add_argument("--mcts-args", default="--max-depth 8 --max-step-tokens 48", help="extra mcts.py flags")
-    ap.add_argument("--ppm-min-edit", type=int, default=1, help="pairs.py --ppm-min-edit (rStar's 20 characters "
-                    "suits sentence steps; built-in steps like '4-4=0' vs '4-4=1' differ by one)")
-    ap.add_argument("--ppm-steps", type=int, default=300, help="train_ppm.py optimizer steps")
-    ap.add_argument("--ppm-lr", type=float, default=1e-3, help="train_ppm.py peak lr (tiny model: tuned)")
-    ap.add_argument("--eval-limit", type=int, default=300, help="test problems for maj@N, best-of-N and MCTS (greedy uses all)")
-    ap.add_argument("--n", type=int, default=16, help="N for maj@N and best-of-N; MCTS rollouts at test time")
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run the compute-matched baselines (rejection-sampling SFT, more SFT)")
-    ap.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend for every stage")
-    ap.add_argument("--batch-size", type=int, default=128, help="HF generation batch")
-    args = ap.parse_args()
+    g = ap.add_argument_group("run")
+    g.add_argument("--out", default="runs/loop", help="root folder of the run (rounds go in OUT/round{r})")
+    g.add_argument("--rounds", type=int, default=2, help="self-improvement rounds K (rStar: 4; 2 on CPU)")
+    g.add_argument("--seed", type=int, default=1, help="seed of the task, the tiny model, sampling and search")
+    g.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend for every stage")
+    g = ap.add_argument_group("data (built-in task unless files are given)")
+    g.add_argument("--seed-file", default="", help="seed problems with solutions (default: synth.py builtin)")
+    g.add_argument("--pool-file", default="", help="answer-only problems to search (default: synth.py builtin)")
+    g.add_argument("--test-file", default="", help="held-out problems (default: synth.py builtin)")
+    g.add_argument("--n-seed", type=int, default=1000, help="built-in: seed problems with gold solutions")
+    g.add_argument("--ops", default="2-6", help="built-in: operations per problem, the same range in every split "
+                   "(the tiny model does not generalise to more steps than its seed set shows)")
+    g.add_argument("--n-test", type=int, default=1000, help="built-in: test problems (200 per level)")
+    g.add_argument("--synth-args", default="", help="extra synth.py builtin flags, e.g. '--max-operand 5'")
+    g = ap.add_argument_group("training")
+    g.add_argument("--init", default="tiny", help="'tiny' (built-in) or an HF policy to start from")
+    g.add_argument("--base-steps", type=int, default=4000,
+                   help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
+    g.add_argument("--base-lr", type=float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
+    g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
+    g.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl"], help="policy update each round")
+    g.add_argument("--update-from", default="previous", choices=["previous", "init"],
+                   help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
+    g.add_argument("--refresh-steps", type=int, default=600, help="SFT steps of a round's update from the previous policy")
+    g.add_argument("--refresh-lr", type=float, default=1e-3, help="peak lr of a round's SFT update")
+    g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl)")
+    g = ap.add_argument_group("search")
+    g.add_argument("--n-pool", type=int, default=2000, help="pool problems searched per round")
+    g.add_argument("--rollouts", type=int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
+    g.add_argument("--retry-rollouts", type=int, default=32, help="rollouts for problems earlier rounds did not solve")
+    g.add_argument("--children", type=int, default=4, help="mcts.py samples per expansion")
+    g.add_argument("--stop-after", type=int, default=4, help="a tree stops after this many distinct correct answers")
+    g.add_argument("--sft-k", type=int, default=2, help="verified trajectories per problem for SFT (rStar: 2)")
+    g.add_argument("--mcts-args", default="--max-depth 8 --max-step-tokens 48 --check-equations",
+                   help="extra mcts.py flags (built-in: --check-equations drops steps with false arithmetic)")
+    g.add_argument("--ppm", action="store_true", help="train a PPM each round and search with it from round 2")
+    g.add_argument("--ppm-min-edit", type=int, default=1, help="pairs.py --ppm-min-edit (built-in steps differ by a digit)")
+    g.add_argument("--ppm-steps", type=int, default=300, help="train_ppm.py optimizer steps")
+    g.add_argument("--ppm-lr", type=float, default=1e-3, help="train_ppm.py peak lr (tiny model: tuned)")
+    g = ap.add_argument_group("evaluation")
+    g.add_argument("--eval-search", action="store_true", help="also maj@N (and best-of-N, MCTS with the PPM)")
+    g.add_argument("--eval-limit", type=int, default=300, help="test problems for --eval-search (greedy uses all)")
+    g.add_argument("--n", type=int, default=16, help="N for maj@N and best-of-N; MCTS rollouts at test time")
+    return ap
+
+
+def expected_minutes(args):
+    """What this machine measured (2 CPU cores): ~0.3 s per SFT step, MCTS ~0.18 s per pool problem."""
+    builtin = args.init == "tiny"
+    if not builtin:
+        return "a real model: see the README's GPU recipe"
+    r0, rnd = 0.3 * args.base_steps / 60 + 1, (0.18 * args.n_pool + 0.3 * args.refresh_steps) / 60 + 1
+    return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 CPU cores"
+
+
+def main():
+    args = get_parser().parse_args()
     print(json.dumps(vars(args)), flush=True)
+    print(f"expected time: {expected_minutes(args)}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "loop_args.json", vars(args))
@@ -156,118 +176,105 @@ def main():
 
     # ---- round 0: data and the base policy
     data = out / "data"
-    run([PY, "synth.py", "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
-         "--seed-ops", args.seed_ops, "--n-pool", args.n_pool * args.rounds, "--n-test", args.n_test]
-        + args.synth_args.split(),
-        log, data / "test.jsonl")
+    if not (args.seed_file and args.pool_file and args.test_file):
+        run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
+             "--seed-ops", args.ops, "--n-pool", args.n_pool * args.rounds, "--pool-ops", args.ops,
+             "--n-test", args.n_test, "--test-ops", args.ops] + args.synth_args.split(), log, data / "test.jsonl")
     seed_file = args.seed_file or data / "seed.jsonl"
     pool = read_problems(args.pool_file or data / "pool.jsonl")
     test_file = args.test_file or data / "test.jsonl"
     r0 = out / "round0"
     r0.mkdir(exist_ok=True)
-    policy = r0 / "policy"
-    sft_time = timed([PY, "train_sft.py", "--init", args.init, "--data", seed_file, "--out", policy,
-                      "--steps", args.sft_steps, "--lr", args.sft_lr, "--seed", args.seed, "--log-every", 100]
-                     + args.sft_args.split(),
-                     log, policy / "meta.json", r0 / "sft_time.json")
-    sec_per_step = sft_time / args.sft_steps
+    base = r0 / "policy"
+
+    def sft(init, data_files, dest, steps, lr, time_file, extra=()):
+        return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest,
+                      "--steps", steps, "--lr", lr, "--seed", args.seed, "--log-every", 100, *extra],
+                     log, dest / "meta.json", time_file)
+
+    base_s = sft(args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json",
+                 args.sft_args.split())
 
     def evaluate(pol, d, ppm=None):
-        run([PY, "evaluate.py", "--model", pol, "--data", test_file, "--out-dir", d / "greedy", "--methods", "greedy",
-             "--seed", args.seed, "--backend", args.backend, "--no-plot"], log, d / "greedy" / "summary.json")
-        methods = "sample,bon,mcts" if ppm else "sample"
-        extra = ["--ppm", f"ppm={ppm}", "--mcts-rollouts", args.n] if ppm else []
-        run([PY, "evaluate.py", "--model", pol, "--data", test_file, "--out-dir", d / "search", "--methods", methods,
-             "--n", args.n, "--limit", args.eval_limit, "--seed", args.seed, "--backend", args.backend,
-             "--no-plot"] + extra, log, d / "search" / "summary.json")
+        run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "greedy",
+             "--methods", "greedy", "--seed", args.seed, "--backend", args.backend, "--no-plot"],
+            log, d / "greedy" / "summary.json")
         acc, by = read_eval(d / "greedy")
-        acc2, _ = read_eval(d / "search")
-        return {**acc, **acc2}, by["greedy"]
+        if args.eval_search:
+            extra = ["--ppm", f"ppm={ppm}", "--mcts-rollouts", args.n] if ppm else []
+            run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "search",
+                 "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", args.eval_limit,
+                 "--seed", args.seed, "--backend", args.backend, "--no-plot"] + extra,
+                log, d / "search" / "summary.json")
+            acc.update(read_eval(d / "search")[0])
+        return acc, by["greedy"]
 
-    rows = []
-    acc, by = evaluate(policy, r0 / "eval")
-    rows.append({"round": 0, "policy": "SFT on seed", **acc, "greedy_by_difficulty": by,
-                 "minutes": (time.time() - t_start) / 60})
+    acc, by = evaluate(base, r0 / "eval")
+    n_seed_examples = len(read_problems(seed_file))
+    rows = [{"round": 0, **acc, "greedy_by_difficulty": by, "examples": n_seed_examples,
+             "minutes": (time.time() - t_start) / 60, "round_seconds": {"train": base_s}}]
 
     # ---- rounds 1..K
-    ppm, sft_files, ppm_files, base_policy = None, [], [], policy
+    policy, ppm, sft_files, ppm_files, searched, solved = base, None, [], [], set(), set()
     for r in range(1, args.rounds + 1):
         rd = out / f"round{r}"
         rd.mkdir(exist_ok=True)
         t_round = time.time()
-        problems = pool[(r - 1) * args.n_pool: r * args.n_pool]
-        write_jsonl(rd / "pool.jsonl", problems)
-        mcts_extra = ["--ppm", ppm, "--ppm-prior"] if ppm else []  # rStar round 2+: PPM-augmented search
-        search_s = timed([PY, "mcts.py", "--policy", policy, "--data", rd / "pool.jsonl", "--out", rd / "trees.jsonl",
-                          "--rollouts", args.rollouts, "--children", args.children, "--seed", args.seed,
-                          "--backend", args.backend] + args.mcts_args.split() + mcts_extra,
-                         log, rd / "mcts_time.json", rd / "mcts_time.json")  # written only when the search finished
-        trees = load_jsonl(rd / "trees.jsonl")
-        mcts_tokens = sum(t["stats"]["tokens"] for t in trees)
-        solved = sum(1 for t in trees if t["stats"]["correct"] > 0) / max(1, len(trees))
-        run([PY, "pairs.py", "--trees", rd / "trees.jsonl", "--out-dir", rd / "pairs", "--model", policy,
-             "--sft-k", 2, "--ppm-min-edit", args.ppm_min_edit], log, rd / "pairs" / "pairs_meta.json")
-        # a round that solved nothing adds no data (the readers refuse empty files)
-        sft_files += [f for f in [rd / "pairs" / "sft.jsonl"] if f.stat().st_size]
-        ppm_files += [f for f in [rd / "pairs" / "ppm_pairs.jsonl"] if f.stat().st_size]
+        retry, fresh = round_problems(pool, searched, solved, args.n_pool)
+        search_s, trees_files = 0.0, []
+        for name, probs, rollouts in [("retry", retry, args.retry_rollouts), ("fresh", fresh, args.rollouts)]:
+            if not probs:
+                continue
+            write_jsonl(rd / f"pool_{name}.jsonl", probs)
+            trees = rd / f"trees_{name}.jsonl"
+            mcts_extra = ["--ppm", ppm, "--ppm-prior"] if ppm else []  # rStar round 2+: PPM-augmented search
+            search_s += timed([PY, stage("mcts.py"), "--policy", policy, "--data", rd / f"pool_{name}.jsonl",
+                               "--out", trees, "--rollouts", rollouts, "--children", args.children,
+                               "--stop-after", args.stop_after, "--seed", args.seed, "--backend", args.backend]
+                              + args.mcts_args.split() + mcts_extra,
+                              log, rd / f"mcts_{name}_time.json", rd / f"mcts_{name}_time.json")
+            trees_files.append(trees)
+        searched |= {p["id"] for p in retry + fresh}
+        mcts_tokens = sum(t["stats"]["tokens"] for f in trees_files for t in load_jsonl(f))
+        run([PY, stage("pairs.py"), "--trees", *trees_files, "--out-dir", rd / "pairs", "--model", policy,
+             "--sft-k", args.sft_k, "--ppm-min-edit", args.ppm_min_edit], log, rd / "pairs" / "pairs_meta.json")
+        sft_file, ppm_file = rd / "pairs" / "sft.jsonl", rd / "pairs" / "ppm_pairs.jsonl"
+        round_sft = load_jsonl(sft_file) if sft_file.stat().st_size else []  # a round may verify nothing
+        solved |= {rec["problem"] for rec in round_sft}
+        sft_files += [sft_file] if round_sft else []
+        ppm_files += [ppm_file] if ppm_file.stat().st_size else []
 
-        new_policy = rd / "policy"
-        train_s = 0.0
+        new_policy, train_s = rd / "policy", 0.0
         if "sft" in args.update.split("+"):
-            train_s += timed([PY, "train_sft.py", "--init", policy, "--data", seed_file, *sft_files,
-                              "--out", new_policy if args.update == "sft" else rd / "policy_sft",
-                              "--steps", args.refresh_steps, "--lr", args.refresh_lr, "--seed", args.seed,
-                              "--log-every", 100],
-                             log, (new_policy if args.update == "sft" else rd / "policy_sft") / "meta.json",
-                             rd / "sft_time.json")
+            dest = new_policy if args.update == "sft" else rd / "policy_sft"
+            init, steps, lr = ((policy, args.refresh_steps, args.refresh_lr) if args.update_from == "previous"
+                               else (args.init, args.base_steps, args.base_lr))
+            train_s += sft(init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
+                           args.sft_args.split() if args.update_from == "init" else ())
         if "cpl" in args.update.split("+"):
             start = rd / "policy_sft" if args.update == "sft+cpl" else policy
-            train_s += timed([PY, "train_dpo.py", "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
+            train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
                               "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed]
                              + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
         policy = new_policy
         ppm_s = 0.0
-        if ppm_files:
-            ppm_s = timed([PY, "train_ppm.py", "--init", policy, "--pairs", ppm_files[-1], "--out", rd / "ppm",
+        if args.ppm and ppm_files:  # rStar: the PPM of round r is trained on every round's pairs so far
+            ppm_s = timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
                            "--loss", "bt", "--steps", args.ppm_steps, "--lr", args.ppm_lr, "--seed", args.seed],
                           log, rd / "ppm" / "config.json", rd / "ppm_time.json")
             ppm = rd / "ppm"
         acc, by = evaluate(policy, rd / "eval", ppm)
-        rows.append({"round": r, "policy": f"loop round {r} ({args.update})", **acc, "greedy_by_difficulty": by,
-                     "search_solved": solved, "mcts_tokens": mcts_tokens, "minutes": (time.time() - t_start) / 60,
+        rows.append({"round": r, **acc, "greedy_by_difficulty": by,
+                     "examples": n_seed_examples + sum(len(load_jsonl(f)) for f in sft_files),
+                     "searched": len(retry) + len(fresh), "retried": len(retry), "solved": len(solved & {
+                         p["id"] for p in retry + fresh}), "mcts_tokens": mcts_tokens,
+                     "minutes": (time.time() - t_start) / 60,
                      "round_seconds": {"search": search_s, "train": train_s, "ppm": ppm_s}})
+        print(f"round {r} done in {(time.time() - t_round) / 60:.1f} min (total {(time.time() - t_start) / 60:.1f} "
+              f"min)", flush=True)
 
-        if args.baseline:  # the same compute without search
-            bd = rd / "baseline"
-            bd.mkdir(exist_ok=True)
-            rs_prev = base_policy if r == 1 else out / f"round{r - 1}" / "baseline" / "rs_policy"
-            if not (bd / "rs_stats.json").exists():
-                write_json(bd / "rs_stats.json", rejection_sample(rs_prev, problems, mcts_tokens, bd / "rs_sft.jsonl", args))
-            rs_files = [f for k in range(1, r + 1) for f in [out / f"round{k}" / "baseline" / "rs_sft.jsonl"]
-                        if f.stat().st_size]
-            run([PY, "train_sft.py", "--init", rs_prev, "--data", seed_file, *rs_files, "--out", bd / "rs_policy",
-                 "--steps", args.refresh_steps, "--lr", args.refresh_lr, "--seed", args.seed], log,
-                bd / "rs_policy" / "meta.json")
-            more_prev = base_policy if r == 1 else out / f"round{r - 1}" / "baseline" / "more_sft"
-            extra_steps = max(1, round((search_s + train_s) / sec_per_step))
-            run([PY, "train_sft.py", "--init", more_prev, "--data", seed_file, "--out", bd / "more_sft",
-                 "--steps", extra_steps, "--lr", args.refresh_lr, "--seed", args.seed], log, bd / "more_sft" / "meta.json")
-            for name, pol in [("rejection-sampling SFT", bd / "rs_policy"), ("more SFT on seed", bd / "more_sft")]:
-                d = bd / ("eval_rs" if "rejection" in name else "eval_more")
-                run([PY, "evaluate.py", "--model", pol, "--data", test_file, "--out-dir", d, "--methods", "greedy",
-                     "--seed", args.seed, "--backend", args.backend, "--no-plot"], log, d / "summary.json")
-                acc, by = read_eval(d)
-                rows.append({"round": r, "policy": f"baseline: {name}", **acc, "greedy_by_difficulty": by["greedy"]})
-        print(f"round {r} done in {(time.time() - t_round) / 60:.1f} min (total {(time.time() - t_start) / 60:.1f} min)",
-              flush=True)
-
-    methods = ["greedy", f"maj@{args.n}", f"bon-last:ppm@{args.n}", f"mcts:ppm@{args.n}"]
-    md = table(rows, methods)
-    diffs = sorted({d for row in rows for d in row["greedy_by_difficulty"]})
-    md += "\n\ngreedy pass@1 by difficulty (operations):\n\n| round | policy | " + " | ".join(diffs) + " |\n|---|---|" + \
-        "---|" * len(diffs) + "\n" + "\n".join(
-            f"| {row['round']} | {row['policy']} | " + " | ".join(f"{100 * row['greedy_by_difficulty'][d]:.1f}" for d in diffs)
-            + " |" for row in rows)
+    methods = ["greedy"] + ([f"maj@{args.n}", f"bon-last:ppm@{args.n}", f"mcts:ppm@{args.n}"] if args.eval_search else [])
+    md = report(rows, methods)
     total = (time.time() - t_start) / 60
     md += f"\n\nwall time of this invocation {total:.1f} min (stages skipped on resume are not counted)"
     (out / "results.md").write_text(md + "\n")

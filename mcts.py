@@ -37,7 +37,7 @@ long steps); code output is not appended to the step; one tree per problem (SVPO
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
 Output  `--out` trees JSONL, a record per problem flushed as it finishes, resumed when run again on the
-        same file, sorted by id at the end: {"id", "question", "answer", "prompt", "nodes", "config"
+        same file, sorted by id at the end: {"id", "question", "answer", "ops" (built-in), "prompt", "nodes", "config"
         (the search flags), "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
         nodes[0] is the root (step ""); a node: {"parent", "step", "depth", "N", "Q", "terminal",
         "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct" (terminal,
@@ -411,7 +411,7 @@ class Search:
 
     def record(self, t):
         return {"id": t.problem["id"], "question": t.problem["question"], "answer": t.problem.get("answer"),
-                "prompt": t.prompt, "nodes": [n.to_json() for n in t.nodes],
+                **({"ops": t.problem["ops"]} if "ops" in t.problem else {}), "prompt": t.prompt, "nodes": [n.to_json() for n in t.nodes],
                 "config": {k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS},
                 "stats": {"rollouts": t.done, "tokens": t.tokens, "ticks": t.ticks, "correct": t.n_correct}}
 

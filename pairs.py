@@ -21,14 +21,16 @@ What it does
     released filter: 0.5 and 20); plus `ppm_final`: the top-2 correct vs bottom-2 wrong whole
     trajectories by mean Q. Problems whose terminals are all correct or all wrong give none.
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
-    AlphaLLM k = 1), duplicates by text dropped.
+    AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
+    written equation holds and, on the built-in task, one per operation (grader.steps_verified).
   Only nodes with N >= --min-visits take part (an unvisited node's Q says nothing).
 
 Text conventions (the trainer relies on them)
-  - prompt = common.format_prompt(tokenizer of --model, question) + the shared leading steps of
-    the two sides, each followed by the step delimiter (common.join_steps). Without --model the
-    plain template is used (what the built-in tiny model and any tokenizer without a chat template
-    get). Moving the steps both sides share into the prompt changes nothing in DPO, r_g or p_g
+  - prompt = the tree record's "prompt" (what mcts.py searched with) + the shared leading steps of
+    the two sides, each followed by the step delimiter (common.join_steps). `--model` rebuilds it
+    instead with common.format_prompt and that tokenizer; a record without a prompt and no --model
+    gets the plain template (what the built-in tiny model and any tokenizer without a chat
+    template get). Moving the steps both sides share into the prompt changes nothing in DPO, r_g or p_g
     (the shared part cancels) and saves compute.
   - a completion is the remaining steps joined by the delimiter; it ENDS WITH THE DELIMITER when
     its last node is not terminal (the trajectory goes on), and then train_dpo.py adds no EOS;
@@ -57,6 +59,7 @@ from itertools import combinations
 from pathlib import Path
 
 from common import STEP_DELIM, edit_distance, format_prompt, load_jsonl, stable_seed, write_json, write_jsonl
+from grader import steps_verified
 
 DPO_RULES = ("step", "complete", "depth", "svpo")
 
@@ -68,6 +71,7 @@ class Tree:
 
     def __init__(self, rec, min_visits=1):
         self.id, self.question, self.nodes = str(rec["id"]), rec["question"], rec["nodes"]
+        self.ops = rec.get("ops")  # built-in problems: the number of operations (steps_verified)
         n = len(self.nodes)
         self.children = [[] for _ in range(n)]
         for i, nd in enumerate(self.nodes):
@@ -218,9 +222,15 @@ def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
     return [p for p in out if p]
 
 
-def sft_records(tree, prompt, k, delim=STEP_DELIM):
-    """The top-k correct trajectories by (mean Q, min Q), distinct texts (rStar k=2, AlphaLLM k=1)."""
-    good = sorted((t for t in tree.terminals if tree.correct(t)),
+def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
+    """The top-k correct trajectories by (mean Q, min Q), distinct texts (rStar k=2, AlphaLLM k=1).
+
+    verify: keep only verified trajectories (grader.steps_verified: every written equation holds,
+    one per operation on the built-in task), rStar's rule that a correct answer through a failing
+    step is not training data.
+    """
+    good = sorted((t for t in tree.terminals if tree.correct(t) and (not verify or steps_verified(
+        [tree.nodes[i]["step"] for i in tree.path(t)], tree.ops))),
                   key=lambda t: (tree.mean_q(t), tree.min_q(t)), reverse=True)
     out, seen = [], set()
     for t in good:
@@ -247,7 +257,7 @@ def extract(tree, prompt, args):
     if "svpo" in rules:
         dpo += svpo_pairs(tree, prompt, args.svpo_siblings, args.svpo_cousins, args.svpo_other, args.seed, d)
     ppm = ppm_pairs(tree, prompt, args.ppm_margin, args.ppm_min_edit, 2, d) if "ppm" in rules else []
-    sft = sft_records(tree, prompt, args.sft_k, d) if args.sft_k > 0 else []
+    sft = sft_records(tree, prompt, args.sft_k, d, args.verify) if args.sft_k > 0 else []
     return dpo, ppm, sft
 
 
@@ -268,6 +278,9 @@ def main():
     ap.add_argument("--ppm-margin", type=float, default=0.5, help="PPM pairs: Q(pos) - Q(neg) >= this (rStar code: 0.5)")
     ap.add_argument("--ppm-min-edit", type=int, default=20, help="PPM pairs: edit distance of the two steps >= this (rStar code: 20 chars)")
     ap.add_argument("--sft-k", type=int, default=2, help="SFT trajectories per problem (rStar: 2, AlphaLLM: 1; 0: none)")
+    ap.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                    help="SFT trajectories must be verified: every written equation a op b = c holds, one per "
+                         "operation on the built-in task (grader.steps_verified; rStar keeps only code that runs)")
     ap.add_argument("--min-visits", type=int, default=1, help="nodes with fewer visits take no part")
     ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (must match mcts.py)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the per-problem sampling (complete cap, SVPO negatives)")
@@ -287,7 +300,9 @@ def main():
             tree = Tree(rec, args.min_visits)
             n_trees += 1
             solved += any(tree.correct(t) for t in tree.terminals)
-            d, p, s = extract(tree, format_prompt(tok, tree.question), args)
+            # the prompt the search used (mcts.py stores it); --model only for records without one
+            prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not tok else format_prompt(tok, tree.question)
+            d, p, s = extract(tree, prompt, args)
             for kind_recs in (d, p, s):
                 for j, r in enumerate(kind_recs):
                     r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
@@ -297,7 +312,7 @@ def main():
     write_jsonl(out / "ppm_pairs.jsonl", ppm)
     write_jsonl(out / "sft.jsonl", sft)
     counts = dict(Counter(r["kind"] for r in dpo + ppm))
-    counts.update(trees=n_trees, solved_trees=solved, sft=len(sft),
+    counts.update(trees=n_trees, solved_trees=solved, sft=len(sft), sft_problems=len({r["problem"] for r in sft}),
                   problems_with_pairs=len({r["problem"] for r in dpo}))
     write_json(out / "pairs_meta.json", {"args": vars(args), "counts": counts})
     print(" | ".join(f"{k} {v}" for k, v in counts.items()))

@@ -55,7 +55,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
+from common import (STEP_DELIM, encode, load_for_training, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
                     setup_dist, teardown_dist, write_json)
 
 # ----------------------------------------------------------------------------- the method
@@ -75,18 +75,20 @@ def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     return losses, chosen_rewards, rejected_rewards
 
 
-def svpo_loss(pc, pr, rc, rr, v_chosen, v_rejected, n_chosen, v_steps, q_steps, step_mask, beta, gamma, w):
+def svpo_loss(pc, pr, rc, rr, v_chosen, v_rejected, n_chosen, v_steps, q_steps, step_mask, beta, gamma, w,
+              label_smoothing=0.0):
     """SVPO Eq. 10 + App. A.1 (per example, all (B,) unless noted):
     h_pi = beta*((pc - rc) - (pr - rr))   h_V = V(s_w) - V(s_l)
-    L = w.dpo * -log s(h_pi) + w.margin * max(0, gamma - h_V) + w.reg * (h_pi - sg[h_V])^2
-        + w.sft * (-pc / n_chosen) + w.mse * mean_t (V(s_t) - Q_t)^2
+    L = w.dpo * [-(1-e) log s(h_pi) - e log s(-h_pi)] + w.margin * max(0, gamma - h_V)
+        + w.reg * (h_pi - sg[h_V])^2 + w.sft * (-pc / n_chosen) + w.mse * mean_t (V(s_t) - Q_t)^2
+    (e = label_smoothing, cDPO's smoothing of the DPO term as in dpo_loss; SVPO itself uses e = 0.)
     v_steps, q_steps, step_mask: (B, S) values, Q targets and mask over the steps of both sides.
     Returns (total (B,), {term: (B,)}).
     """
     h_pi = beta * ((pc - rc) - (pr - rr))
     h_v = v_chosen - v_rejected
     terms = {
-        "dpo": -F.logsigmoid(h_pi),
+        "dpo": -(1 - label_smoothing) * F.logsigmoid(h_pi) - label_smoothing * F.logsigmoid(-h_pi),
         "margin": torch.relu(gamma - h_v),
         "reg": (h_pi - h_v.detach()) ** 2,
         "sft": -pc / n_chosen,
@@ -299,10 +301,9 @@ def main():
     device, dtype = pick_device(local)
     print0(json.dumps(vars(args)))
     torch.manual_seed(args.seed)
-    from transformers import AutoModelForCausalLM
     tok = load_tokenizer(args.model)
     # fp32 master weights, bf16 autocast on GPU: AdamW on bf16 weights rounds DPO-sized updates away
-    lm = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device)
+    lm = load_for_training(args.model).to(device)
     if args.grad_ckpt:
         lm.gradient_checkpointing_enable()
     model = PolicyWithValue(lm, args.loss == "svpo").to(device).train()
@@ -362,11 +363,13 @@ def main():
                     seq = seq_logps(logps, lmask)
                     pc, pr = seq[:B], seq[B:]
                     rc, rr = ref[idx, 0].to(device), ref[idx, 1].to(device)
-                    losses, rew_c, rew_r = dpo_loss(pc, pr, rc, rr, args.beta, args.label_smoothing)
                     n_c = lmask[:B, 1:].sum(-1).float()
-                    terms = {"dpo": losses, "sft": -pc / n_c}
-                    total = losses + args.sft_weight * terms["sft"]
-                    if args.loss == "svpo":
+                    if args.loss == "dpo":
+                        losses, rew_c, rew_r = dpo_loss(pc, pr, rc, rr, args.beta, args.label_smoothing)
+                        terms = {"dpo": losses, "sft": -pc / n_c}
+                        total = losses + args.sft_weight * terms["sft"]
+                    else:  # SVPO: its own loss; the rewards are logged the same way
+                        rew_c, rew_r = args.beta * (pc - rc).detach(), args.beta * (pr - rr).detach()
                         v = values.gather(1, vpos) * vmask  # (2B, S) value at each step's last token
                         last = vmask.sum(-1).long() - 1
                         v_last = v.gather(1, last[:, None]).squeeze(-1)  # (2B,)
@@ -376,7 +379,8 @@ def main():
                             q[B + b, :len(data[i]["q_r"])] = torch.tensor(data[i]["q_r"])
                         total, terms = svpo_loss(pc, pr, rc, rr, v_last[:B], v_last[B:], n_c,
                                                  torch.cat([v[:B], v[B:]], -1), torch.cat([q[:B], q[B:]], -1),
-                                                 torch.cat([vmask[:B], vmask[B:]], -1), args.beta, args.gamma, weights)
+                                                 torch.cat([vmask[:B], vmask[B:]], -1), args.beta, args.gamma, weights,
+                                                 args.label_smoothing)
                     (total.sum() * weight * world / len(gb)).backward()
                 terms = {k: t.detach().sum().item() * weight for k, t in terms.items()}
                 sums += torch.tensor([total.detach().sum().item(), terms["dpo"], rew_c.sum().item(), rew_r.sum().item(),

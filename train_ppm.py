@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (STEP_DELIM, encode, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
+from common import (STEP_DELIM, encode, load_for_training, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
                     setup_dist, teardown_dist, stable_seed)
 
 # ----------------------------------------------------------------------------- the losses
@@ -132,7 +132,7 @@ def raw_scores(model, tokenizer, texts, max_len, device):
 # ----------------------------------------------------------------------------- model
 
 
-def build_model(init, from_scratch, dtype):
+def build_model(init, from_scratch):
     """A one-label sequence-classification model on the policy's body, head at zero."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
@@ -141,9 +141,9 @@ def build_model(init, from_scratch, dtype):
     config = AutoConfig.from_pretrained(init, num_labels=1)
     config.pad_token_id = tokenizer.pad_token_id  # the seq-cls pooling finds the last token by it
     if from_scratch:
-        model = AutoModelForSequenceClassification.from_config(config, dtype=dtype)
+        model = AutoModelForSequenceClassification.from_config(config, dtype=torch.float32)
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(init, config=config, dtype=dtype)
+        model = load_for_training(init, AutoModelForSequenceClassification, config)  # fp32 master weights
     head = model.get_submodule("score")  # the HF name of the seq-cls head (Llama, Qwen2, Mistral, ...)
     with torch.no_grad():  # rStar inits the head near zero (N(5e-7, 1e-6)); exactly zero: v = 0 at start
         head.weight.zero_()
@@ -181,7 +181,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="policy HF directory: the PPM body (and tokenizer) starts from it")
     ap.add_argument("--from-scratch", action="store_true", help="the --init architecture with fresh weights")
-    ap.add_argument("--pairs", required=True, help="ppm pairs JSONL (pairs.py)")
+    ap.add_argument("--pairs", nargs="+", required=True, help="ppm pairs JSONL file(s) (pairs.py; rStar: every round's)")
     ap.add_argument("--kinds", default="ppm,ppm_final", help="comma list: use only pairs of these kinds ('' for all)")
     ap.add_argument("--eval-pairs", default="", help="held-out pairs JSONL (default: split off --eval-frac of the problems)")
     ap.add_argument("--eval-frac", type=float, default=0.05, help="share of problems held out (rStar: 5%%)")
@@ -210,14 +210,14 @@ def main():
     if args.loss == "mse":
         fields.update(q_chosen=(int, float), q_rejected=(int, float))
     kinds = {k for k in args.kinds.split(",") if k}
-    pairs = [p for p in load_jsonl(args.pairs, fields) if not kinds or p.get("kind", "ppm") in kinds]
+    pairs = [p for f in args.pairs for p in load_jsonl(f, fields) if not kinds or p.get("kind", "ppm") in kinds]
     if args.eval_pairs:
         train, held = pairs, load_jsonl(args.eval_pairs, fields)
     else:
         train, held = split_pairs(pairs, args.eval_frac, args.seed)
     if not train:
-        raise SystemExit(f"{args.pairs}: no training pairs of kinds {args.kinds!r}")
-    model, tokenizer = build_model(args.init, args.from_scratch, dtype)
+        raise SystemExit(f"{' '.join(args.pairs)}: no training pairs of kinds {args.kinds!r}")
+    model, tokenizer = build_model(args.init, args.from_scratch)
     model.to(device).train()
     # bt trains on pairs; mse on the distinct (text, Q) of the same pairs, 2 texts per pair slot
     examples = train if args.loss == "bt" else value_examples(train, args.step_delim)

@@ -36,8 +36,8 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (encode_completions, format_prompt, load_jsonl, load_tokenizer, lr_at, pick_device, print0,
-                    read_problems, save_checkpoint, setup_dist, teardown_dist, token_logps)
+from common import (encode_completions, format_prompt, load_for_training, load_jsonl, load_tokenizer, lr_at,
+                    pick_device, print0, read_problems, save_checkpoint, setup_dist, teardown_dist, token_logps)
 
 # ----------------------------------------------------------------------------- the tiny model
 
@@ -115,6 +115,8 @@ def main():
     ap.add_argument("--heads", type=int, default=4, help="tiny model: attention heads")
     ap.add_argument("--seed", type=int, default=0, help="seed for init and data order")
     ap.add_argument("--log-every", type=int, default=10, help="print a log line every this many steps")
+    ap.add_argument("--save-every", type=int, default=0,
+                    help="also save OUT/checkpoints/step{N} every N steps (for accuracy-vs-steps curves; 0: off)")
     args = ap.parse_args()
 
     rank, world, local = setup_dist()
@@ -125,9 +127,8 @@ def main():
         tokenizer = build_char_tokenizer()
         model = build_tiny_model(tokenizer, args.hidden, args.layers, args.heads, max(512, args.max_len))
     else:
-        from transformers import AutoModelForCausalLM
         tokenizer = load_tokenizer(args.init)
-        model = AutoModelForCausalLM.from_pretrained(args.init, dtype=dtype)
+        model = load_for_training(args.init)  # fp32 master weights, bf16 autocast on a GPU
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())
     examples = load_examples(args.data, tokenizer)
@@ -191,6 +192,9 @@ def main():
         if step % args.log_every == 0 or step == steps - 1:
             dt = time.time() - t0
             print0(f"step {step + 1}/{steps} | loss {loss_sum:.4f} | lr {lr:.2e} | {tokens / dt:.0f} tok/s | {dt:.0f}s")
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < steps and rank == 0:
+            save_checkpoint(model, tokenizer, os.path.join(args.out, "checkpoints", f"step{step + 1}"),
+                            {"args": vars(args), "step": step + 1, "loss": loss_sum})
 
     meta = {"args": vars(args), "params": n_params, "steps": steps, "examples": len(examples), "world": world,
             "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0}

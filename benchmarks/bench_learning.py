@@ -78,8 +78,8 @@ def count_steps(meta_path):
 def loop_artifacts(template, seed, with_trees):
     """(data dir, SFT policy, round-1 trees or None) of a finished loop.py run of this seed."""
     run = Path(template.format(seed=seed))
-    data, sft, trees = run / "data", run / "round0" / "policy", run / "round1" / "trees.jsonl"
-    for need in (data / "test.jsonl", sft / "config.json") + ((run / "round1" / "mcts_time.json",) if with_trees else ()):
+    data, sft, trees = run / "data", run / "round0" / "policy", run / "round1" / "trees_fresh.jsonl"
+    for need in (data / "test.jsonl", sft / "config.json") + ((run / "round1" / "mcts_fresh_time.json",) if with_trees else ()):
         if not need.exists():
             raise SystemExit(f"--reuse-loop: {need} missing; run `python loop.py --out {run} --seed {seed}` first")
     return data, sft, trees if with_trees else None

@@ -53,6 +53,16 @@ def test_svpo_loss_terms_hand_computed():
     assert gv is None and torch.allclose(gp, T([2 * (0.2 - 0.8) * 0.1, 2 * (0.0 + 0.2) * 0.1]))
 
 
+def test_svpo_loss_applies_label_smoothing_to_its_dpo_term():
+    """--label-smoothing under --loss svpo: the DPO term is cDPO's, -(1-e) log s(h) - e log s(-h)."""
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    w = {"dpo": 1.0, "margin": 0.0, "reg": 0.0, "sft": 0.0, "mse": 0.0}
+    z = T([[0.]])
+    _, t = svpo_loss(T([-10.]), T([-12.]), T([-11.]), T([-11.]), T([0.]), T([0.]), T([1.]), z, z, z, 0.1, 0.5, w,
+                     label_smoothing=0.1)  # h_pi = 0.1 * ((-10 + 11) - (-12 + 11)) = 0.2
+    assert abs(t["dpo"].item() - (-0.9 * math.log(sig(0.2)) - 0.1 * math.log(sig(-0.2)))) < 1e-6
+
+
 def test_cpl_order_hand_case():
     groups = ["a", "a", "b", "b", "b", "c"]
     r_gap, p_gap = [0, 2, 1, 3, 2, 4], [10, 0, 5, -5, 0, 0]

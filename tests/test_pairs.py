@@ -126,6 +126,21 @@ def test_sft_top_k_correct_by_mean_q_distinct_texts():
     assert len(sft_records(t, P, k=10)) == 4 and all(r["prompt"] == P for r in top)
 
 
+def test_sft_keeps_only_verified_trajectories():
+    """A correct answer through a false equation, or through true ones that skip an operation, is not data."""
+    nodes = [node(None, "", 0, 9, 0.0),
+             node(0, "7+3=10", 1, 3, 0.9), node(1, "10*2=20. The answer is \\boxed{20}.", 2, 2, 1.0, True, True),
+             node(0, "7+3=11", 1, 3, 0.8), node(3, "11*2=20. The answer is \\boxed{20}.", 2, 2, 1.0, True, True),
+             node(0, "The answer is \\boxed{20}.", 1, 1, 1.0, True, True)]  # no equation at all
+    rec = {"id": "v", "question": "q", "ops": 2, "nodes": nodes}
+    kept = [r["completion"] for r in sft_records(Tree(rec), P, k=5)]
+    assert kept == ["7+3=10\n\n10*2=20. The answer is \\boxed{20}."]
+    assert len(sft_records(Tree(rec), P, k=5, verify=False)) == 3
+    # without "ops" (not the built-in task) only the arithmetic is checked: the equation-free answer stays
+    rec.pop("ops")
+    assert len(sft_records(Tree(rec), P, k=5)) == 2
+
+
 def test_cli_writes_files_and_counts(tmp_path):
     rec = {"id": "t", "question": "Q?", "answer": "20", "nodes": [n for n in hand_tree().nodes], "config": {}}
     (tmp_path / "trees.jsonl").write_text(json.dumps(rec) + "\n")
@@ -141,3 +156,16 @@ def test_cli_writes_files_and_counts(tmp_path):
     assert set(pairs[0]) >= {"id", "prompt", "chosen", "rejected", "kind", "q_chosen", "q_rejected",
                              "r_chosen", "r_rejected", "depth"}
     assert all(p["prompt"].startswith(P) for p in pairs)
+
+
+def test_cli_uses_the_prompt_the_search_stored(tmp_path):
+    """A chat model's prompt is in the tree record: without --model, pairs must not fall back to the plain one."""
+    chat = "<|user|>Q?<|assistant|>"
+    rec = {"id": "t", "question": "Q?", "answer": "20", "prompt": chat, "nodes": hand_tree().nodes, "config": {}}
+    (tmp_path / "trees.jsonl").write_text(json.dumps(rec) + "\n")
+    out = subprocess.run([sys.executable, str(ROOT / "pairs.py"), "--trees", str(tmp_path / "trees.jsonl"),
+                          "--out-dir", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    for name in ("pairs.jsonl", "sft.jsonl"):
+        recs = [json.loads(line) for line in (tmp_path / "o" / name).read_text().splitlines()]
+        assert recs and all(r["prompt"].startswith(chat) for r in recs), name
