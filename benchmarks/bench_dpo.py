@@ -20,7 +20,7 @@ Without --policy/--pairs it builds them with the project's commands into --out-d
   python mcts.py --policy OUT/policy --data OUT/data/pool.jsonl --out OUT/trees.jsonl --limit N ...
   python pairs.py --trees OUT/trees.jsonl --out-dir OUT/pairs
 Run it alone on the machine (it measures speed):
-  flock /tmp/heavy.lock python benchmarks/bench_dpo.py --update-readme
+  python benchmarks/bench_dpo.py --update-docs
 """
 import argparse
 import json
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from readme_section import put_section  # noqa: E402  (beside this script)
+from docs_section import put_section  # noqa: E402  (beside this script)
 sys.path.insert(0, str(ROOT))
 
 
@@ -161,8 +161,8 @@ def markdown(rows, n_pairs, args):
     return "\n".join(lines), med
 
 
-def update_readme(section):
-    put_section("Benchmarks: DPO speed", section)
+def update_docs(section):
+    put_section("benchmarks.md", "Benchmarks: DPO speed", section)
 
 
 def main():
@@ -178,7 +178,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4, help="learning rate (both)")
     ap.add_argument("--max-len", type=int, default=512, help="max tokens per sequence (both)")
     ap.add_argument("--reps", type=int, default=3, help="runs of each trainer, interleaved")
-    ap.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    ap.add_argument("--update-docs", action="store_true", help="write the table into docs/benchmarks.md")
     ap.add_argument("--worker", action="store_true", help="internal: run TRL in this process")
     ap.add_argument("--precompute", action="store_true", help="internal: TRL with precompute_ref_log_probs")
     args = ap.parse_args()
@@ -197,7 +197,7 @@ def main():
     table, med = markdown(rows, n, args)
     import torch
     import trl as trl_pkg
-    cmd = "flock /tmp/heavy.lock python benchmarks/bench_dpo.py " + shlex.join(sys.argv[1:])
+    cmd = "python benchmarks/bench_dpo.py " + shlex.join(sys.argv[1:])
     meta = (f"{n} pairs ({args.kinds}), batch {args.batch_size}, 1 epoch, max length {args.max_len}, CPU "
             f"({os.cpu_count()} cores, {torch.get_num_threads()} torch threads), torch {torch.__version__}, "
             f"TRL {trl_pkg.__version__}, {args.reps} interleaved runs each")
@@ -208,8 +208,8 @@ def main():
     (Path(args.out_dir) / "bench_dpo.json").write_text(json.dumps({"args": vars(args), "rows": rows, "median_tok_s": med}, indent=2))
     (Path(args.out_dir) / "bench_dpo.md").write_text(section)
     print(section)
-    if args.update_readme:
-        update_readme(section)
+    if args.update_docs:
+        update_docs(section)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ every checkpoint. Methods (CPL Table 1 rows; SVPO; a control):
   rft      control: plain SFT on the trees' top-k correct trajectories (rejection sampling / rStar's
            policy SFT), the same number of optimizer steps as a 2-epoch DPO run on step + complete
 All DPO methods share --dpo-args (lr, beta, NLL weight, batch); the table says which.
-Writes OUT/results.json and OUT/table.md; --update-readme puts the table under
-"## Results: preference learning (CPL)" in README.md.
+Writes OUT/results.json and OUT/table.md; --update-docs puts the table under
+"## Results: preference learning (CPL)" in docs/preference.md.
 
 --reuse-loop 'runs/loop_s{seed}' takes the data and the SFT policy from loop.py runs instead (round 0
 of the loop is exactly the first two commands); --loop-trees takes their round-1 trees as well.
@@ -26,7 +26,7 @@ trees, pairs, runs and table sit beside the plain ones.
 
 Tuning is done on a seed that is not reported (e.g. --seeds 100 --out-dir .../dev); the reported
 seeds' test splits are never used to pick settings.
-  flock /tmp/heavy.lock python benchmarks/bench_learning.py --seeds 0,1,2 --update-readme
+  python benchmarks/bench_learning.py --seeds 0,1,2 --update-docs
 """
 import argparse
 import json
@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from readme_section import put_section  # noqa: E402  (beside this script)
+from docs_section import put_section  # noqa: E402  (beside this script)
 METHODS = {  # name: (train_dpo.py flags, label)
     "co": ("--kinds complete --order shuffle", "DPO, complete pairs only (AlphaLLM-CO)"),
     "depth": ("--kinds depth --order shuffle", "DPO, best vs worst per depth (AlphaLLM-Q)"),
@@ -162,8 +162,8 @@ def table(results, args):
     return "\n".join(lines), seeds
 
 
-def update_readme(section):
-    put_section("Results: preference learning (CPL)", section)
+def update_docs(section):
+    put_section("preference.md", "Results: preference learning (CPL)", section)
 
 
 def main():
@@ -193,7 +193,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="OMP_NUM_THREADS of every stage (1: on a shared 2-core machine a 2-thread torch stalls ~10x "
                          "whenever another process holds the other core; 0: leave as is)")
-    ap.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    ap.add_argument("--update-docs", action="store_true", help="write the table into docs/preference.md")
     args = ap.parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -201,7 +201,7 @@ def main():
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     results = [run_seed(int(s), args) for s in args.seeds.split(",")]
     tab, seeds = table(results, args)
-    cmd = "flock /tmp/heavy.lock python benchmarks/bench_learning.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    cmd = "python benchmarks/bench_learning.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     n_test = json.loads((Path(args.out_dir) / f"s{seeds[0]}" / "eval" / "sft" / "summary.json").read_text())["problems"]
     source = (f"data and SFT policy of `loop.py --out {args.reuse_loop} --seed S`, then its own "
               + ("" if args.loop_trees else "trees, ") if args.reuse_loop else "synth data, SFT policy, trees, ")
@@ -212,8 +212,8 @@ def main():
     Path(args.out_dir, f"results{args.search_tag}{args.tag}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
     Path(args.out_dir, f"table{args.search_tag}{args.tag}.md").write_text(section)
     print(section)
-    if args.update_readme:
-        update_readme(section)
+    if args.update_docs:
+        update_docs(section)
 
 
 if __name__ == "__main__":

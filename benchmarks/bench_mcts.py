@@ -10,14 +10,14 @@ Measures, in one process, with one loaded policy:
   (c) on the built-in test set: the fraction of problems with at least one correct terminal after
       `--rollouts` rollouts, against pass@`--rollouts` of plain sampling (whole solutions) with the
       same policy and temperature, and the mean generated tokens per problem of each.
-Writes `--out-dir`/bench_mcts.json and bench_mcts.md (a markdown table); `--update-readme` puts the
-table under "## Benchmarks: MCTS" in README.md.
+Writes `--out-dir`/bench_mcts.json and bench_mcts.md (a markdown table); `--update-docs` puts the
+table under "## Benchmarks: MCTS" in docs/benchmarks.md.
 
 Without --policy/--data it builds them with the project's own commands into `--out-dir`:
   python synth.py builtin --out-dir OUT/data
   python train_sft.py --init tiny --data OUT/data/seed.jsonl --out OUT/policy --steps SFT_STEPS
 Run it alone on the machine (it measures speed):
-  flock /tmp/heavy.lock python benchmarks/bench_mcts.py --update-readme
+  python benchmarks/bench_mcts.py --update-docs
 """
 import argparse
 import json
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-from readme_section import put_section  # noqa: E402  (beside this script)
+from docs_section import put_section  # noqa: E402  (beside this script)
 sys.path.insert(0, str(ROOT))
 
 import mcts  # noqa: E402
@@ -112,8 +112,8 @@ whole sampled solutions; the search spends more tokens per problem (every expans
 samples)."""
 
 
-def update_readme(table, cmd, meta):
-    put_section("Benchmarks: MCTS", f"## Benchmarks: MCTS\n\n`{cmd}` ({meta})\n\n{table}\n\n{NOTE}\n")
+def update_docs(table, cmd, meta):
+    put_section("benchmarks.md", "Benchmarks: MCTS", f"## Benchmarks: MCTS\n\n`{cmd}` ({meta})\n\n{table}\n\n{NOTE}\n")
 
 
 def main():
@@ -133,7 +133,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: on this shared 2-core machine two threads "
                     "ran 3-60x slower whenever another process was busy; 0: torch's default)")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
-    ap.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    ap.add_argument("--update-docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -194,10 +194,10 @@ def main():
     table = markdown(result)
     (out / "bench_mcts.md").write_text(table + "\n")
     print(table)
-    if args.update_readme:
+    if args.update_docs:
         meta = (f"{time.strftime('%Y-%m-%d')}, CPU, torch threads: {torch.get_num_threads()}, tiny policy trained {args.sft_steps} steps, "
                 f"{args.children} children, {args.rollouts} rollouts, max depth {args.max_depth}, window {args.window}")
-        update_readme(table, "flock /tmp/heavy.lock python benchmarks/bench_mcts.py " + shlex.join(sys.argv[1:]), meta)
+        update_docs(table, "python benchmarks/bench_mcts.py " + shlex.join(sys.argv[1:]), meta)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 5 acceptance: PPM quality (BT vs MSE) and the test-time methods on the built-in task.
-# Every number in README "## Results: test-time search" comes from this script's outputs.
+# Every number in docs/ppm.md comes from this script's outputs.
 #   flock is taken per heavy command (not for the whole script) so that others' jobs interleave:
 #   bash benchmarks/bench_search.sh [OUT]          (default OUT: benchmarks/out/search)
 # Steps (each skipped when its output exists, so a rerun resumes):

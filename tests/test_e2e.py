@@ -57,3 +57,17 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     r2 = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "$ " not in r2.stdout and r2.stdout.count("[skip]") >= 15
     assert json.loads((out / "results.json").read_text())["rows"][2]["greedy"] == res["rows"][2]["greedy"]
+
+
+def test_loop_with_its_own_files_runs_no_synth(tmp_path):
+    """Given --seed-file, --pool-file and --test-file, loop.py uses them and generates no built-in task."""
+    subprocess.run([sys.executable, str(ROOT / "synth.py"), "builtin", "--out-dir", str(tmp_path / "mine"), "--n-seed", "8",
+                    "--n-pool", "4", "--n-test", "4"], check=True, capture_output=True)
+    out = tmp_path / "loop"
+    r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "0",
+                        "--seed-file", str(tmp_path / "mine" / "seed.jsonl"), "--pool-file", str(tmp_path / "mine" / "pool.jsonl"),
+                        "--test-file", str(tmp_path / "mine" / "test.jsonl"), "--base-steps", "2",
+                        "--sft-args", "--hidden 32 --layers 1 --heads 2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert not (out / "data").exists() and "synth.py" not in (out / "log.txt").read_text()
+    assert json.loads((out / "results.json").read_text())["rows"][0]["examples"] == 8
