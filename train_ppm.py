@@ -263,6 +263,10 @@ def main():
                 (loss / args.grad_accum).backward()
             loss_sum += loss.item() / args.grad_accum
             acc_sum += acc / args.grad_accum
+        if world > 1:  # log the global batch's loss (DDP averages the gradients the same way)
+            t = torch.tensor([loss_sum, acc_sum], device=device)
+            torch.distributed.all_reduce(t)
+            loss_sum, acc_sum = (t / world).tolist()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -108,11 +108,12 @@ def tiny_dirs(tmp_path_factory):
     tok = train_sft.build_char_tokenizer()
     train_sft.build_tiny_model(tok, hidden=32, layers=2, heads=2).save_pretrained(d / "policy")
     tok.save_pretrained(d / "policy")
-    ppm, _ = train_ppm.build_model(str(d / "policy"), False, torch.float32)
-    with torch.no_grad():
-        ppm.score.weight.normal_(0, 0.5)
-    ppm.save_pretrained(d / "ppm")
-    tok.save_pretrained(d / "ppm")
+    for name in ("ppm", "ppm2"):  # two PPMs with different heads
+        ppm, _ = train_ppm.build_model(str(d / "policy"), False)
+        with torch.no_grad():
+            ppm.score.weight.normal_(0, 0.5)
+        ppm.save_pretrained(d / name)
+        tok.save_pretrained(d / name)
     return d / "policy", d / "ppm"
 
 
@@ -151,7 +152,7 @@ def test_evaluate_end_to_end_all_methods(tiny_dirs, tmp_path):
     write_jsonl(tmp_path / "test.jsonl", [{"id": f"t{i}", "question": f"Ann has {i} pens. How many?", "answer": str(i),
                                            "difficulty": 2 + i % 2} for i in range(3)])
     cmd = [sys.executable, str(ROOT / "evaluate.py"), "--model", str(policy), "--data", str(tmp_path / "test.jsonl"),
-           "--out-dir", str(tmp_path / "ev"), "--methods", "greedy,sample,bon,beam,mcts", "--ppm", f"bt={ppm},b2={ppm}",
+           "--out-dir", str(tmp_path / "ev"), "--methods", "greedy,sample,bon,beam,mcts", "--ppm", f"bt={ppm},b2={ppm.parent / 'ppm2'}",
            "--search-ppms", "bt",
            "--n", "2", "--max-tokens", "12", "--max-step-tokens", "6", "--max-depth", "2", "--beam-width", "1,2",
            "--beam-children", "2", "--mcts-rollouts", "2", "--mcts-children", "2", "--seed", "0,1", "--no-plot"]
@@ -161,8 +162,10 @@ def test_evaluate_end_to_end_all_methods(tiny_dirs, tmp_path):
     for name in ["greedy", "maj@2", "pass@2", "bon-last:bt@2", "bon-min:bt@1", "bon-vote:bt@2", "beam:bt@1", "beam:bt@2",
                  "mcts:bt@2", "mcts-vote:bt@2"]:
         assert name in summary and summary[name]["seeds"] == 2 and summary[name]["tokens"] > 0, name
-    # bon ranks with every PPM; beam and mcts search only with --search-ppms
-    assert summary["bon-last:b2@2"]["acc"] == summary["bon-last:bt@2"]["acc"]
+    # bon ranks with every PPM, each with its own scores; beam and mcts search only with --search-ppms
+    records = [json.loads(x) for x in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    assert "bon-last:b2@2" in summary and all(set(r["bon"]) == {"bt", "b2"} for r in records)
+    assert all(r["bon"]["bt"] != r["bon"]["b2"] for r in records)  # two PPMs, two sets of step values
     assert not [k for k in summary if k.startswith(("beam:b2", "mcts:b2", "mcts-vote:b2"))]
     # the PPM-guided MCTS never saw the gold: its problems file carries a placeholder
     blind = [json.loads(x) for x in (tmp_path / "ev" / "mcts" / "problems.jsonl").read_text().splitlines()]

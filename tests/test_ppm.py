@@ -13,7 +13,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_ppm  # noqa: E402
-from common import PPMScorer, format_prompt, join_steps, write_jsonl  # noqa: E402
+from common import PPMScorer, format_prompt, join_steps, load_tokenizer, write_jsonl  # noqa: E402
 
 
 def test_bt_loss_hand_computed():
@@ -67,7 +67,7 @@ def policy_dir(tmp_path_factory):
 
 
 def test_score_at_last_non_pad_token_left_and_right_padding(policy_dir, tmp_path):
-    model, tok = train_ppm.build_model(str(policy_dir), from_scratch=False, dtype=torch.float32)
+    model, tok = train_ppm.build_model(str(policy_dir), from_scratch=False)
     assert model.config.pad_token_id == tok.pad_token_id and model.config.num_labels == 1
     with torch.no_grad():  # a head that is not zero, so scores differ by text
         model.score.weight.normal_(0, 0.5)
@@ -90,8 +90,8 @@ def test_score_at_last_non_pad_token_left_and_right_padding(policy_dir, tmp_path
 
 
 def test_head_starts_at_zero_and_from_scratch_differs(policy_dir):
-    m1, tok = train_ppm.build_model(str(policy_dir), False, torch.float32)
-    m2, _ = train_ppm.build_model(str(policy_dir), True, torch.float32)
+    m1, tok = train_ppm.build_model(str(policy_dir), False)
+    m2, _ = train_ppm.build_model(str(policy_dir), True)
     assert train_ppm.raw_scores(m1.eval(), tok, ["Q\n"], 64, "cpu").abs().max().item() == 0.0
     body1, body2 = m1.model.embed_tokens.weight, m2.model.embed_tokens.weight
     assert not torch.allclose(body1, body2)
@@ -123,20 +123,30 @@ def test_train_ppm_end_to_end(policy_dir, tmp_path, loss):
     assert meta["heldout"]["pairs"] > 0 and meta["heldout"]["pair_acc"] >= 0.9, meta["heldout"]
     if loss == "mse":  # regression pulls the values towards Q (0.8 / -0.6): well below the start MSE of 0.5
         assert meta["heldout"]["value_mse"] < 0.3
+    # the shipped checkpoint loads with the stock class and PPMScorer scores like the training code: tanh(r)
     from transformers import AutoModelForSequenceClassification
-    assert AutoModelForSequenceClassification.from_pretrained(out).config.num_labels == 1
-    v = PPMScorer(str(out), device=torch.device("cpu"), dtype=torch.float32)(["Question: 1 and 2?\nAnswer:\n1+2\n\n3 ok\n\n"])
-    assert -1.0 <= v[0] <= 1.0
+    loaded = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    assert loaded.config.num_labels == 1
+    texts = ["Question: 1 and 2?\nAnswer:\n1+2\n\n3 ok\n\n", "Question: 1 and 2?\nAnswer:\n1+2\n\n2 no\n\n"]
+    with torch.no_grad():
+        raw = train_ppm.raw_scores(loaded, load_tokenizer(str(out)), texts, 512, "cpu")
+    v = PPMScorer(str(out), device=torch.device("cpu"), dtype=torch.float32)(texts)
+    assert v == pytest.approx(torch.tanh(raw).tolist(), abs=1e-5) and v[0] > v[1]
 
 
 @pytest.mark.skipif(os.environ.get("SKIP_TORCHRUN") == "1", reason="SKIP_TORCHRUN=1")
-def test_torchrun_two_processes(policy_dir, tmp_path):
+def test_torchrun_two_processes_matches_one(policy_dir, tmp_path):
     make_pairs(tmp_path / "pairs.jsonl", 20, seed=1)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(ROOT / "train_ppm.py"), "--init", str(policy_dir), "--pairs", str(tmp_path / "pairs.jsonl"),
-                        "--out", str(tmp_path / "ppm"), "--steps", "3", "--batch-size", "4", "--grad-accum", "2"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr[-2000:]
-    meta = json.loads((tmp_path / "ppm" / "meta.json").read_text())
-    assert meta["world"] == 2 and len(meta["losses"]) == 3
+
+    def train(launcher, out, micro):  # the same global batch of 8: 1 x 4 x 2 or 2 x 4 x 1
+        r = subprocess.run(launcher + [str(ROOT / "train_ppm.py"), "--init", str(policy_dir), "--pairs",
+                                       str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / out), "--steps", "3",
+                                       "--batch-size", "4", "--grad-accum", str(micro), "--lr", "3e-3"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert r.returncode == 0, r.stderr[-2000:]
+        return json.loads((tmp_path / out / "meta.json").read_text())
+    one = train([sys.executable], "one", 2)
+    two = train([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], "two", 1)
+    assert two["world"] == 2 and len(two["losses"]) == 3
+    assert two["losses"] == pytest.approx(one["losses"], abs=1e-4) and two["losses"][0] != two["losses"][-1]
