@@ -21,9 +21,13 @@ T = torch.tensor
 
 
 def test_dpo_loss_matches_reference_values():
-    # expected values from an established DPO implementation (issue 4, acceptance 1)
+    # h = (pc - rc) - (pr - rr) = [(-10+11) - (-12+11), (-5+5.5) - (-4+4.5), (-20+19) - (-20+21)] = [2, 0, -2];
+    # loss = -log sigmoid(0.1 h) = log(1 + exp(-0.1 h)) = [log(1 + e^-0.2), log 2, log(1 + e^0.2)]
+    #      = [0.59813887, 0.69314718, 0.79813886] (the values TRL's DPOTrainer gives for these log-probs)
     losses, rc, rr = dpo_loss(T([-10., -5., -20.]), T([-12., -4., -20.]), T([-11., -5.5, -19.]), T([-11., -4.5, -21.]), 0.1)
-    assert torch.allclose(losses, T([0.59813887, 0.69314718, 0.79813886]), atol=1e-6)
+    expect = [math.log1p(math.exp(-0.2)), math.log(2), math.log1p(math.exp(0.2))]
+    assert expect == pytest.approx([0.59813887, 0.69314718, 0.79813886], abs=1e-8)
+    assert torch.allclose(losses, T(expect), atol=1e-6)
     assert torch.allclose(rc, T([0.1, 0.05, -0.1]), atol=1e-6)
     assert torch.allclose(rr, T([-0.1, 0.05, 0.1]), atol=1e-6)
     # cDPO: -(1-e) log s(beta h) - e log s(-beta h), h = 2, beta = 0.1, e = 0.1
