@@ -1,21 +1,16 @@
-"""The README's loop table: several `loop.py` runs (one per seed) -> mean and spread per row (Issue 6).
+"""The loop's results table: several `loop.py` runs (one per seed) -> mean and spread per row.
 
-Reads each run's results.json (written by loop.py) and prints one markdown row per (round, policy)
-with greedy pass@1 per seed, its mean ± sample standard deviation, the per-seed gain over round 0
-(mean ± standard deviation), maj@16, best-of-16 with the PPM
-(last step) and MCTS with the PPM (on loop.py's --eval-limit problems), greedy on the hardest
-problems, and the minutes elapsed since the run started when the row was done (baselines included).
+Reads each run's results.json (loop.py) and, where benchmarks/bench_loop.py ran on it,
+baselines/results.json, and prints markdown: per round the loop's greedy pass@1 per seed, its mean ±
+sample standard deviation, the per-seed gain over round 0, the baselines at equal compute beside
+it, the mean greedy pass@1 per difficulty, and the training examples used (seed set + verified).
 
-  python benchmarks/loop_table.py runs/loop_s1_1500 runs/loop_s2 runs/loop_s3
+  python benchmarks/loop_table.py runs/loop_s1 runs/loop_s2 runs/loop_s3
 """
 import argparse
 import json
 import statistics
 from pathlib import Path
-
-
-def pct(xs):
-    return " / ".join("-" if x is None else f"{100 * x:.1f}" for x in xs)
 
 
 def mean_sd(xs):
@@ -26,32 +21,39 @@ def mean_sd(xs):
     return f"{100 * statistics.mean(xs):.1f} ± {100 * sd:.1f}"
 
 
+def rows_of(run):
+    """{(round, name): row} of one run: the loop's rounds and the baselines."""
+    res = json.loads((Path(run) / "results.json").read_text())
+    out = {(r["round"], "loop" if r["round"] else "base (SFT on the seed set)"): r for r in res["rows"]}
+    bl = Path(run) / "baselines" / "results.json"
+    for r in json.loads(bl.read_text())["rows"] if bl.exists() else []:
+        out[(r["round"], r["policy"])] = r
+    return res["args"]["seed"], out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", help="loop.py --out directories, one per seed")
     args = ap.parse_args()
-    results = [json.loads((Path(r) / "results.json").read_text()) for r in args.runs]
-    seeds = [r["args"]["seed"] for r in results]
-    hardest = max(int(k) for r in results for row in r["rows"] for k in row.get("greedy_by_difficulty", {}))
-    keys = []
-    for r in results:
-        keys += [(row["round"], row["policy"]) for row in r["rows"] if (row["round"], row["policy"]) not in keys]
+    seeds, runs = zip(*(rows_of(r) for r in args.runs))
+    keys = sorted({k for r in runs for k in r}, key=lambda k: (k[0], k[1] != "loop", k[1]))
+    levels = sorted({d for r in runs for row in r.values() for d in row["greedy_by_difficulty"]}, key=int)
+    base = [r[(0, "base (SFT on the seed set)")]["greedy"] for r in runs]
     print(f"Seeds {', '.join(map(str, seeds))}; per-seed values in seed order; mean ± standard deviation over seeds.\n")
-    print(f"| round | policy | greedy (per seed) | greedy, mean | minus round 0 | maj@16 | best-of-16, PPM | MCTS, PPM | "
-          f"greedy, {hardest} ops | minutes since start |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    base = [next(x["greedy"] for x in r["rows"] if x["round"] == 0) for r in results]
-    for rnd, policy in keys:
-        rows = [next((x for x in r["rows"] if (x["round"], x["policy"]) == (rnd, policy)), {}) for r in results]
-        get = lambda k: [row.get(k) for row in rows]  # noqa: E731
-        mcts = [next((v for k, v in row.items() if k.startswith("mcts:")), None) for row in rows]
-        bon = [next((v for k, v in row.items() if k.startswith("bon-last:") and k.endswith("@16")), None) for row in rows]
-        hard = [row.get("greedy_by_difficulty", {}).get(str(hardest)) for row in rows]
-        mins = " / ".join(f"{row['minutes']:.1f}" if "minutes" in row else "-" for row in rows)
-        gain = [None if g is None else g - b for g, b in zip(get("greedy"), base)]
-        print(f"| {rnd} | {policy} | {pct(get('greedy'))} | {mean_sd(get('greedy'))} | {mean_sd(gain) if rnd else ''} | "
-              f"{pct(get('maj@16'))} | "
-              f"{pct(bon)} | {pct(mcts)} | {pct(hard)} | {mins} |")
+    print("| round | policy | greedy (per seed) | greedy, mean | minus round 0 | " +
+          " | ".join(f"{d} ops" for d in levels) + " | examples (mean) |")
+    print("|---|---|---|---|---|" + "---|" * len(levels) + "---|")
+    for key in keys:
+        rows = [r.get(key) for r in runs]
+        g = [row["greedy"] if row else None for row in rows]
+        gain = [None if x is None else x - b for x, b in zip(g, base)]
+        per = " / ".join("-" if x is None else f"{100 * x:.1f}" for x in g)
+        by = [mean_sd([row["greedy_by_difficulty"].get(d) if row else None for row in rows]).split(" ±")[0]
+              for d in levels]
+        ex = [row["examples"] for row in rows if row and "examples" in row]
+        examples = f"{statistics.mean(ex):.0f}" if ex else "-"
+        print(f"| {key[0]} | {key[1]} | {per} | {mean_sd(g)} | {mean_sd(gain) if key[0] else ''} | " +
+              " | ".join(by) + f" | {examples} |")
 
 
 if __name__ == "__main__":
