@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -353,6 +354,9 @@ def check_not_input(out, flag, inputs):
                 raise UsageError(f"{flag}: {out} is also the input {name}; it would be overwritten")
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
 def check_model_dir(path, flag, kind="causal"):
     """Refuse a model directory that is not what the stage needs, saying what was found instead.
 
@@ -360,6 +364,8 @@ def check_model_dir(path, flag, kind="causal"):
     process preference model (a *ForSequenceClassification checkpoint, train_ppm.py). A causal LM
     passed as a PPM would load with a freshly initialised score head and score noise."""
     p = Path(path)
+    if not p.exists() and HUB_ID.match(str(path)) and not p.parent.exists():
+        return  # a hub id ("org/name", no local folder "org"): transformers or vLLM fetch and check it
     if not p.exists():
         raise UsageError(f"{flag}: {path}: no such model directory")
     if not p.is_dir():
