@@ -317,6 +317,19 @@ def float_in(lo=-math.inf, hi=math.inf, lo_open=False):
 finite_float, positive_float, nonneg_float, unit_float = float_in(), float_in(0, lo_open=True), float_in(0), float_in(0, 1)
 
 
+def int_list(lo):
+    """An argparse type: a comma list of integers >= lo ('4' or '1,3'); the text is kept as given."""
+    one = int_at_least(lo)
+
+    def check(text):
+        if not text.strip():
+            raise argparse.ArgumentTypeError("empty list")
+        for part in text.split(","):
+            one(part.strip())
+        return text
+    return check
+
+
 def shard_spec(text):
     """An argparse type for --shard: '' or 'i/n' with 0 <= i < n."""
     if text:
@@ -393,28 +406,36 @@ def check_resume(out, args_path, args, ignore=(), force=False):
 
     args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
     `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
-    file always says how it was made; with force, `out` and args_path are removed and the run
-    starts over. An output without its args file cannot be checked and is refused too."""
+    file always says how it was made; with force, such an `out` is removed and the run starts
+    over (with the same args, force resumes as usual). An output without its args file cannot be
+    checked and is refused too."""
     out, args_path = Path(out), Path(args_path)
     now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
-    if out.exists() and force:
-        print0(f"--force: removing {out} and starting over")
+    problem = _resume_conflict(out, args_path, now, ignore)
+    if problem and force:
+        print0(f"--force: {problem}; removing {out} and starting over")
         shutil.rmtree(out) if out.is_dir() else out.unlink()
-    elif out.exists():
-        if not args_path.exists():
-            raise UsageError(f"--out: {out} exists but {args_path} does not, so how it was made is unknown; "
-                             f"use --force to start over, or a new output")
-        try:
-            old = json.loads(args_path.read_text())
-        except ValueError:
-            raise DataError(f"{args_path}: malformed JSON; use --force to start over") from None
-        old = {k: v for k, v in old.items() if k not in ignore}
-        diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
-        if diff:
-            shown = ", ".join(f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
-            raise UsageError(f"--out: {out} was made with other settings ({shown}); "
-                             f"rerun with the same flags to resume, --force to start over, or use a new output")
+    elif problem:
+        raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
+                         f"or use a new output")
     write_json(args_path, vars(args))
+
+
+def _resume_conflict(out, args_path, now, ignore):
+    """Why `out` cannot be resumed with the args `now` (a sentence), or None when it can."""
+    if not out.exists():
+        return None
+    if not args_path.exists():
+        return f"{out} exists but {args_path} does not, so how it was made is unknown"
+    try:
+        old = {k: v for k, v in json.loads(args_path.read_text()).items() if k not in ignore}
+    except (ValueError, AttributeError):
+        return f"{args_path} is not a JSON object of args"
+    diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
+    if not diff:
+        return None
+    shown = ", ".join(f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
+    return f"{out} was made with other settings ({shown})"
 
 
 def check_finite_loss(loss, step):

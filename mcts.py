@@ -71,8 +71,7 @@ from tqdm import tqdm
 from common import (HFBackend, PPMScorer, ResumableWriter, check_model_dir, check_not_input, check_output,
                     check_resume, edit_distance, encode, format_prompt, join_steps, load_jsonl, make_backend,
                     merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device, positive_float, positive_int,
-                    print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_json,
-                    write_jsonl)
+                    print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_jsonl)
 from grader import equations_hold, extract_answer, grade, run_code
 
 # ----------------------------------------------------------------------------- the tree
