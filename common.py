@@ -592,6 +592,31 @@ def encode(tokenizer, text):
     return tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
 
 
+def context_limit(model_dir):
+    """The model's context length from its config.json (None when it does not say)."""
+    try:
+        cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return next((cfg[k] for k in ("max_position_embeddings", "n_positions", "max_seq_len") if k in cfg), None)
+
+
+def fit_context(problems, tokenizer, model_dir, room):
+    """The problems whose prompt leaves `room` tokens of the model's context (config.json) for the
+    generation; the rest are skipped with a count and their ids. A 2 MB question once asked a
+    batch for terabytes and ended a whole search; a prompt cut from the left would lose the question."""
+    n_ctx = context_limit(model_dir)
+    if not n_ctx:
+        return problems
+    fits = [len(encode(tokenizer, p.get("prompt") or format_prompt(tokenizer, p["question"]))) + room <= n_ctx
+            for p in problems]
+    skipped = [p["id"] for p, ok in zip(problems, fits) if not ok]
+    if skipped:
+        print0(f"skipped {len(skipped)} problem(s) whose prompt does not fit the context of {n_ctx} tokens with "
+               f"{room} left to generate: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+    return [p for p, ok in zip(problems, fits) if ok]
+
+
 # ----------------------------------------------------------------------------- generation
 
 

@@ -60,7 +60,7 @@ from pathlib import Path
 
 import torch
 
-from common import (STEP_DELIM, PPMScorer, check_model_dir, check_output, encode, format_prompt, int_list, join_steps,
+from common import (STEP_DELIM, PPMScorer, check_model_dir, check_output, encode, fit_context, format_prompt, int_list, join_steps,
                     load_jsonl, make_backend, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
                     run_main, stable_seed, write_json, write_jsonl)
 from grader import extract_answer, is_equiv
@@ -450,6 +450,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "args.json", vars(args))
     backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seeds[0])
+    problems = fit_context(problems, backend.tokenizer, args.model, 1)  # a prompt longer than the context: skipped
     prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
     scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend)
                for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}

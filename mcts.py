@@ -69,7 +69,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from common import (HFBackend, PPMScorer, ResumableWriter, check_model_dir, check_not_input, check_output,
-                    check_resume, edit_distance, encode, format_prompt, join_steps, load_jsonl, make_backend,
+                    check_resume, edit_distance, fit_context, format_prompt, join_steps, load_jsonl, make_backend,
                     merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device, positive_float, positive_int,
                     print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_jsonl)
 from grader import equations_hold, extract_answer, grade, run_code
@@ -513,30 +513,6 @@ def check_flags(args, out):
     check_output(out, "--out")
 
 
-def context_limit(model_dir):
-    """The model's context length from its config.json (None when it does not say)."""
-    try:
-        cfg = json.loads((Path(model_dir) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return next((cfg[k] for k in ("max_position_embeddings", "n_positions", "max_seq_len") if k in cfg), None)
-
-
-def fitting(problems, tokenizer, n_ctx, room):
-    """Problems whose prompt leaves `room` tokens of the model's context for a step; the rest are
-    skipped with a count (a 2 MB question once asked a batch for terabytes and ended the whole run)."""
-    if not n_ctx:
-        return problems
-    keep = [p for p in problems
-            if len(encode(tokenizer, p.get("prompt") or format_prompt(tokenizer, p["question"]))) + room <= n_ctx]
-    if len(keep) < len(problems):
-        skipped = [p["id"] for p in problems if p not in keep]
-        print0(f"skipped {len(skipped)} problem(s) whose prompt does not fit the context of {n_ctx} tokens with "
-               f"{room} left for a step (not searched, not written): {', '.join(skipped[:5])}"
-               f"{' ...' if len(skipped) > 5 else ''}")
-    return keep
-
-
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if not args.out:
@@ -568,7 +544,7 @@ def main(argv=None):
         return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
     search = Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
                     backend(args.rollout_model) if args.rollout_model else None)
-    todo = fitting(todo, search.policy.tokenizer, context_limit(args.policy), args.max_step_tokens)
+    todo = fit_context(todo, search.policy.tokenizer, args.policy, args.max_step_tokens)
     t0 = time.time()
     bar = tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=shard != 0)
     for rec in search.run(todo):

@@ -280,10 +280,11 @@ def save(model, tok, out, meta, fsdp, rank):
 
 
 def check_flags(args):
-    """Model directory and output, before the model is loaded (not after training)."""
+    """Model directory, output and pair records, before the model is loaded (not after training)."""
     check_model_dir(args.model, "--model")
     check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
     check_output(args.out, "--out", is_dir=True)
+    read_pairs(args.pairs)  # every record checked now, not after the model is loaded
 
 
 def main():

@@ -97,13 +97,14 @@ def load_examples(paths, tokenizer):
 
 
 def check_flags(args):
-    """Paths, model directory and shapes, before a model is built (not after training every step)."""
+    """Paths, model directory, shapes and data, before a model is built (not after training every step)."""
     if args.init != "tiny":
         check_model_dir(args.init, "--init")
     elif args.hidden % args.heads:
         raise UsageError(f"--hidden: {args.hidden} is not a multiple of --heads {args.heads}")
     check_not_input(args.out, "--out", {"--data": args.data, "--init": args.init})
     check_output(args.out, "--out", is_dir=True)
+    load_examples(args.data, None)  # every record checked now (plain prompts), not after the model is built
 
 
 def main():
