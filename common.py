@@ -3,6 +3,13 @@
 What lives here (the method itself lives in the stage scripts):
   - JSONL: read / validate / write atomically / append with resume, and `read_problems`, which
     accepts this project's problems schema and the native GSM8K and MATH records.
+  - stage boundaries: `run_main` (expected errors as one line `stage: file:line: ...` or
+    `stage: --flag: ...`, exit 2; bugs keep their traceback), argparse types (`positive_int`,
+    `nonneg_int`, `unit_float`, `int_list`, `shard_spec`, ...), `check_output` (writable, checked
+    before any work), `check_not_input`, `check_model_dir` (a policy must be a causal LM with a
+    tokenizer, a PPM a sequence-classification checkpoint), `check_resume` (an output is resumed only
+    with the args it was made with), `check_finite_loss`, `fit_context` (prompts longer than the
+    model's context are skipped with a count). Readers refuse NaN and Infinity.
   - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
     randomness does not depend on the number of workers or on batch composition.
   - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.

@@ -335,16 +335,15 @@ def main():
         tok = load_tokenizer(args.model)
 
     dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
-    for path in args.trees:
-        for rec in read_trees([path]):
-            tree = Tree(rec, args.min_visits)
-            n_trees += 1
-            solved += any(tree.correct(t) for t in tree.terminals)
-            d, p, s = extract(tree, format_prompt(tok, tree.question), args)
-            for kind_recs in (d, p, s):
-                for j, r in enumerate(kind_recs):
-                    r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
-            dpo, ppm, sft = dpo + d, ppm + p, sft + s
+    for rec in read_trees(args.trees):
+        tree = Tree(rec, args.min_visits)
+        n_trees += 1
+        solved += any(tree.correct(t) for t in tree.terminals)
+        d, p, s = extract(tree, format_prompt(tok, tree.question), args)
+        for kind_recs in (d, p, s):
+            for j, r in enumerate(kind_recs):
+                r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
+        dpo, ppm, sft = dpo + d, ppm + p, sft + s
     out = Path(args.out_dir)
     write_jsonl(out / "pairs.jsonl", dpo)
     write_jsonl(out / "ppm_pairs.jsonl", ppm)
