@@ -354,7 +354,7 @@ def check_output(path, flag, is_dir=False):
     if path.exists() and path.is_dir() != is_dir:
         raise UsageError(f"{flag}: {path} is {'a file' if is_dir else 'a directory'}, "
                          f"need {'a directory' if is_dir else 'a file'}")
-    anc = path if path.exists() else path.parent
+    anc = path if is_dir and path.exists() else path.parent
     while not anc.exists():
         anc = anc.parent
     if not anc.is_dir():
@@ -409,13 +409,14 @@ def check_model_dir(path, flag, kind="causal"):
 
 
 def check_resume(out, args_path, args, ignore=(), force=False):
-    """Refuse to resume `out` if it was made with other output-shaping args; else write them.
+    """Refuse to resume `out` if it was made with other output-shaping args.
 
     args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
     `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
     file always says how it was made; with force, such an `out` is removed and the run starts
     over (with the same args, force resumes as usual). An output without its args file cannot be
-    checked and is refused too."""
+    checked and is refused too. Nothing is written here: the caller writes the args to args_path
+    once the output itself has been opened (and checked) for the run."""
     out, args_path = Path(out), Path(args_path)
     now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
     problem = _resume_conflict(out, args_path, now, ignore)
@@ -425,7 +426,6 @@ def check_resume(out, args_path, args, ignore=(), force=False):
     elif problem:
         raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
                          f"or use a new output")
-    write_json(args_path, vars(args))
 
 
 def _resume_conflict(out, args_path, now, ignore):

@@ -42,6 +42,11 @@ Output  `--out` trees JSONL, a record per problem flushed as it finishes, resume
         nodes[0] is the root (step ""); a node: {"parent", "step", "depth", "N", "Q", "terminal",
         "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct" (terminal,
         gold known), "merged" (duplicates merged into it)}. Beside it: <out>.args.json.
+Resume  a rerun resumes only with the args the output was made with (runtime flags such as --window,
+        --batch-size, --limit aside); other settings are refused naming the flags, --force starts over.
+        A torn last line (a crash mid-write) is redone; a corrupt line elsewhere stops the run
+        (file:line) and nothing is rewritten. A problem whose prompt leaves no room for a step in
+        the model's context is skipped with a count, not searched and not written.
 Test time (evaluate.py): `mcts.py --policy P --data D --out T --ppm DIR --no-gold` never reads the
         gold; every terminal node holds its final step (with \\boxed), reward = PPM score of the whole
         trajectory join_steps(prompt, steps[:-1]) + steps[-1], and Q; the trajectory is its parent chain;
@@ -71,7 +76,8 @@ from tqdm import tqdm
 from common import (HFBackend, PPMScorer, ResumableWriter, check_model_dir, check_not_input, check_output,
                     check_resume, edit_distance, fit_context, format_prompt, join_steps, load_jsonl, make_backend,
                     merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device, positive_float, positive_int,
-                    print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_jsonl)
+                    print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_json,
+                    write_jsonl)
 from grader import equations_hold, extract_answer, grade, run_code
 
 # ----------------------------------------------------------------------------- the tree
@@ -532,6 +538,7 @@ def main(argv=None):
     problems = (problems[:args.limit] if args.limit else problems)[shard::nshards]
     check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force)
     writer = ResumableWriter(out)
+    write_json(Path(str(out) + ".args.json"), vars(args))
     todo = [p for p in problems if p["id"] not in writer.done]
     print0(f"shard {shard}/{nshards}: {len(problems)} problems, {len(problems) - len(todo)} done, {len(todo)} to search")
 

@@ -324,8 +324,8 @@ def test_rerun_with_other_settings_is_refused_then_forced(d, ref, tmp_path, caps
     out = tmp_path / "trees.jsonl"
     shutil.copy(ref, out)
     shutil.copy(str(ref) + ".args.json", str(out) + ".args.json")
-    code, _, _ = run_stage(capsys, "mcts", mcts_argv(d, out))  # the same settings: resumes, nothing to do
-    assert code == 0 and out.read_bytes() == ref.read_bytes()
+    code, err, _ = run_stage(capsys, "mcts", mcts_argv(d, out))  # the same settings: resumes, nothing to do
+    assert code == 0 and out.read_bytes() == ref.read_bytes(), err
     refused(capsys, "mcts", mcts_argv(d, out, "--rollouts", "3"), "--rollouts 2 -> 3", "--force", keep=[tmp_path])
     refused(capsys, "mcts", mcts_argv(d, out, "--seed", "1", "--max-depth", "3"), "--max-depth 2 -> 3",
             "--seed 0 -> 1", keep=[tmp_path])
@@ -354,8 +354,8 @@ def test_torn_last_line_is_redone_byte_for_byte(d, ref, tmp_path, capsys):
     data = ref.read_bytes()
     out.write_bytes(data[:len(data) - 200])  # the crash case: the last record cut short, no newline
     shutil.copy(str(ref) + ".args.json", str(out) + ".args.json")
-    code, _, _ = run_stage(capsys, "mcts", mcts_argv(d, out))
-    assert code == 0 and out.read_bytes() == data
+    code, err, _ = run_stage(capsys, "mcts", mcts_argv(d, out))
+    assert code == 0 and out.read_bytes() == data, err
 
 
 def test_resumable_writer_keeps_the_torn_case_apart(tmp_path):
