@@ -368,7 +368,8 @@ def test_resumable_writer_keeps_the_torn_case_apart(tmp_path):
     assert f.read_text() == '{"id": "a"}\n{"id": "a"}\n'
 
 
-def test_sigterm_mid_run_then_rerun_equals_uninterrupted(d, ref, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_mid_run_then_rerun_equals_uninterrupted(d, ref, tmp_path, sig):
     out = tmp_path / "trees.jsonl"
     cmd = [sys.executable, str(ROOT / "mcts.py"), *mcts_argv(d, out, "--window", "1")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -376,7 +377,7 @@ def test_sigterm_mid_run_then_rerun_equals_uninterrupted(d, ref, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     proc.wait(timeout=60)
     r = subprocess.run(cmd[:-2] + ["--window", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -395,11 +396,21 @@ def test_question_longer_than_the_context_is_skipped_with_a_count(d, tmp_path, c
     assert [json.loads(ln)["id"] for ln in out.read_text().splitlines()] == ["p00", "p02"]
 
 
-def test_nan_loss_stops_training_before_anything_is_saved(d, tmp_path, capsys):
-    out = tmp_path / "sft"
-    line = refused(capsys, "train_sft", ["--data", d / "sols.jsonl", "--out", out, "--steps", "4", "--lr", "1e30",
-                                         "--hidden", "32", "--layers", "1", "--heads", "2", "--batch-size", "2",
-                                         "--warmup", "0"], "the loss is", "stopped before saving")
-    assert line.startswith("train_sft: step ") and not out.exists()
+BLOW_UP = {  # a learning rate of 1e30: the second step's loss is not finite
+    "train_sft": ["--data", "{d}/sols.jsonl", "--steps", "4", "--hidden", "32", "--layers", "1", "--heads", "2",
+                  "--batch-size", "2"],
+    "train_dpo": ["--model", "{d}/policy", "--pairs", "{d}/pairs.jsonl", "--batch-size", "1", "--grad-accum", "1",
+                  "--epochs", "1"],
+    "train_ppm": ["--init", "{d}/policy", "--pairs", "{d}/pairs.jsonl", "--kinds", "", "--steps", "3",
+                  "--batch-size", "1", "--eval-frac", "0"],
+}
+
+
+@pytest.mark.parametrize("stage", sorted(BLOW_UP))
+def test_nan_loss_stops_training_before_anything_is_saved(d, tmp_path, capsys, stage):
+    out = tmp_path / "out"
+    line = refused(capsys, stage, fill(BLOW_UP[stage], d, tmp_path) + ["--out", out, "--lr", "1e30", "--warmup", "0"],
+                   "the loss is", "stopped before saving", keep=[d])
+    assert line.startswith(f"{stage}: step ") and not out.exists()
     with pytest.raises(NonFiniteError):
         check_finite_loss(float("nan"), 3)
