@@ -3,6 +3,13 @@
 What lives here (the method itself lives in the stage scripts):
   - JSONL: read / validate / write atomically / append with resume, and `read_problems`, which
     accepts this project's problems schema and the native GSM8K and MATH records.
+  - stage boundaries: `run_main` (expected errors as one line `stage: file:line: ...` or
+    `stage: --flag: ...`, exit 2; bugs keep their traceback), argparse types (`positive_int`,
+    `nonneg_int`, `unit_float`, `int_list`, `shard_spec`, ...), `check_output` (writable, checked
+    before any work), `check_not_input`, `check_model_dir` (a policy must be a causal LM with a
+    tokenizer, a PPM a sequence-classification checkpoint), `check_resume` (an output is resumed only
+    with the args it was made with), `check_finite_loss`, `fit_context` (prompts longer than the
+    model's context are skipped with a count). Readers refuse NaN and Infinity.
   - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
     randomness does not depend on the number of workers or on batch composition.
   - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.
@@ -23,11 +30,14 @@ What lives here (the method itself lives in the stage scripts):
   - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by
     train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1].
 """
+import argparse
 import functools
 import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,6 +57,27 @@ class DataError(ValueError):
     """A bad input file; the message is one line: 'file:line: what is wrong'."""
 
 
+class NonFiniteError(ArithmeticError):
+    """A NaN or infinite number where a finite one is needed (in a record, or a training loss)."""
+
+
+def _finite_float(text):
+    x = float(text)
+    if not math.isfinite(x):
+        raise NonFiniteError(f"number {text} overflows to {x}")
+    return x
+
+
+def _no_constant(name):
+    raise NonFiniteError(f"non-finite number {name} (Q values, rewards and scores must be finite)")
+
+
+def parse_json_line(line):
+    """json.loads that refuses NaN, Infinity and numbers that overflow a float: Python's json accepts
+    them, and one NaN Q flows through pairs and DPO into a checkpoint of NaN weights."""
+    return json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def read_jsonl(path):
     """Yield (line_number, record) for every non-blank line; stop at the first bad one."""
     path = Path(path)
@@ -62,9 +93,11 @@ def read_jsonl(path):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = parse_json_line(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}:{lineno}: malformed JSON: {e.msg} at column {e.colno}") from None
+            except NonFiniteError as e:
+                raise DataError(f"{path}:{lineno}: {e}") from None
             if not isinstance(rec, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
             n += 1
@@ -147,23 +180,44 @@ def write_jsonl(path, records):
 class ResumableWriter:
     """Append one record per finished item, flushed at once; reopen to resume.
 
-    On open, the existing file is read; a last line cut short by a crash (SIGKILL mid-write) is
-    dropped, so `done` holds exactly the ids whose records are complete.
+    On open, the existing file is read. Only the last line, when it has no newline and does not
+    parse, is the torn tail of a crash (SIGKILL mid-write): it is dropped and its item redone. Any
+    other bad line (corrupt, not an object, no key, a duplicate key) is damage a rewrite would make
+    worse: it raises DataError with file:line and the file is left as it was.
     """
 
     def __init__(self, path, key="id"):
         self.path, self.key = Path(path), key
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.records = []
+        self.records = self._read_existing() if self.path.exists() else []
         if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    self.records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break  # the torn tail of an interrupted write; everything after is redone
             write_jsonl(self.path, self.records)
         self.done = {str(r[key]) for r in self.records}
         self.f = open(self.path, "a", encoding="utf-8")
+
+    def _read_existing(self):
+        lines = self.path.read_bytes().split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline
+        records, seen = [], set()
+        for lineno, raw in enumerate(lines + [torn], 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = parse_json_line(raw.decode("utf-8"))
+            except (ValueError, ArithmeticError) as e:  # bad JSON, bad UTF-8, NaN
+                if raw is torn:
+                    print0(f"{self.path}:{lineno}: dropped the torn last line of an interrupted run; redoing it")
+                    continue
+                raise DataError(f"{self.path}:{lineno}: corrupt record in an existing output "
+                                f"({str(e).splitlines()[0]}); not resuming over it: repair the line, or remove "
+                                f"the file (or use a new output) to start again") from None
+            if not isinstance(rec, dict) or self.key not in rec:
+                raise DataError(f"{self.path}:{lineno}: not a record of this output (no '{self.key}')")
+            if str(rec[self.key]) in seen:
+                raise DataError(f"{self.path}:{lineno}: duplicate {self.key} '{rec[self.key]}' in an existing output")
+            seen.add(str(rec[self.key]))
+            records.append(rec)
+        return records
 
     def write(self, rec):
         self.f.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -180,6 +234,222 @@ def write_json(path, obj):
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- stage boundaries
+# Every stage validates its flags, input records and model directories before any work, and runs
+# under run_main: an expected error (bad input, bad flag, missing file, a loss gone non-finite)
+# prints one line "stage: file:line: what is wrong" or "stage: --flag: ..." and exits 2; only a real
+# bug shows a traceback.
+
+
+class UsageError(ValueError):
+    """A bad flag, flag combination, output path or model directory; one line naming the flag."""
+
+
+EXPECTED_ERRORS = (DataError, UsageError, NonFiniteError, FileNotFoundError, NotADirectoryError,
+                   IsADirectoryError, PermissionError)
+
+
+def _one_line(e):
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {e.strerror or e}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _argparse_error(self, message):
+    """argparse's error as one line: 'argument --x/-x: msg' -> '--x: msg' (no usage block)."""
+    if message.startswith("argument "):
+        flag, _, rest = message[len("argument "):].partition(": ")
+        message = f"{flag.split('/')[0]}: {rest}"
+    raise UsageError(message)
+
+
+def run_main(main, stage, argv=None):
+    """Run a stage's main(); expected errors become `stage: message` on stderr and exit status 2.
+
+    argparse's own errors (usage block + message) are turned into the same one line for the run.
+    A SystemExit with a message (the stages' older `raise SystemExit("...")`) is a usage error too.
+    """
+    saved = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _argparse_error
+    try:
+        main() if argv is None else main(argv)
+    except EXPECTED_ERRORS as e:
+        print(f"{stage}: {_one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"{stage}: {_one_line(SystemExit(e.code))}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        raise
+    except KeyboardInterrupt:
+        print(f"{stage}: interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)
+    finally:
+        argparse.ArgumentParser.error = saved
+
+
+def int_at_least(lo):
+    """An argparse type: an integer >= lo (e.g. --rollouts 0 would save root-only trees as finished)."""
+    def check(text):
+        try:
+            x = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if x < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {x}")
+        return x
+    check.__name__ = f"integer >= {lo}"
+    return check
+
+
+positive_int, nonneg_int = int_at_least(1), int_at_least(0)
+
+
+def float_in(lo=-math.inf, hi=math.inf, lo_open=False):
+    """An argparse type: a finite float in [lo, hi] ((lo, hi] with lo_open); NaN and inf refused."""
+    def check(text):
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(x) or x > hi or x < lo or (lo_open and x == lo):
+            raise argparse.ArgumentTypeError(f"must be in {'(' if lo_open else '['}{lo}, {hi}], got {text}")
+        return x
+    check.__name__ = "number"
+    return check
+
+
+finite_float, positive_float, nonneg_float, unit_float = float_in(), float_in(0, lo_open=True), float_in(0), float_in(0, 1)
+
+
+def int_list(lo):
+    """An argparse type: a comma list of integers >= lo ('4' or '1,3'); the text is kept as given."""
+    one = int_at_least(lo)
+
+    def check(text):
+        if not text.strip():
+            raise argparse.ArgumentTypeError("empty list")
+        for part in text.split(","):
+            one(part.strip())
+        return text
+    return check
+
+
+def shard_spec(text):
+    """An argparse type for --shard: '' or 'i/n' with 0 <= i < n."""
+    if text:
+        try:
+            parse_shard(text)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("--shard: ")) from None
+    return text
+
+
+def check_output(path, flag, is_dir=False):
+    """Refuse an output that cannot be written, before any work (not after training every step):
+    an existing path of the wrong kind, a parent that is a file, or a place we may not write."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != is_dir:
+        raise UsageError(f"{flag}: {path} is {'a file' if is_dir else 'a directory'}, "
+                         f"need {'a directory' if is_dir else 'a file'}")
+    anc = path if is_dir and path.exists() else path.parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise UsageError(f"{flag}: {path} cannot be created: {anc} is not a directory")
+    import tempfile
+    try:
+        tempfile.TemporaryFile(dir=anc).close()
+    except OSError as e:
+        raise UsageError(f"{flag}: {path} cannot be written: {anc}: {e.strerror or e}") from None
+
+
+def check_not_input(out, flag, inputs):
+    """Refuse an output that is one of the inputs (it would be overwritten while being read)."""
+    for name, p in inputs.items():
+        for q in p if isinstance(p, (list, tuple)) else [p]:
+            if q and os.path.realpath(out) == os.path.realpath(q):
+                raise UsageError(f"{flag}: {out} is also the input {name}; it would be overwritten")
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def check_model_dir(path, flag, kind="causal"):
+    """Refuse a model directory that is not what the stage needs, saying what was found instead.
+
+    kind "causal": a policy (a *ForCausalLM checkpoint with tokenizer files); kind "ppm": a
+    process preference model (a *ForSequenceClassification checkpoint, train_ppm.py). A causal LM
+    passed as a PPM would load with a freshly initialised score head and score noise."""
+    p = Path(path)
+    if not p.exists() and HUB_ID.match(str(path)) and not p.parent.exists():
+        return  # a hub id ("org/name", no local folder "org"): transformers or vLLM fetch and check it
+    if not p.exists():
+        raise UsageError(f"{flag}: {path}: no such model directory")
+    if not p.is_dir():
+        raise UsageError(f"{flag}: {path}: not a directory (need a Hugging Face model directory)")
+    if not (p / "config.json").exists():
+        raise UsageError(f"{flag}: {path}: no config.json, not a Hugging Face model directory")
+    try:
+        archs = json.loads((p / "config.json").read_text()).get("architectures") or []
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        raise UsageError(f"{flag}: {path}/config.json: not a JSON object") from None
+    want = ("ForSequenceClassification",) if kind == "ppm" else ("ForCausalLM", "LMHeadModel")
+    if not any(a.endswith(want) for a in archs):
+        found = ", ".join(archs) or "no architecture"
+        need = ("a sequence-classification PPM (train_ppm.py)" if kind == "ppm"
+                else "a causal LM policy (train_sft.py, train_dpo.py)")
+        raise UsageError(f"{flag}: {path}: found {found}, need {need}")
+    if not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
+        raise UsageError(f"{flag}: {path}: no weights (*.safetensors or *.bin)")
+    if not any((p / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")):
+        raise UsageError(f"{flag}: {path}: no tokenizer files (tokenizer.json or tokenizer_config.json)")
+
+
+def check_resume(out, args_path, args, ignore=(), force=False):
+    """Refuse to resume `out` if it was made with other output-shaping args.
+
+    args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
+    `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
+    file always says how it was made; with force, such an `out` is removed and the run starts
+    over (with the same args, force resumes as usual). An output without its args file cannot be
+    checked and is refused too. Nothing is written here: the caller writes the args to args_path
+    once the output itself has been opened (and checked) for the run."""
+    out, args_path = Path(out), Path(args_path)
+    now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
+    problem = _resume_conflict(out, args_path, now, ignore)
+    if problem and force:
+        print0(f"--force: {problem}; removing {out} and starting over")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    elif problem:
+        raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
+                         f"or use a new output")
+
+
+def _resume_conflict(out, args_path, now, ignore):
+    """Why `out` cannot be resumed with the args `now` (a sentence), or None when it can."""
+    if not out.exists():
+        return None
+    if not args_path.exists():
+        return f"{out} exists but {args_path} does not, so how it was made is unknown"
+    try:
+        old = {k: v for k, v in json.loads(args_path.read_text()).items() if k not in ignore}
+    except (ValueError, AttributeError):
+        return f"{args_path} is not a JSON object of args"
+    diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
+    if not diff:
+        return None
+    shown = ", ".join(f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
+    return f"{out} was made with other settings ({shown})"
+
+
+def check_finite_loss(loss, step):
+    """Stop training at the first non-finite loss, before anything is saved."""
+    if not math.isfinite(float(loss)):
+        raise NonFiniteError(f"step {step}: the loss is {float(loss)}; stopped before saving anything "
+                             f"(lower --lr, or check the inputs for extreme values)")
 
 
 # ----------------------------------------------------------------------------- seeds, ranks, devices
@@ -242,9 +512,12 @@ def parse_shard(spec):
     """'--shard i/n' -> (i, n); '' -> torchrun's rank and world size (or 0/1)."""
     if not spec:
         return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    i, n = (int(x) for x in spec.split("/"))
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard: {spec!r} is not 'i/n' (two integers, e.g. 0/2)") from None
     if not 0 <= i < n:
-        raise ValueError(f"--shard {spec}: need 0 <= i < n")
+        raise UsageError(f"--shard: {spec!r} needs 0 <= i < n")
     return i, n
 
 
@@ -336,6 +609,31 @@ def encode(tokenizer, text):
     """Token ids of a prompt; special tokens are added unless the text already starts with BOS."""
     bos = tokenizer.bos_token
     return tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
+
+
+def context_limit(model_dir):
+    """The model's context length from its config.json (None when it does not say)."""
+    try:
+        cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return next((cfg[k] for k in ("max_position_embeddings", "n_positions", "max_seq_len") if k in cfg), None)
+
+
+def fit_context(problems, tokenizer, model_dir, room):
+    """The problems whose prompt leaves `room` tokens of the model's context (config.json) for the
+    generation; the rest are skipped with a count and their ids. A 2 MB question once asked a
+    batch for terabytes and ended a whole search; a prompt cut from the left would lose the question."""
+    n_ctx = context_limit(model_dir)
+    if not n_ctx:
+        return problems
+    fits = [len(encode(tokenizer, p.get("prompt") or format_prompt(tokenizer, p["question"]))) + room <= n_ctx
+            for p in problems]
+    skipped = [p["id"] for p, ok in zip(problems, fits) if not ok]
+    if skipped:
+        print0(f"skipped {len(skipped)} problem(s) whose prompt does not fit the context of {n_ctx} tokens with "
+               f"{room} left to generate: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+    return [p for p, ok in zip(problems, fits) if ok]
 
 
 # ----------------------------------------------------------------------------- generation

@@ -60,8 +60,9 @@ from pathlib import Path
 
 import torch
 
-from common import (STEP_DELIM, PPMScorer, encode, format_prompt, join_steps, load_jsonl, make_backend, mean,
-                    print0, read_problems, stable_seed, write_json, write_jsonl)
+from common import (STEP_DELIM, PPMScorer, check_model_dir, check_output, encode, fit_context, format_prompt, int_list, join_steps,
+                    load_jsonl, make_backend, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
+                    run_main, stable_seed, write_json, write_jsonl)
 from grader import extract_answer, is_equiv
 
 # ----------------------------------------------------------------------------- the metrics and rules
@@ -263,12 +264,16 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
            "--data", str(blind), "--out", str(trees), "--ppm", ppm_dir, "--no-gold", "--rollouts", str(rollouts),
            "--children", str(args.mcts_children), "--max-depth", str(args.max_depth), "--temperature", str(args.temperature),
            "--max-step-tokens", str(args.max_step_tokens), "--seed", str(seed), "--backend", args.backend,
-           "--batch-size", str(args.batch_size), "--step-delim", args.step_delim] + shlex.split(args.mcts_args)
+           "--batch-size", str(args.batch_size), "--step-delim", args.step_delim, "--force"] + shlex.split(args.mcts_args)
     print0(" ".join(shlex.quote(c) for c in cmd))
-    subprocess.run(cmd, check=True)
+    if subprocess.run(cmd).returncode:
+        raise SystemExit(f"--methods mcts: mcts.py failed (its message is above); command: {shlex.join(cmd)}")
     recs = {str(r["id"]): r for r in load_jsonl(trees)}
     rows = []
     for p in problems:
+        if p["id"] not in recs:  # skipped by mcts.py (its prompt does not fit the context): no answer
+            rows.append({"pred": None, "correct": False, "vote": None, "vote_correct": False, "tokens": 0, "terminals": 0})
+            continue
         nodes = recs[p["id"]]["nodes"]
         preds, rewards = [], []
         for i, nd in enumerate(nodes):
@@ -389,6 +394,14 @@ def plot(summary, path, title):
 # ----------------------------------------------------------------------------- run
 
 
+def check_flags(args, ppms):
+    """Model directories (a policy; each --ppm a sequence-classification PPM) and the output folder."""
+    check_model_dir(args.model, "--model")
+    for d in ppms.values():
+        check_model_dir(d, "--ppm", kind="ppm")
+    check_output(args.out_dir, "--out-dir", is_dir=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="policy HF directory")
@@ -397,23 +410,23 @@ def main():
     ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k, pass@k), bon, beam, mcts")
     ap.add_argument("--ppm", default="", help="PPM directories for bon/beam/mcts: DIR or label=DIR, comma-separated")
     ap.add_argument("--search-ppms", default="", help="labels of --ppm that beam and mcts use (default: all; bon uses all)")
-    ap.add_argument("--n", type=int, default=16, help="largest sampling budget N (smaller budgets are subsampled)")
-    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (sample, beam, mcts)")
-    ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per solution (greedy, sample)")
-    ap.add_argument("--max-step-tokens", type=int, default=64, help="max new tokens per step (beam, mcts; 64 is plenty for the built-in task)")
-    ap.add_argument("--max-depth", type=int, default=16, help="max steps per trajectory (beam, mcts; rStar: 16)")
-    ap.add_argument("--beam-width", default="4", help="beam width(s), comma list: one run each (SVPO: 1 and 3; rStar code: 8)")
-    ap.add_argument("--beam-children", type=int, default=4, help="samples per live beam per step (SVPO/AlphaMath: 5; rStar code: 8)")
-    ap.add_argument("--mcts-rollouts", default="16", help="mcts.py --rollouts, comma list: one run each (rStar README: 8-16)")
-    ap.add_argument("--mcts-children", type=int, default=4, help="mcts.py --children (rStar test time: 16-32)")
+    ap.add_argument("--n", type=positive_int, default=16, help="largest sampling budget N (smaller budgets are subsampled)")
+    ap.add_argument("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (sample, beam, mcts)")
+    ap.add_argument("--max-tokens", type=positive_int, default=256, help="max new tokens per solution (greedy, sample)")
+    ap.add_argument("--max-step-tokens", type=positive_int, default=64, help="max new tokens per step (beam, mcts; 64 is plenty for the built-in task)")
+    ap.add_argument("--max-depth", type=positive_int, default=16, help="max steps per trajectory (beam, mcts; rStar: 16)")
+    ap.add_argument("--beam-width", type=int_list(1), default="4", help="beam width(s), comma list: one run each (SVPO: 1 and 3; rStar code: 8)")
+    ap.add_argument("--beam-children", type=positive_int, default=4, help="samples per live beam per step (SVPO/AlphaMath: 5; rStar code: 8)")
+    ap.add_argument("--mcts-rollouts", type=int_list(1), default="16", help="mcts.py --rollouts, comma list: one run each (rStar README: 8-16)")
+    ap.add_argument("--mcts-children", type=positive_int, default=4, help="mcts.py --children (rStar test time: 16-32)")
     ap.add_argument("--mcts-args", default="", help="extra mcts.py flags, e.g. '--leaf-eval ppm --window 128'")
     ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (beam, bon, mcts)")
-    ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N problems (0: all)")
+    ap.add_argument("--limit", type=nonneg_int, default=0, help="evaluate only the first N problems (0: all)")
     ap.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
     ap.add_argument("--ppm-backend", default="hf", choices=["hf", "vllm"], help="PPM scoring backend (vllm: pooling runner)")
-    ap.add_argument("--batch-size", type=int, default=128, help="rows per HF generation batch")
-    ap.add_argument("--ppm-batch-size", type=int, default=64, help="sequences per PPM forward batch")
-    ap.add_argument("--seed", default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
+    ap.add_argument("--batch-size", type=positive_int, default=128, help="rows per HF generation batch")
+    ap.add_argument("--ppm-batch-size", type=positive_int, default=64, help="sequences per PPM forward batch")
+    ap.add_argument("--seed", type=int_list(0), default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
     ap.add_argument("--label", default="", help="name of the model in the markdown table (default: --model)")
     ap.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="write accuracy_vs_tokens.png (needs matplotlib)")
     args = ap.parse_args()
@@ -430,12 +443,14 @@ def main():
     search_ppms = args.search_ppms.split(",") if args.search_ppms else list(ppms)
     if set(search_ppms) - set(ppms):
         raise SystemExit(f"--search-ppms {args.search_ppms!r}: labels must be among --ppm's {sorted(ppms)}")
+    check_flags(args, ppms)
     problems = read_problems(args.data)
     problems = problems[:args.limit] if args.limit else problems
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "args.json", vars(args))
     backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seeds[0])
+    problems = fit_context(problems, backend.tokenizer, args.model, 1)  # a prompt longer than the context: skipped
     prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
     scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend)
                for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}
@@ -490,4 +505,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "evaluate")

@@ -54,8 +54,11 @@ Code steps (rStar-Math's code-augmented CoT, spec_004 section 2.3)
   safe when the caller has threads (an MCTS may run steps from a thread pool).
   Threat model: this contains the mistakes of a small model's generated code, not a determined
   attacker. The audit hook (PEP 578) refuses writes, renames, removals, links, chmod outside the
-  temporary directory, and every way to start a process (fork, exec, spawn, subprocess,
-  os.system), to send a signal, to raise an rlimit, or to call through ctypes. A determined
+  temporary directory, and every way to start a process (fork, forkpty, exec, spawn, posix_spawn,
+  subprocess, os.system, pty; `_posixsubprocess.fork_exec`, which raises no audit event, is
+  replaced before the hook goes on and cannot be imported afresh), to open a socket, to read
+  another process's /proc entry (the caller's environment), to send a signal, to raise an rlimit,
+  or to call through ctypes. A determined
   attacker can still escape (os.open with a dir_fd opened outside, C extensions, reading any
   file the caller can read); run untrusted code in a container or VM.
 """
@@ -277,7 +280,7 @@ def steps_verified(steps, ops=None):
 
 # Runs in the child before the generated code: rlimits, then the audit hook, then the code.
 _PREAMBLE = r'''
-import os, resource, sys, traceback
+import os, re, resource, sys, traceback
 mem, cpu, fsize = map(int, sys.argv[1:4])
 def cap(lim, val):  # soft = hard = val, never above the hard limit we were given
     hard = resource.getrlimit(lim)[1]
@@ -292,9 +295,17 @@ cap(resource.RLIMIT_AS, mem); cap(resource.RLIMIT_CPU, cpu); cap(resource.RLIMIT
 if os.geteuid() != 0:  # NPROC counts all the user's processes (root is exempt): a few more
     cap(resource.RLIMIT_NPROC, 16 + sum(owner(p) == os.getuid() for p in os.listdir("/proc")))
 ROOT = os.path.realpath(os.getcwd())
-DENY = {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+DENY = {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
         "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "resource.setrlimit",
         "resource.prlimit", "ctypes.dlsym", "ctypes.call_function", "os.link", "os.symlink"}
+# _posixsubprocess.fork_exec (behind subprocess and multiprocessing) raises no audit event: replace
+# it before the hook is on, and refuse a fresh import of the module (after `del sys.modules[...]`)
+import _posixsubprocess, subprocess
+def no_fork_exec(*args, **kwargs):
+    raise PermissionError("sandbox: _posixsubprocess.fork_exec is not allowed")
+_posixsubprocess.fork_exec = subprocess._fork_exec = no_fork_exec
+NO_IMPORT = {"_posixsubprocess", "_xxsubinterpreters"}
+PROC = re.compile(r"/proc/(\d+)(/|$)")
 PATHS = {"os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
          "os.utime", "shutil.rmtree", "os.setxattr", "os.removexattr", "os.chflags"}
 WRITE = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -303,14 +314,23 @@ def inside(path):
         return True
     real = os.path.realpath(os.fsdecode(path))
     return real == ROOT or real.startswith(ROOT + os.sep) or real == os.devnull
+def other_process(path):  # /proc/<pid>/... of another process: its environment, memory, command line
+    if isinstance(path, int):
+        return False
+    m = PROC.match(os.path.realpath(os.fsdecode(path)))
+    return m is not None and int(m.group(1)) != os.getpid()
 def hook(event, args):
-    if event in DENY:
+    if event in DENY or event.startswith("socket."):
         raise PermissionError(f"sandbox: {event} is not allowed")
+    if event == "import" and args[0] in NO_IMPORT:
+        raise PermissionError(f"sandbox: import {args[0]} is not allowed")
     if event == "open":
         path, mode, flags = args
         writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & WRITE)
         if writes and path is not None and not inside(path):
             raise PermissionError(f"sandbox: no writing outside the working directory: {path!r}")
+        if path is not None and other_process(path):
+            raise PermissionError(f"sandbox: no reading another process's /proc entry: {path!r}")
     elif event in PATHS:
         for a in args:
             if isinstance(a, (str, bytes, os.PathLike)) and not inside(a):

@@ -42,6 +42,11 @@ Output  `--out` trees JSONL, a record per problem flushed as it finishes, resume
         nodes[0] is the root (step ""); a node: {"parent", "step", "depth", "N", "Q", "terminal",
         "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct" (terminal,
         gold known), "merged" (duplicates merged into it)}. Beside it: <out>.args.json.
+Resume  a rerun resumes only with the args the output was made with (runtime flags such as --window,
+        --batch-size, --limit aside); other settings are refused naming the flags, --force starts over.
+        A torn last line (a crash mid-write) is redone; a corrupt line elsewhere stops the run
+        (file:line) and nothing is rewritten. A problem whose prompt leaves no room for a step in
+        the model's context is skipped with a count, not searched and not written.
 Test time (evaluate.py): `mcts.py --policy P --data D --out T --ppm DIR --no-gold` never reads the
         gold; every terminal node holds its final step (with \\boxed), reward = PPM score of the whole
         trajectory join_steps(prompt, steps[:-1]) + steps[-1], and Q; the trajectory is its parent chain;
@@ -68,9 +73,11 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm import tqdm
 
-from common import (HFBackend, PPMScorer, ResumableWriter, edit_distance, format_prompt, join_steps, load_jsonl,
-                    make_backend, merge_shards, parse_shard, pick_device, print0, read_problems, shard_path,
-                    stable_seed, write_json, write_jsonl)
+from common import (HFBackend, PPMScorer, ResumableWriter, check_model_dir, check_not_input, check_output,
+                    check_resume, edit_distance, fit_context, format_prompt, join_steps, load_jsonl, make_backend,
+                    merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device, positive_float, positive_int,
+                    print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_json,
+                    write_jsonl)
 from grader import equations_hold, extract_answer, grade, run_code
 
 # ----------------------------------------------------------------------------- the tree
@@ -443,49 +450,50 @@ def get_parser():
     a("--data", help="problems JSONL (project, GSM8K or MATH records)")
     a("--out", help="trees JSONL to write (resumed when it exists)")
     a("--backend", default="hf", choices=["hf", "vllm"], help="generation backend (vllm: prefix caching on, GPU)")
-    a("--batch-size", type=int, default=256, help="HF backend: rows per generation batch")
-    a("--window", type=int, default=64, help="trees searched in lock-step (a finished one is replaced at once)")
-    a("--leaves-per-tick", type=int, default=1, help="rollouts in flight per tree per tick, spread by virtual loss")
-    a("--limit", type=int, default=0, help="search only the first N problems (0: all)")
+    a("--batch-size", type=positive_int, default=256, help="HF backend: rows per generation batch")
+    a("--window", type=positive_int, default=64, help="trees searched in lock-step (a finished one is replaced at once)")
+    a("--leaves-per-tick", type=positive_int, default=1, help="rollouts in flight per tree per tick, spread by virtual loss")
+    a("--limit", type=nonneg_int, default=0, help="search only the first N problems (0: all)")
     a("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it, the id and the node)")
     a("--selection", default="uct", choices=["uct", "puct"],
       help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
-    a("--c", type=float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
-    a("--rollouts", type=int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
-    a("--children", type=int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
-    a("--max-depth", type=int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
-    a("--temperature", type=float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
-    a("--max-step-tokens", type=int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
-    a("--stop-after", type=int, default=0,
+    a("--c", type=nonneg_float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
+    a("--rollouts", type=positive_int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
+    a("--children", type=positive_int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
+    a("--max-depth", type=positive_int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
+    a("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
+    a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
+    a("--stop-after", type=nonneg_int, default=0,
       help="stop a tree after this many distinct correct terminals (SVPO: 4; 0: off)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--format", default="text", choices=["text", "code"],
       help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true",
       help="drop a text step whose integer equations a op b = c are false (the text analog of failing code)")
-    a("--code-timeout", type=float, default=5.0, help="seconds per sandboxed code run")
-    a("--code-workers", type=int, default=4, help="sandboxed code runs in parallel")
-    a("--merge-threshold", type=float, default=0.0,
+    a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
+    a("--code-workers", type=positive_int, default=4, help="sandboxed code runs in parallel")
+    a("--merge-threshold", type=unit_float, default=0.0,
       help="AlphaLLM state merge: siblings within this normalized edit distance merge (0: exact duplicates only)")
     a("--adaptive-width", action="store_true",
       help="AlphaLLM importance-weighted expansion: width from the spread of children's Q")
-    a("--width-min", type=int, nargs=2, default=[4, 2],
+    a("--width-min", type=positive_int, nargs=2, default=[4, 2],
       help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3; smaller for small budgets)")
-    a("--width-max", type=int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
-    a("--width-alpha", type=float, default=4.0,
+    a("--width-max", type=positive_int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
+    a("--width-alpha", type=nonneg_float, default=4.0,
       help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale; guessed for Q in [-1, 1])")
     a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"],
       help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
-    a("--fast-rollouts", type=int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
-    a("--rollout-max-tokens", type=int, default=512, help="max new tokens of a fast rollout")
+    a("--fast-rollouts", type=positive_int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
+    a("--rollout-max-tokens", type=positive_int, default=512, help="max new tokens of a fast rollout")
     a("--rollout-model", default=None,
       help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
     a("--ppm", default=None, help="PPM directory from train_ppm.py (common.PPMScorer)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
     a("--no-gold", action="store_true",
       help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
-    a("--shard", default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
-    a("--merge", type=int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
+    a("--shard", type=shard_spec, default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
+    a("--merge", type=nonneg_int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
+    a("--force", action="store_true", help="start --out over when it was made with other settings (else: refuse)")
     a("--dump-dot", default=None, help="write one tree of --out as Graphviz DOT to this file")
     a("--dump-id", default=None, help="which tree --dump-dot writes (default: the first)")
     return ap
@@ -498,6 +506,17 @@ def dump_dot(args):
         raise SystemExit(f"{args.out}: no tree with id {args.dump_id}")
     Path(args.dump_dot).write_text(to_dot(rec))
     print0(f"wrote {args.dump_dot} (tree {rec['id']}, {len(rec['nodes'])} nodes)")
+
+
+def check_flags(args, out):
+    """Model directories, paths and outputs, before any model is loaded or any record written."""
+    check_model_dir(args.policy, "--policy")
+    if args.ppm:
+        check_model_dir(args.ppm, "--ppm", kind="ppm")
+    if args.rollout_model:
+        check_model_dir(args.rollout_model, "--rollout-model")
+    check_not_input(args.out, "--out", {"--data": args.data, "--policy": args.policy})
+    check_output(out, "--out")
 
 
 def main(argv=None):
@@ -514,10 +533,12 @@ def main(argv=None):
     torchrun, local = not args.shard and nshards > 1, int(os.environ.get("LOCAL_RANK", 0))
     out = shard_path(args.out, shard, nshards)
     print0(json.dumps(vars(args)))
-    write_json(Path(str(out) + ".args.json"), vars(args))
+    check_flags(args, out)
     problems = read_problems(args.data)
     problems = (problems[:args.limit] if args.limit else problems)[shard::nshards]
+    check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force)
     writer = ResumableWriter(out)
+    write_json(Path(str(out) + ".args.json"), vars(args))
     todo = [p for p in problems if p["id"] not in writer.done]
     print0(f"shard {shard}/{nshards}: {len(problems)} problems, {len(problems) - len(todo)} done, {len(todo)} to search")
 
@@ -530,6 +551,7 @@ def main(argv=None):
         return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
     search = Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
                     backend(args.rollout_model) if args.rollout_model else None)
+    todo = fit_context(todo, search.policy.tokenizer, args.policy, args.max_step_tokens)
     t0 = time.time()
     bar = tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=shard != 0)
     for rec in search.run(todo):
@@ -554,4 +576,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "mcts")

@@ -58,12 +58,63 @@ from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
-from common import STEP_DELIM, edit_distance, format_prompt, load_jsonl, stable_seed, write_json, write_jsonl
+from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_output, edit_distance, format_prompt,
+                    nonneg_float, nonneg_int, read_jsonl, run_main, stable_seed, write_json, write_jsonl)
 from grader import steps_verified
 
 DPO_RULES = ("step", "complete", "depth", "svpo")
 
 # ----------------------------------------------------------------------------- tree helpers
+
+NODE_FIELDS = {"step": str, "N": int, "Q": (int, float), "terminal": bool}
+
+
+def check_tree(path, lineno, rec):
+    """Refuse a tree record whose structure the pair rules cannot trust (DataError, file:line).
+
+    nodes[0] is the root (parent null); every other node's parent is an earlier node (0 <= parent
+    < its own index), which also rules out cycles (a cycle made path() loop forever) and a parent
+    -1 (Python would read it as the last node and build pairs from the wrong branch). Types and
+    finite numbers are checked here so that a string Q or node fails at its line, not as a
+    TypeError deep in a rule."""
+    check_fields(path, lineno, rec, {"id": (str, int), "question": str, "nodes": list})
+    nodes = rec["nodes"]
+    if not nodes:
+        raise DataError(f"{path}:{lineno}: tree '{rec['id']}' has no nodes (need the root at least)")
+    for i, nd in enumerate(nodes):
+        where = f"{path}:{lineno}: tree '{rec['id']}' node {i}"
+        if not isinstance(nd, dict):
+            raise DataError(f"{where}: must be an object, got {type(nd).__name__}")
+        for name, types in NODE_FIELDS.items():
+            if name not in nd and i == 0 and name != "terminal":
+                continue  # the root has no step; N and Q are optional there
+            if name not in nd:
+                raise DataError(f"{where}: missing field '{name}'")
+            if not isinstance(nd[name], types) or (isinstance(nd[name], bool) and types is not bool):
+                raise DataError(f"{where}: field '{name}' must be {getattr(types, '__name__', 'a number')}, "
+                                f"got {type(nd[name]).__name__} {nd[name]!r:.40}")
+        for name in ("reward", "value"):
+            if nd.get(name) is not None and (not isinstance(nd[name], (int, float)) or isinstance(nd[name], bool)):
+                raise DataError(f"{where}: field '{name}' must be a number, got {type(nd[name]).__name__}")
+        parent = nd.get("parent", "missing")
+        if i == 0:
+            if parent is not None:
+                raise DataError(f"{where}: the root must have parent null, got {parent!r}")
+        elif isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < i:
+            raise DataError(f"{where}: parent must be an earlier node (0..{i - 1}), got {parent!r}")
+
+
+def read_trees(paths):
+    """Every checked tree record of the files, refusing a tree id seen twice (it would multiply its pairs)."""
+    seen = {}
+    for path in paths:
+        for lineno, rec in read_jsonl(path):
+            check_tree(path, lineno, rec)
+            key = str(rec["id"])
+            if key in seen:
+                raise DataError(f"{path}:{lineno}: duplicate tree id '{key}' (first at {seen[key]})")
+            seen[key] = f"{path}:{lineno}"
+            yield rec
 
 
 class Tree:
@@ -269,19 +320,19 @@ def main():
                     help="comma-separated pair rules: step, complete, depth, svpo, ppm")
     ap.add_argument("--model", default=None,
                     help="policy/tokenizer dir, only for the prompt format (chat template); none: the plain template")
-    ap.add_argument("--tau", type=float, default=0.5,
+    ap.add_argument("--tau", type=nonneg_float, default=0.5,
                     help="Q-gap margin of step/complete/depth pairs (CPL uses 1 on an unbounded value scale; Q here is in [-1, 1])")
-    ap.add_argument("--max-complete", type=int, default=8, help="complete pairs per problem at most (guess; CPL: no cap)")
-    ap.add_argument("--svpo-siblings", type=int, default=2, help="sibling negatives per positive (SVPO: 2)")
-    ap.add_argument("--svpo-cousins", type=int, default=1, help="cousin negatives per positive (SVPO: 1)")
-    ap.add_argument("--svpo-other", type=int, default=1, help="other-depth wrong-terminal negatives per positive (SVPO: 1)")
-    ap.add_argument("--ppm-margin", type=float, default=0.5, help="PPM pairs: Q(pos) - Q(neg) >= this (rStar code: 0.5)")
-    ap.add_argument("--ppm-min-edit", type=int, default=20, help="PPM pairs: edit distance of the two steps >= this (rStar code: 20 chars)")
-    ap.add_argument("--sft-k", type=int, default=2, help="SFT trajectories per problem (rStar: 2, AlphaLLM: 1; 0: none)")
+    ap.add_argument("--max-complete", type=nonneg_int, default=8, help="complete pairs per problem at most (guess; CPL: no cap)")
+    ap.add_argument("--svpo-siblings", type=nonneg_int, default=2, help="sibling negatives per positive (SVPO: 2)")
+    ap.add_argument("--svpo-cousins", type=nonneg_int, default=1, help="cousin negatives per positive (SVPO: 1)")
+    ap.add_argument("--svpo-other", type=nonneg_int, default=1, help="other-depth wrong-terminal negatives per positive (SVPO: 1)")
+    ap.add_argument("--ppm-margin", type=nonneg_float, default=0.5, help="PPM pairs: Q(pos) - Q(neg) >= this (rStar code: 0.5)")
+    ap.add_argument("--ppm-min-edit", type=nonneg_int, default=20, help="PPM pairs: edit distance of the two steps >= this (rStar code: 20 chars)")
+    ap.add_argument("--sft-k", type=nonneg_int, default=2, help="SFT trajectories per problem (rStar: 2, AlphaLLM: 1; 0: none)")
     ap.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                     help="SFT trajectories must be verified: every written equation a op b = c holds, one per "
                          "operation on the built-in task (grader.steps_verified; rStar keeps only code that runs)")
-    ap.add_argument("--min-visits", type=int, default=1, help="nodes with fewer visits take no part")
+    ap.add_argument("--min-visits", type=nonneg_int, default=1, help="nodes with fewer visits take no part")
     ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (must match mcts.py)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the per-problem sampling (complete cap, SVPO negatives)")
     args = ap.parse_args()
@@ -289,24 +340,25 @@ def main():
     bad = set(args.rules.split(",")) - set(DPO_RULES) - {"ppm"}
     if bad:
         raise SystemExit(f"--rules: unknown rule(s) {sorted(bad)}")
+    check_output(args.out_dir, "--out-dir", is_dir=True)
     tok = None
     if args.model:
+        check_model_dir(args.model, "--model")
         from common import load_tokenizer
         tok = load_tokenizer(args.model)
 
     dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
-    for path in args.trees:
-        for rec in load_jsonl(path, {"id": (str, int), "question": str, "nodes": list}):
-            tree = Tree(rec, args.min_visits)
-            n_trees += 1
-            solved += any(tree.correct(t) for t in tree.terminals)
-            # the prompt the search used (mcts.py stores it); --model only for records without one
-            prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not tok else format_prompt(tok, tree.question)
-            d, p, s = extract(tree, prompt, args)
-            for kind_recs in (d, p, s):
-                for j, r in enumerate(kind_recs):
-                    r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
-            dpo, ppm, sft = dpo + d, ppm + p, sft + s
+    for rec in read_trees(args.trees):
+        tree = Tree(rec, args.min_visits)
+        n_trees += 1
+        solved += any(tree.correct(t) for t in tree.terminals)
+        # the prompt the search used (mcts.py stores it); --model only for records without one
+        prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not tok else format_prompt(tok, tree.question)
+        d, p, s = extract(tree, prompt, args)
+        for kind_recs in (d, p, s):
+            for j, r in enumerate(kind_recs):
+                r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
+        dpo, ppm, sft = dpo + d, ppm + p, sft + s
     out = Path(args.out_dir)
     write_jsonl(out / "pairs.jsonl", dpo)
     write_jsonl(out / "ppm_pairs.jsonl", ppm)
@@ -319,4 +371,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "pairs")

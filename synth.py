@@ -410,14 +410,14 @@ def write_records(path, records):
 def run_convert(args):
     convert = convert_gsm8k if args.kind == "gsm8k" else convert_math
     records, skipped = [], 0
-    with open(args.inp, encoding="utf-8") as f:
+    with open(args.inp, "rb") as f:
         for index, line in enumerate(f):
             if not line.strip():
                 continue
-            try:
-                rec = convert(json.loads(line), index)
-            except (json.JSONDecodeError, KeyError) as err:
-                raise SystemExit(f"{args.inp}:{index + 1}: not a {args.kind} record ({err!r})")
+            try:  # bad UTF-8 and bad JSON are ValueErrors; a non-object or wrong field type a Type/AttributeError
+                rec = convert(json.loads(line.decode("utf-8")), index)
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                raise SystemExit(f"{args.inp}:{index + 1}: not a {args.kind} record ({err!r:.200})")
             skipped += rec is None
             if rec is not None:
                 records.append(rec)
@@ -427,7 +427,10 @@ def run_convert(args):
 
 
 def run_builtin(args):
-    splits = build_builtin(args)
+    try:
+        splits = build_builtin(args)
+    except (ValueError, RuntimeError) as e:  # bounds that cannot work, or fewer distinct problems than asked
+        raise SystemExit(str(e)) from None
     os.makedirs(args.out_dir, exist_ok=True)
     counts = {}
     for split, records in splits.items():
@@ -504,23 +507,33 @@ def run_imagine(args, backend=None):
     return records, stats
 
 
+def ops_range(text):
+    """An argparse type: an operation-count range 'lo-hi' or 'k' (checked by parse_range)."""
+    try:
+        parse_range(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1] if "want" in str(e) else f"{text!r} is not 'lo-hi'")
+    return text
+
+
 def get_parser():
+    from common import float_in, nonneg_float, nonneg_int, positive_int  # common brings torch: only for the CLI
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("builtin", help="generate the built-in arithmetic task")
     b.add_argument("--out-dir", required=True, help="writes seed/pool/test.jsonl + synth_args.json")
     b.add_argument("--seed", type=int, default=0, help="random seed; ids embed it")
-    b.add_argument("--n-seed", type=int, default=1000,
+    b.add_argument("--n-seed", type=nonneg_int, default=1000,
                    help="seed problems with gold solutions (DESIGN.md 9 says a few hundred; the 1M-param model needs ~1000 to reach 30%%+ greedy: tuned here)")
-    b.add_argument("--seed-ops", default="2-4", help="operation-count range of the seed set (2-4: no 5-op problems, which the loop must learn from the pool)")
-    b.add_argument("--n-pool", type=int, default=2000, help="answer-only problems for search")
-    b.add_argument("--pool-ops", default="2-5", help="operation-count range of the pool")
-    b.add_argument("--n-test", type=int, default=1000,
+    b.add_argument("--seed-ops", type=ops_range, default="2-4", help="operation-count range of the seed set (2-4: no 5-op problems, which the loop must learn from the pool)")
+    b.add_argument("--n-pool", type=nonneg_int, default=2000, help="answer-only problems for search")
+    b.add_argument("--pool-ops", type=ops_range, default="2-5", help="operation-count range of the pool")
+    b.add_argument("--n-test", type=nonneg_int, default=1000,
                    help="test problems (NOTES.md: 200 give +-3.4 points of noise; use >= 1000)")
-    b.add_argument("--test-ops", default="2-5", help="operation-count range of the test set")
-    b.add_argument("--max-operand", type=int, default=10,
+    b.add_argument("--test-ops", type=ops_range, default="2-5", help="operation-count range of the test set")
+    b.add_argument("--max-operand", type=positive_int, default=10,
                    help="largest start value and +/- operand (NOTES.md: ~10 is learnable)")
-    b.add_argument("--max-value", type=int, default=50,
+    b.add_argument("--max-value", type=positive_int, default=50,
                    help="largest intermediate value (NOTES.md: cap around 50)")
     b.add_argument("--format", choices=["text", "code"], default="text",
                    help="solution format: 'a+b=c' steps or rStar comment + Python steps")
@@ -541,27 +554,40 @@ def get_parser():
     i.add_argument("--questions", default="",
                    help="JSONL with 'question' fields written elsewhere (rStar: by GPT-4): "
                         "filter these instead of imagining")
-    i.add_argument("--n", type=int, default=300, help="generation requests (candidate questions)")
-    i.add_argument("--shots", type=int, default=3,
+    i.add_argument("--n", type=positive_int, default=300, help="generation requests (candidate questions)")
+    i.add_argument("--shots", type=positive_int, default=3,
                    help="seed questions per prompt (guessed; 3 fit the tiny model's 512 positions)")
-    i.add_argument("--k", type=int, default=10, help="solutions sampled per question (rStar: 10)")
-    i.add_argument("--min-agree", type=float, default=0.3,
+    i.add_argument("--k", type=positive_int, default=10, help="solutions sampled per question (rStar: 10)")
+    i.add_argument("--min-agree", type=float_in(0, 1, lo_open=True), default=0.3,
                    help="keep when the majority answer has this share of the k samples "
                         "(rStar: 3 of 10)")
-    i.add_argument("--temperature", type=float, default=1.0,
+    i.add_argument("--temperature", type=nonneg_float, default=1.0,
                    help="sampling temperature of questions and solutions")
-    i.add_argument("--max-question-tokens", type=int, default=200,
+    i.add_argument("--max-question-tokens", type=positive_int, default=200,
                    help="max new tokens per question")
-    i.add_argument("--max-tokens", type=int, default=256, help="max new tokens per solution")
-    i.add_argument("--min-chars", type=int, default=10, help="drop shorter questions")
-    i.add_argument("--max-chars", type=int, default=1000, help="drop longer questions")
+    i.add_argument("--max-tokens", type=positive_int, default=256, help="max new tokens per solution")
+    i.add_argument("--min-chars", type=nonneg_int, default=10, help="drop shorter questions")
+    i.add_argument("--max-chars", type=positive_int, default=1000, help="drop longer questions")
     i.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
-    i.add_argument("--batch-size", type=int, default=128, help="rows per HF generation batch")
+    i.add_argument("--batch-size", type=positive_int, default=128, help="rows per HF generation batch")
     i.add_argument("--seed", type=int, default=0, help="seed of shots and samples; ids embed it")
     return parser
 
 
-if __name__ == "__main__":
+def main():
     args = get_parser().parse_args()
     print("args: " + json.dumps(vars(args)))
+    from common import check_model_dir, check_not_input, check_output
+    if args.command == "builtin":
+        check_output(args.out_dir, "--out-dir", is_dir=True)
+    else:
+        check_not_input(args.out, "--out", {"--in": getattr(args, "inp", None), "--seed-file": getattr(args, "seed_file", None)})
+        check_output(args.out, "--out")
+    if args.command == "imagine":
+        check_model_dir(args.model, "--model")
     {"builtin": run_builtin, "convert": run_convert, "imagine": run_imagine}[args.command](args)
+
+
+if __name__ == "__main__":
+    from common import run_main
+    run_main(main, "synth")

@@ -55,8 +55,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from common import (STEP_DELIM, encode, load_for_training, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
-                    setup_dist, teardown_dist, write_json)
+from common import (STEP_DELIM, DataError, check_fields, check_finite_loss, check_model_dir, check_not_input,
+                    check_output, encode, float_in, load_for_training, load_tokenizer, lr_at, nonneg_float, pick_device, positive_float,
+                    positive_int, print0, read_jsonl, run_main, save_checkpoint, setup_dist, teardown_dist, unit_float,
+                    write_json)
 
 # ----------------------------------------------------------------------------- the method
 
@@ -221,8 +223,26 @@ def all_logps(model, data, bs, rank, world, pad_id, device, dtype):
     return out
 
 
+def read_pairs(paths):
+    """Pair records, each checked: texts are strings, r_chosen/r_rejected lists of numbers, q_* numbers
+    (the reader already refuses NaN and Infinity, which would train a checkpoint of NaN weights)."""
+    recs = []
+    for path in paths:
+        for lineno, r in read_jsonl(path):
+            check_fields(path, lineno, r, {"prompt": str, "chosen": str, "rejected": str})
+            for name in ("r_chosen", "r_rejected"):
+                xs = r.get(name, [])
+                if not isinstance(xs, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+                    raise DataError(f"{path}:{lineno}: field '{name}' must be a list of numbers, got {xs!r:.60}")
+            for name in ("q_chosen", "q_rejected"):
+                if r.get(name) is not None and (not isinstance(r[name], (int, float)) or isinstance(r[name], bool)):
+                    raise DataError(f"{path}:{lineno}: field '{name}' must be a number, got {r[name]!r:.60}")
+            recs.append(r)
+    return recs
+
+
 def load_pairs(paths, kinds, tok, args):
-    recs = [r for p in paths for r in load_jsonl(p, {"prompt": str, "chosen": str, "rejected": str})]
+    recs = read_pairs(paths)
     if kinds:
         recs = [r for r in recs if r.get("kind") in kinds]
     if not recs:
@@ -261,6 +281,14 @@ def save(model, tok, out, meta, fsdp, rank):
 # ----------------------------------------------------------------------------- run
 
 
+def check_flags(args):
+    """Model directory, output and pair records, before the model is loaded (not after training)."""
+    check_model_dir(args.model, "--model")
+    check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
+    check_output(args.out, "--out", is_dir=True)
+    read_pairs(args.pairs)  # every record checked now, not after the model is loaded
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="policy HF directory (also the frozen reference)")
@@ -269,31 +297,32 @@ def main():
     ap.add_argument("--kinds", default="", help="comma-separated pair kinds to train on (empty: all)")
     ap.add_argument("--loss", choices=["dpo", "svpo"], default="dpo", help="plain DPO (+ optional NLL) or the SVPO loss")
     ap.add_argument("--order", choices=["cpl", "shuffle", "file"], default="cpl", help="pair order each epoch")
-    ap.add_argument("--alpha", type=float, default=0.5, help="CPL: weight of the policy gap p_g (CPL App. A: 0.5)")
-    ap.add_argument("--epochs", type=int, default=2, help="passes over the pairs (CPL: 2)")
-    ap.add_argument("--beta", type=float, default=0.1, help="DPO beta (SVPO: 0.1; CPL: unstated)")
-    ap.add_argument("--label-smoothing", type=float, default=0.0, help="cDPO label smoothing")
-    ap.add_argument("--sft-weight", type=float, default=None,
+    ap.add_argument("--alpha", type=nonneg_float, default=0.5, help="CPL: weight of the policy gap p_g (CPL App. A: 0.5)")
+    ap.add_argument("--epochs", type=positive_int, default=2, help="passes over the pairs (CPL: 2)")
+    ap.add_argument("--beta", type=positive_float, default=0.1, help="DPO beta (SVPO: 0.1; CPL: unstated)")
+    ap.add_argument("--label-smoothing", type=float_in(0, 0.5), default=0.0, help="cDPO label smoothing")
+    ap.add_argument("--sft-weight", type=nonneg_float, default=None,
                     help="weight of the chosen side's token-mean NLL (default: 0 for dpo, 5 for svpo, SVPO App. A.1)")
-    ap.add_argument("--margin-weight", type=float, default=0.25, help="SVPO value margin term weight (SVPO: 0.25)")
-    ap.add_argument("--reg-weight", type=float, default=0.001, help="SVPO implicit-reward/value consistency weight (SVPO: 0.001)")
-    ap.add_argument("--mse-weight", type=float, default=0.25, help="SVPO value MSE to Q weight (SVPO: 0.25)")
-    ap.add_argument("--gamma", type=float, default=0.5, help="SVPO value margin (SVPO: 0.5)")
-    ap.add_argument("--batch-size", type=int, default=8, help="pairs per micro-batch per rank")
-    ap.add_argument("--grad-accum", type=int, default=8, help="micro-batches per optimizer step (8 x 8 = CPL's batch 64)")
-    ap.add_argument("--lr", type=float, default=5e-6, help="peak learning rate (SVPO: 5e-6 for 7B; tiny model: ~1e-4..5e-4)")
-    ap.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction of the steps (SVPO: 0.03)")
-    ap.add_argument("--min-lr-frac", type=float, default=0.0, help="cosine decays to this fraction of the peak")
-    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    ap.add_argument("--max-len", type=int, default=1024, help="prompt+completion tokens kept (from the right; AlphaMath: 1024)")
-    ap.add_argument("--eval-batch-size", type=int, default=32, help="pairs per batch for the no-grad log-prob passes")
+    ap.add_argument("--margin-weight", type=nonneg_float, default=0.25, help="SVPO value margin term weight (SVPO: 0.25)")
+    ap.add_argument("--reg-weight", type=nonneg_float, default=0.001, help="SVPO implicit-reward/value consistency weight (SVPO: 0.001)")
+    ap.add_argument("--mse-weight", type=nonneg_float, default=0.25, help="SVPO value MSE to Q weight (SVPO: 0.25)")
+    ap.add_argument("--gamma", type=nonneg_float, default=0.5, help="SVPO value margin (SVPO: 0.5)")
+    ap.add_argument("--batch-size", type=positive_int, default=8, help="pairs per micro-batch per rank")
+    ap.add_argument("--grad-accum", type=positive_int, default=8, help="micro-batches per optimizer step (8 x 8 = CPL's batch 64)")
+    ap.add_argument("--lr", type=positive_float, default=5e-6, help="peak learning rate (SVPO: 5e-6 for 7B; tiny model: ~1e-4..5e-4)")
+    ap.add_argument("--warmup", type=unit_float, default=0.03, help="warm-up fraction of the steps (SVPO: 0.03)")
+    ap.add_argument("--min-lr-frac", type=unit_float, default=0.0, help="cosine decays to this fraction of the peak")
+    ap.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--max-len", type=positive_int, default=1024, help="prompt+completion tokens kept (from the right; AlphaMath: 1024)")
+    ap.add_argument("--eval-batch-size", type=positive_int, default=32, help="pairs per batch for the no-grad log-prob passes")
     ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (as in pairs.py)")
     ap.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (fully_shard per decoder layer)")
     ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (large models)")
     ap.add_argument("--save-epochs", action="store_true", help="also save OUT/epoch{k} after every epoch but the last")
     ap.add_argument("--seed", type=int, default=0, help="seed (value-head init, shuffle order)")
-    ap.add_argument("--log-every", type=int, default=1, help="print a log line every this many steps")
+    ap.add_argument("--log-every", type=positive_int, default=1, help="print a log line every this many steps")
     args = ap.parse_args()
+    check_flags(args)
     if args.sft_weight is None:
         args.sft_weight = 5.0 if args.loss == "svpo" else 0.0
 
@@ -394,6 +423,7 @@ def main():
             if world > 1:
                 dist.all_reduce(sums)
             n = len(gb)
+            check_finite_loss(sums[0].item() / n, step + 1)
             tokens += int(sums[11])
             dt = time.time() - t_train
             rec = {"step": step + 1, "epoch": epoch + 1, "loss": sums[0].item() / n, "dpo": sums[1].item() / n,
@@ -420,4 +450,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "train_dpo")

@@ -61,8 +61,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (STEP_DELIM, encode, load_for_training, load_jsonl, load_tokenizer, lr_at, pick_device, print0, save_checkpoint,
-                    setup_dist, teardown_dist, stable_seed)
+from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode, load_for_training, load_jsonl,
+                    load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device, positive_float, positive_int, print0,
+                    run_main, save_checkpoint, setup_dist, stable_seed, teardown_dist,
+                    unit_float)
 
 # ----------------------------------------------------------------------------- the losses
 
@@ -177,6 +179,13 @@ def evaluate(model, tokenizer, pairs, args, device):
 # ----------------------------------------------------------------------------- run
 
 
+def check_flags(args):
+    """Model directory and output, before the model is loaded (not after training)."""
+    check_model_dir(args.init, "--init")
+    check_not_input(args.out, "--out", {"--pairs": args.pairs, "--eval-pairs": args.eval_pairs, "--init": args.init})
+    check_output(args.out, "--out", is_dir=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="policy HF directory: the PPM body (and tokenizer) starts from it")
@@ -184,23 +193,24 @@ def main():
     ap.add_argument("--pairs", nargs="+", required=True, help="ppm pairs JSONL file(s) (pairs.py; rStar: every round's)")
     ap.add_argument("--kinds", default="ppm,ppm_final", help="comma list: use only pairs of these kinds ('' for all)")
     ap.add_argument("--eval-pairs", default="", help="held-out pairs JSONL (default: split off --eval-frac of the problems)")
-    ap.add_argument("--eval-frac", type=float, default=0.05, help="share of problems held out (rStar: 5%%)")
+    ap.add_argument("--eval-frac", type=unit_float, default=0.05, help="share of problems held out (rStar: 5%%)")
     ap.add_argument("--out", required=True, help="output HF directory")
     ap.add_argument("--loss", default="bt", choices=["bt", "mse"], help="bt: pairwise Bradley-Terry (rStar); mse: regress Q")
-    ap.add_argument("--steps", type=int, default=0, help="optimizer steps (0: use --epochs)")
-    ap.add_argument("--epochs", type=float, default=2.0, help="passes over the training pairs when --steps is 0 (rStar code: 2)")
-    ap.add_argument("--batch-size", type=int, default=16, help="pairs per micro-batch per rank (mse: 2x this many texts)")
-    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (1e-3 for the tiny model: tuned; rStar 7e-6 for 7B)")
-    ap.add_argument("--warmup", type=float, default=0.05, help="warm-up as a fraction of the steps")
-    ap.add_argument("--min-lr-frac", type=float, default=0.05, help="cosine decays to this fraction of the peak")
-    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    ap.add_argument("--max-len", type=int, default=512, help="truncate scored texts to this many tokens (from the left)")
+    ap.add_argument("--steps", type=nonneg_int, default=0, help="optimizer steps (0: use --epochs)")
+    ap.add_argument("--epochs", type=positive_float, default=2.0, help="passes over the training pairs when --steps is 0 (rStar code: 2)")
+    ap.add_argument("--batch-size", type=positive_int, default=16, help="pairs per micro-batch per rank (mse: 2x this many texts)")
+    ap.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
+    ap.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (1e-3 for the tiny model: tuned; rStar 7e-6 for 7B)")
+    ap.add_argument("--warmup", type=unit_float, default=0.05, help="warm-up as a fraction of the steps")
+    ap.add_argument("--min-lr-frac", type=unit_float, default=0.05, help="cosine decays to this fraction of the peak")
+    ap.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--max-len", type=positive_int, default=512, help="truncate scored texts to this many tokens (from the left)")
     ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter appended after the scored step")
     ap.add_argument("--seed", type=int, default=0, help="seed for the split and the data order")
-    ap.add_argument("--eval-every", type=int, default=0, help="held-out metrics every this many steps (0: only at the end)")
-    ap.add_argument("--log-every", type=int, default=20, help="print a log line every this many steps")
+    ap.add_argument("--eval-every", type=nonneg_int, default=0, help="held-out metrics every this many steps (0: only at the end)")
+    ap.add_argument("--log-every", type=positive_int, default=20, help="print a log line every this many steps")
     args = ap.parse_args()
+    check_flags(args)
 
     rank, world, local = setup_dist()
     device, dtype = pick_device(local)
@@ -267,6 +277,7 @@ def main():
             t = torch.tensor([loss_sum, acc_sum], device=device)
             torch.distributed.all_reduce(t)
             loss_sum, acc_sum = (t / world).tolist()
+        check_finite_loss(loss_sum, step + 1)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -294,4 +305,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "train_ppm")

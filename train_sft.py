@@ -36,8 +36,10 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (encode_completions, format_prompt, load_for_training, load_jsonl, load_tokenizer, lr_at,
-                    pick_device, print0, read_problems, save_checkpoint, setup_dist, teardown_dist, token_logps)
+from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, encode_completions,
+                    format_prompt, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device,
+                    positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_dist,
+                    teardown_dist, token_logps, unit_float)
 
 # ----------------------------------------------------------------------------- the tiny model
 
@@ -94,30 +96,42 @@ def load_examples(paths, tokenizer):
 # ----------------------------------------------------------------------------- run
 
 
+def check_flags(args):
+    """Paths, model directory, shapes and data, before a model is built (not after training every step)."""
+    if args.init != "tiny":
+        check_model_dir(args.init, "--init")
+    elif args.hidden % args.heads:
+        raise UsageError(f"--hidden: {args.hidden} is not a multiple of --heads {args.heads}")
+    check_not_input(args.out, "--out", {"--data": args.data, "--init": args.init})
+    check_output(args.out, "--out", is_dir=True)
+    load_examples(args.data, None)  # every record checked now (plain prompts), not after the model is built
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", default="tiny", help="'tiny' for a fresh char-level Llama, or an HF model directory to fine-tune")
     ap.add_argument("--data", nargs="+", required=True, help="problems JSONL with solutions and/or sft JSONL (prompt, completion)")
     ap.add_argument("--out", required=True, help="output HF directory")
-    ap.add_argument("--steps", type=int, default=None,
+    ap.add_argument("--steps", type=nonneg_int, default=None,
                     help="optimizer steps (default: 900 for --init tiny, tuned here to ~3.5 min and ~44%% greedy on "
                          "the built-in test set; else from --epochs)")
-    ap.add_argument("--epochs", type=float, default=1.0, help="passes over the data when --steps is 0")
-    ap.add_argument("--batch-size", type=int, default=16, help="examples per micro-batch per rank (16: probe)")
-    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (3e-3 for the tiny model: probe; ~1e-5 for 1B+ models)")
-    ap.add_argument("--warmup", type=float, default=0.03, help="warm-up as a fraction of the steps")
-    ap.add_argument("--min-lr-frac", type=float, default=0.05, help="cosine decays to this fraction of the peak (probe: ~5%%)")
-    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    ap.add_argument("--max-len", type=int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
-    ap.add_argument("--hidden", type=int, default=128, help="tiny model: hidden size")
-    ap.add_argument("--layers", type=int, default=4, help="tiny model: layers")
-    ap.add_argument("--heads", type=int, default=4, help="tiny model: attention heads")
+    ap.add_argument("--epochs", type=positive_float, default=1.0, help="passes over the data when --steps is 0")
+    ap.add_argument("--batch-size", type=positive_int, default=16, help="examples per micro-batch per rank (16: probe)")
+    ap.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
+    ap.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3 for the tiny model: probe; ~1e-5 for 1B+ models)")
+    ap.add_argument("--warmup", type=unit_float, default=0.03, help="warm-up as a fraction of the steps")
+    ap.add_argument("--min-lr-frac", type=unit_float, default=0.05, help="cosine decays to this fraction of the peak (probe: ~5%%)")
+    ap.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--max-len", type=positive_int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
+    ap.add_argument("--hidden", type=positive_int, default=128, help="tiny model: hidden size")
+    ap.add_argument("--layers", type=positive_int, default=4, help="tiny model: layers")
+    ap.add_argument("--heads", type=positive_int, default=4, help="tiny model: attention heads")
     ap.add_argument("--seed", type=int, default=0, help="seed for init and data order")
-    ap.add_argument("--log-every", type=int, default=10, help="print a log line every this many steps")
-    ap.add_argument("--save-every", type=int, default=0,
+    ap.add_argument("--log-every", type=positive_int, default=10, help="print a log line every this many steps")
+    ap.add_argument("--save-every", type=nonneg_int, default=0,
                     help="also save OUT/checkpoints/step{N} every N steps (for accuracy-vs-steps curves; 0: off)")
     args = ap.parse_args()
+    check_flags(args)
 
     rank, world, local = setup_dist()
     device, dtype = pick_device(local)
@@ -185,6 +199,7 @@ def main():
         if world > 1:
             torch.distributed.all_reduce(loss_sum)
         loss_sum = loss_sum.item()
+        check_finite_loss(loss_sum, step + 1)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -205,4 +220,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "train_sft")

@@ -4,6 +4,8 @@ import sys
 import tempfile
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import grader  # noqa: E402
 from grader import run_code  # noqa: E402
@@ -143,3 +145,59 @@ def test_output_is_clipped():
     ok, out = run_code("print('a' * 100000)\nprint('END')")
     assert ok is True and out.startswith("aaaa") and out.rstrip().endswith("END")
     assert len(out) <= grader.MAX_OUTPUT_CHARS + 50
+
+
+# Hostile code, one route per row: {m} is a file outside the sandbox that the code tries to create,
+# directly or through a process it starts. Every row must fail, leave no file and no process behind.
+_SH = "['/bin/sh', '-c', 'touch {m}']"
+HOSTILE = {
+    "os.system": "import os; os.system('touch {m}')",
+    "os.popen": "import os; os.popen('touch {m}').read()",
+    "subprocess.run": f"import subprocess; subprocess.run({_SH})",
+    "_posixsubprocess.fork_exec": (
+        "import _posixsubprocess\n_posixsubprocess.fork_exec([b'/bin/sh'], [b'/bin/sh', b'-c', b'touch {m}'], True, (), "
+        "None, None, -1, -1, -1, -1, -1, -1, -1, -1, False, False, None, None, None, -1, None, False)"),
+    "re-imported _posixsubprocess": "import sys; sys.modules.pop('_posixsubprocess', None); import _posixsubprocess",
+    "subprocess._fork_exec": "import subprocess; subprocess._fork_exec()",
+    "os.posix_spawn": f"import os; os.posix_spawn('/bin/sh', {_SH}, dict())",
+    "os.posix_spawnp": f"import os; os.posix_spawnp('sh', {_SH}, dict())",
+    "os.fork": "import os\nif os.fork() == 0:\n    open('{m}', 'w')",
+    "os.forkpty": "import os\nif os.forkpty()[0] == 0:\n    open('{m}', 'w')",
+    "pty.spawn": f"import pty; pty.spawn({_SH})",
+    "os.execv": f"import os; os.execv('/bin/sh', {_SH})",
+    "os.spawnv": f"import os; os.spawnv(os.P_WAIT, '/bin/sh', {_SH})",
+    "multiprocessing spawn": ("import multiprocessing as mp\nmp.set_start_method('spawn')\n"
+                              "p = mp.Process(target=print)\np.start()\np.join()"),
+    "multiprocessing forkserver": ("import multiprocessing as mp\nmp.set_start_method('forkserver')\n"
+                                   "p = mp.Process(target=print)\np.start()\np.join()"),
+    "ProcessPoolExecutor": "import concurrent.futures as f; f.ProcessPoolExecutor(2).submit(abs, 1).result()",
+    "asyncio subprocess": f"import asyncio; asyncio.run(asyncio.create_subprocess_exec(*{_SH}))",
+    "ctypes libc.system": "import ctypes; ctypes.CDLL(None).system(b'touch {m}')",
+    "write outside": "open('{m}', 'w').write('x')",
+    "os.open outside": "import os; os.open('{m}', os.O_CREAT | os.O_WRONLY)",
+    "socket connect": "import socket; socket.create_connection(('127.0.0.1', 9))",
+    "raw socket": "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))",
+    "socketpair": "import socket; socket.socketpair()",
+    "parent's environment": "import os; print(open('/proc/%d/environ' % os.getppid()).read())",
+    "raise own rlimit": "import resource; resource.setrlimit(resource.RLIMIT_AS, (-1, -1))",
+    "kill the parent": "import os, signal; os.kill(os.getppid(), signal.SIGKILL)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_code_is_contained(name, tmp_path):
+    marker = tmp_path / "escaped"
+    before = _descendants()
+    ok, out = run_code(HOSTILE[name].format(m=marker), timeout=5)
+    assert ok is False and "PermissionError" in out, out
+    assert not marker.exists()
+    time.sleep(0.05)
+    assert _descendants() == before
+    _carries_on()
+
+
+def test_hostile_environment_read_sees_only_the_clean_environment(monkeypatch):
+    monkeypatch.setenv("SECRET_TOKEN_FOR_TEST", "do-not-leak")
+    for code in ("import os; print(dict(os.environ))", "print(open('/proc/self/environ').read())"):
+        ok, out = run_code(code)
+        assert ok is True and "do-not-leak" not in out
