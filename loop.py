@@ -26,7 +26,8 @@ Baselines that spend the same compute without search (more SFT on the seed set f
 time; rejection-sampling SFT with the same verification at the same generated tokens) are in
 benchmarks/bench_loop.py, run on this command's output.
 Every round's artifacts go in OUT/round{r}/; a step whose output exists is skipped, so a rerun
-resumes where it stopped. At the end a table is printed and saved (OUT/results.md, OUT/results.json).
+resumes where it stopped (more --rounds extend a finished run; other settings that shape the output
+are refused, naming the flags: --force starts over). At the end a table is printed and saved (OUT/results.md, OUT/results.json).
 
 Commands
   CPU (built-in task):  python loop.py --out runs/loop --rounds 2
@@ -42,7 +43,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import load_jsonl, read_problems, write_json, write_jsonl
+from common import (check_resume, load_jsonl, nonneg_int, positive_float, positive_int, read_problems, run_main,
+                    write_json, write_jsonl)
 
 PY = sys.executable
 HERE = Path(__file__).resolve().parent  # the stage scripts sit beside this file
@@ -111,48 +113,56 @@ def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_argument_group("run")
     g.add_argument("--out", default="runs/loop", help="root folder of the run (rounds go in OUT/round{r})")
-    g.add_argument("--rounds", type=int, default=2, help="self-improvement rounds K (rStar: 4; 2 on CPU)")
+    g.add_argument("--rounds", type=nonneg_int, default=2, help="self-improvement rounds K (rStar: 4; 2 on CPU)")
     g.add_argument("--seed", type=int, default=1, help="seed of the task, the tiny model, sampling and search")
     g.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend for every stage")
+    g.add_argument("--force", action="store_true",
+                   help="OUT was made with other settings: delete it and start over (without it the run refuses)")
     g = ap.add_argument_group("data (built-in task unless files are given)")
     g.add_argument("--seed-file", default="", help="seed problems with solutions (default: synth.py builtin)")
     g.add_argument("--pool-file", default="", help="answer-only problems to search (default: synth.py builtin)")
     g.add_argument("--test-file", default="", help="held-out problems (default: synth.py builtin)")
-    g.add_argument("--n-seed", type=int, default=1000, help="built-in: seed problems with gold solutions")
+    g.add_argument("--n-seed", type=positive_int, default=1000, help="built-in: seed problems with gold solutions")
     g.add_argument("--ops", default="2-6", help="built-in: operations per problem, the same range in every split "
                    "(the tiny model does not generalise to more steps than its seed set shows)")
-    g.add_argument("--n-test", type=int, default=1000, help="built-in: test problems (200 per level)")
+    g.add_argument("--n-test", type=positive_int, default=1000, help="built-in: test problems (200 per level)")
+    g.add_argument("--pool-size", type=positive_int, default=4000,
+                   help="built-in: answer-only pool problems (rounds take --n-pool of them each)")
     g.add_argument("--synth-args", default="", help="extra synth.py builtin flags, e.g. '--max-operand 5'")
     g = ap.add_argument_group("training")
     g.add_argument("--init", default="tiny", help="'tiny' (built-in) or an HF policy to start from")
-    g.add_argument("--base-steps", type=int, default=4000,
+    g.add_argument("--base-steps", type=positive_int, default=4000,
                    help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
-    g.add_argument("--base-lr", type=float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
+    g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
     g.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl"], help="policy update each round")
     g.add_argument("--update-from", default="previous", choices=["previous", "init"],
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
-    g.add_argument("--refresh-steps", type=int, default=600, help="SFT steps of a round's update from the previous policy")
-    g.add_argument("--refresh-lr", type=float, default=1e-3, help="peak lr of a round's SFT update")
+    g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
+    g.add_argument("--refresh-lr", type=positive_float, default=1e-3, help="peak lr of a round's SFT update")
     g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl)")
     g = ap.add_argument_group("search")
-    g.add_argument("--n-pool", type=int, default=2000, help="pool problems searched per round")
-    g.add_argument("--rollouts", type=int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
-    g.add_argument("--retry-rollouts", type=int, default=32, help="rollouts for problems earlier rounds did not solve")
-    g.add_argument("--children", type=int, default=4, help="mcts.py samples per expansion")
-    g.add_argument("--stop-after", type=int, default=4, help="a tree stops after this many distinct correct answers")
-    g.add_argument("--sft-k", type=int, default=2, help="verified trajectories per problem for SFT (rStar: 2)")
+    g.add_argument("--n-pool", type=positive_int, default=2000, help="pool problems searched per round")
+    g.add_argument("--rollouts", type=positive_int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
+    g.add_argument("--retry-rollouts", type=positive_int, default=32, help="rollouts for problems earlier rounds did not solve")
+    g.add_argument("--children", type=positive_int, default=4, help="mcts.py samples per expansion")
+    g.add_argument("--stop-after", type=nonneg_int, default=4, help="a tree stops after this many distinct correct answers")
+    g.add_argument("--sft-k", type=positive_int, default=2, help="verified trajectories per problem for SFT (rStar: 2)")
     g.add_argument("--mcts-args", default="--max-depth 8 --max-step-tokens 48 --check-equations",
                    help="extra mcts.py flags (built-in: --check-equations drops steps with false arithmetic)")
     g.add_argument("--ppm", action="store_true", help="train a PPM each round and search with it from round 2")
-    g.add_argument("--ppm-min-edit", type=int, default=1, help="pairs.py --ppm-min-edit (built-in steps differ by a digit)")
-    g.add_argument("--ppm-steps", type=int, default=300, help="train_ppm.py optimizer steps")
-    g.add_argument("--ppm-lr", type=float, default=1e-3, help="train_ppm.py peak lr (tiny model: tuned)")
+    g.add_argument("--ppm-min-edit", type=nonneg_int, default=1, help="pairs.py --ppm-min-edit (built-in steps differ by a digit)")
+    g.add_argument("--ppm-steps", type=positive_int, default=300, help="train_ppm.py optimizer steps")
+    g.add_argument("--ppm-lr", type=positive_float, default=1e-3, help="train_ppm.py peak lr (tiny model: tuned)")
     g = ap.add_argument_group("evaluation")
     g.add_argument("--eval-search", action="store_true", help="also maj@N (and best-of-N, MCTS with the PPM)")
-    g.add_argument("--eval-limit", type=int, default=300, help="test problems for --eval-search (greedy uses all)")
-    g.add_argument("--n", type=int, default=16, help="N for maj@N and best-of-N; MCTS rollouts at test time")
+    g.add_argument("--eval-limit", type=nonneg_int, default=300, help="test problems for --eval-search (greedy uses all)")
+    g.add_argument("--n", type=positive_int, default=16, help="N for maj@N and best-of-N; MCTS rollouts at test time")
     return ap
+
+
+# flags that may change between a run and its resumption: they do not change what is already there
+RESUME_FREE = {"rounds", "backend", "force", "eval_search", "eval_limit", "n"}
 
 
 def expected_minutes(args):
@@ -169,6 +179,8 @@ def main():
     print(json.dumps(vars(args)), flush=True)
     print(f"expected time: {expected_minutes(args)}", flush=True)
     out = Path(args.out)
+    # a rerun resumes only with the settings that made OUT (more rounds, other evaluation: fine)
+    check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "loop_args.json", vars(args))
     log = out / "log.txt"
@@ -178,7 +190,7 @@ def main():
     data = out / "data"
     if not (args.seed_file and args.pool_file and args.test_file):
         run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
-             "--seed-ops", args.ops, "--n-pool", args.n_pool * args.rounds, "--pool-ops", args.ops,
+             "--seed-ops", args.ops, "--n-pool", args.pool_size, "--pool-ops", args.ops,
              "--n-test", args.n_test, "--test-ops", args.ops] + args.synth_args.split(), log, data / "test.jsonl")
     seed_file = args.seed_file or data / "seed.jsonl"
     pool = read_problems(args.pool_file or data / "pool.jsonl")
@@ -283,4 +295,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "loop")

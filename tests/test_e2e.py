@@ -57,6 +57,11 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     r2 = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "$ " not in r2.stdout and r2.stdout.count("[skip]") >= 15
     assert json.loads((out / "results.json").read_text())["rows"][2]["greedy"] == res["rows"][2]["greedy"]
+    # a rerun with other output-shaping settings refuses in one line and changes nothing
+    before = {f: f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    r3 = subprocess.run([c if c != "60" else "61" for c in cmd], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r3.returncode == 2 and r3.stderr.strip().count("\n") == 0 and "--n-seed 60 -> 61" in r3.stderr, r3.stderr
+    assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
 
 
 def test_loop_with_its_own_files_runs_no_synth(tmp_path):
