@@ -40,7 +40,7 @@ Written arithmetic (the text-format analog of executing a code step)
   steps_verified(steps, ops)  every step's equations hold (and, with the built-in task's `ops`
                          known, one equation per operation): what pairs.py --verify keeps as SFT data.
 
-Code steps (rStar-Math's code-augmented CoT, spec_004 section 2.3)
+Code steps (rStar-Math's code-augmented CoT, Guan et al. 2025, section 3.1)
   run_code(code, timeout=5.0, memory_mb=512) -> (success, output). The caller concatenates the
   code of all steps so far; this runs one string, from scratch, in a fresh process:
   `sys.executable -I -B`, a new temporary working directory (deleted afterwards), a minimal
@@ -77,7 +77,7 @@ from functools import lru_cache
 MAX_ANSWER_CHARS = 1000  # longer "answers" are degenerate generations; refused, not truncated
 MAX_DEPTH = 20  # nesting of {[( ; MATH test golds nest <= 3 deep, parse time grows with it
 EQUIV_TIMEOUT_S = 2.0  # one deadline for parse + verify (guessed: real answers take < 0.3 s)
-MAX_OUTPUT_CHARS = 4096  # rStar keeps 1024 (spec_004 2.3); the caller may cut further
+MAX_OUTPUT_CHARS = 4096  # rStar keeps 1024 (its released code); the caller may cut further
 FILE_SIZE_MB = 16  # cap on any file the code writes, its captured output included
 
 # ----------------------------------------------------------------------------- extraction

@@ -7,7 +7,7 @@ What it does
   index): a tree does not depend on what else is in the batch). A finished tree is written at once and
   the next problem takes its slot (a sliding window keeps the batch full). A rollout:
   1. Select from the root: an unvisited child first, else the best of
-       UCT  Q + c sqrt(ln N_parent / (1 + N))     rStar-Math Eq. 1 as DESIGN.md writes it, c = 2
+       UCT  Q + c sqrt(ln N_parent / (1 + N))     rStar-Math Eq. 1 (its +1 in the denominator), c = 2
        PUCT Q + c P sqrt(N_parent) / (1 + N)      SVPO Eq. 4 / AlphaMath, c = 1.25, P = exp(mean token logp)
      Terminal children are never selected (rStar and SVPO code). Rollouts of one tree in the same tick
      spread by virtual loss (a pending visit counts as value -1).
@@ -137,7 +137,7 @@ class Tree:
 
 
 def uct_score(q, n, n_parent, c):
-    """UCT (rStar-Math Eq. 1, DESIGN.md form): Q + c * sqrt(ln N_parent / (1 + N))."""
+    """UCT (rStar-Math Eq. 1, with 1 + N so an unvisited child is finite): Q + c * sqrt(ln N_parent / (1 + N))."""
     return q + c * math.sqrt(math.log(max(n_parent, 1)) / (1 + n))
 
 

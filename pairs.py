@@ -2,7 +2,7 @@
 
 What it does
   Reads the trees mcts.py wrote and applies named pair rules, each a pure function of one tree:
-  - `step` (AlphaLLM-CPL section 3.1, spec_000 3.2): every pair of siblings (same parent) whose Q
+  - `step` (AlphaLLM-CPL, Wang et al. 2024, section 3.1): every pair of siblings (same parent) whose Q
     differ by more than --tau; chosen = the higher Q. Prompt = question + shared prefix.
   - `complete` (CPL 3.3): pairs of root-to-terminal trajectories whose values (mean Q along the
     path, the statistic rStar ranks trajectories by) differ by more than --tau; at most
@@ -10,12 +10,12 @@ What it does
     from filling the buffer), drawn with a per-problem stable seed.
   - `depth` (AlphaLLM-Q / MCTS-DPO, CPL Table 1): at each depth the best vs the worst node by Q
     over the whole level (different parents allowed), if their gap exceeds --tau.
-  - `svpo` (SVPO App. A.2, spec_002 4.7): for each positive node (on a path to a correct terminal),
+  - `svpo` (SVPO, Chen et al. 2024, App. A.2): for each positive node (on a path to a correct terminal),
     top-down, up to 2 `sibling`, 1 `cousin` (same depth, other parent) and 1 `other_depth`
     (a wrong terminal at another depth, not below the positive) negatives; a sibling or cousin
     negative is a node whose explored subtree reaches only wrong terminals and whose Q is below
     the positive's.
-  - `ppm` (rStar-Math section 3.3, spec_004 3.3): per parent, the top-2 children by Q that lead to
+  - `ppm` (rStar-Math section 3.3): per parent, the top-2 children by Q that lead to
     a correct answer vs the bottom-2 that lead to a wrong one, kept if the Q margin is >=
     --ppm-margin and the step texts are >= --ppm-min-edit characters apart (Levenshtein; rStar's
     released filter: 0.5 and 20); plus `ppm_final`: the top-2 correct vs bottom-2 wrong whole
@@ -41,7 +41,7 @@ Text conventions (the trainer relies on them)
     trajectory for complete / ppm_final); depth: depth of the chosen side's last node.
   - correct: a node's "correct" field, else reward > 0, else Q > 0 (terminal nodes only).
 
-Input   --trees: trees JSONL (DESIGN.md section 3) from mcts.py, one or more files.
+Input   --trees: trees JSONL (mcts.py's output contract) from mcts.py, one or more files.
 Output  --out-dir: pairs.jsonl {"id", "problem", "prompt", "chosen", "rejected", "kind", "q_chosen",
         "q_rejected", "r_chosen", "r_rejected", "depth"} (every DPO kind), ppm_pairs.jsonl (same
         fields, kinds ppm / ppm_final), sft.jsonl {"id", "problem", "prompt", "completion"},

@@ -1,7 +1,7 @@
 """Stage 0: problems. The built-in arithmetic task, and converters for GSM8K / MATH files.
 
 What it does
-  `builtin` writes the built-in task of DESIGN.md section 9: multi-step arithmetic word
+  `builtin` writes the built-in task (README, "The built-in task"): multi-step arithmetic word
   problems small enough for a ~1M-parameter char-level model trained from scratch on 2 CPU
   cores. A problem is a start value plus k operations (k = `ops` = `difficulty`); each
   operation is one sentence of the question and one step of the solution, so a k-op problem
@@ -16,13 +16,13 @@ What it does
   Operation kinds: add ("buys/finds/gets n more"), subtract ("gives away/loses/sells n"),
   multiply ("doubles/triples them") and halve ("halves them/gives away half"). At every step
   the kind is drawn uniformly among the kinds that keep the value in bounds, then its operand
-  uniformly among the operands that do. Bounds (NOTES.md: a tiny model copies operands but
+  uniformly among the operands that do. Bounds (measured on this project's tiny model: it copies operands but
   gets result digits wrong, and stayed under 7% with operands up to 20): start value and +/-
   operands in [1, --max-operand] (start >= 2 so the object reads as a plural), every
   intermediate value in [0, --max-value], factors 2 or 3, halving only of even values.
 
   Three splits, as in the papers' setting (a little annotated data, many answer-only
-  prompts, DESIGN.md section 9): seed.jsonl (gold solutions, easy: --seed-ops), pool.jsonl
+  prompts, as in the papers): seed.jsonl (gold solutions, easy: --seed-ops), pool.jsonl
   (answer only unless --pool-solutions, harder: --pool-ops) and test.jsonl (gold solutions,
   --test-ops). The number of operations cycles through the range, so every difficulty gets
   the same share. Splits are disjoint (test is drawn first and wins, then seed, then pool):
@@ -32,7 +32,7 @@ What it does
   from the string "synth-<seed>-<split>" (a sha512 of it, never Python's salted hash()), so
   e.g. changing --n-pool does not change the test set. A split with n = 0 is not written.
 
-  Code format (rStar-Math, spec_004 section 2.2): a step is a comment naming the operation
+  Code format (rStar-Math section 3.1): a step is a comment naming the operation
   plus one line of Python; the last step adds `print(x)` and the boxed answer on its own
   line. Running the code of all steps (comment and boxed lines aside) prints the answer;
   every prefix of steps runs too, which is what the MCTS sandbox executes per step.
@@ -49,8 +49,8 @@ What it does
   "unique_id", else "<kind>-<line index>". Records without a findable answer are skipped
   and counted.
 
-  `imagine` is AlphaLLM's imagination (spec_001 section 3: x^1 = g(x^0_i1..x^0_im, pi^0), g =
-  the policy itself) with rStar-Math's filter (spec_004 section 5: a synthesized problem is
+  `imagine` is AlphaLLM's imagination (AlphaLLM, Tian et al. 2024, section 4.1: x^1 = g(x^0_i1..x^0_im, pi^0), g =
+  the policy itself) with rStar-Math's filter (rStar-Math section 3.3, self-evolution: a synthesized problem is
   kept when >= 3 of 10 sampled solutions agree). 1) Each of --n requests shows --shots seed
   questions drawn at random (seeded per request). Plain models get
   "Question: q1\\nQuestion: q2\\n...Question: " and continue the list; chat models get one user
@@ -69,7 +69,7 @@ What it does
   The tiny built-in policy cannot write questions: its SFT loss masks the prompt, so it never
   learned question text (README, "Prompt synthesis").
 
-Output fields (problems contract, DESIGN.md section 3)
+Output fields (the problems contract every stage reads)
   builtin: {"id": "<split>-<seed>-<index>", "question", "answer", "solution"? , "source":
   "builtin", "ops": k, "difficulty": k}; gsm8k/math: {"id", "question", "answer",
   "solution", "source", ...}. Beside the builtin files: synth_args.json (args and counts).
@@ -228,9 +228,9 @@ def build_builtin(args):
 # --------------------------------------------------------------------------------------
 # Imagination: the policy writes new problems; a self-consistency vote labels and filters them.
 # --------------------------------------------------------------------------------------
-# AlphaLLM section 3 (spec_001): new prompts x^1 = g(x^0_i1, ..., x^0_im, pi^0), written by the
+# AlphaLLM section 4.1: new prompts x^1 = g(x^0_i1, ..., x^0_im, pi^0), written by the
 # policy itself from m seed examples; AlphaLLM gives no template, dedup or labels (its A12-A13).
-# Labels and the filter follow rStar-Math (spec_004 section 5): a GPT-4 problem was kept when
+# Labels and the filter follow rStar-Math (section 3.3): a GPT-4 problem was kept when
 # >= 3 of 10 sampled solutions agreed. Here the policy samples them and the majority answer is
 # the problem's pseudo-label.
 IMAGINE_LINE = "Question: {question}\n"  # as in the plain template (common.PLAIN_TEMPLATE)
@@ -378,7 +378,7 @@ def convert_math(rec, index):
     if answer is None:
         return None
     rid = rec.get("id", rec.get("unique_id", f"math-{index}"))
-    # A step with \boxed ends a trajectory (DESIGN.md 4), but ~4% of MATH solutions box
+    # A step with \boxed ends a trajectory (mcts.py), but ~4% of MATH solutions box
     # before their last paragraph: fold everything from the first boxed paragraph into one step.
     steps = rec["solution"].split("\n\n")
     boxed = [i for i, p in enumerate(steps) if re.search(r"\\(?:boxed|fbox)", p)]
@@ -524,17 +524,17 @@ def get_parser():
     b.add_argument("--out-dir", required=True, help="writes seed/pool/test.jsonl + synth_args.json")
     b.add_argument("--seed", type=int, default=0, help="random seed; ids embed it")
     b.add_argument("--n-seed", type=nonneg_int, default=1000,
-                   help="seed problems with gold solutions (DESIGN.md 9 says a few hundred; the 1M-param model needs ~1000 to reach 30%%+ greedy: tuned here)")
+                   help="seed problems with gold solutions (the papers use a few hundred to thousands; the 1M-param model needs ~1000 to reach 30%%+ greedy: tuned here)")
     b.add_argument("--seed-ops", type=ops_range, default="2-4", help="operation-count range of the seed set (2-4: no 5-op problems, which the loop must learn from the pool)")
     b.add_argument("--n-pool", type=nonneg_int, default=2000, help="answer-only problems for search")
     b.add_argument("--pool-ops", type=ops_range, default="2-5", help="operation-count range of the pool")
     b.add_argument("--n-test", type=nonneg_int, default=1000,
-                   help="test problems (NOTES.md: 200 give +-3.4 points of noise; use >= 1000)")
+                   help="test problems (200 give +-3.4 points of noise, measured here; use >= 1000)")
     b.add_argument("--test-ops", type=ops_range, default="2-5", help="operation-count range of the test set")
     b.add_argument("--max-operand", type=positive_int, default=10,
-                   help="largest start value and +/- operand (NOTES.md: ~10 is learnable)")
+                   help="largest start value and +/- operand (measured here: ~10 is learnable, 20+ is not)")
     b.add_argument("--max-value", type=positive_int, default=50,
-                   help="largest intermediate value (NOTES.md: cap around 50)")
+                   help="largest intermediate value (measured here: cap around 50)")
     b.add_argument("--format", choices=["text", "code"], default="text",
                    help="solution format: 'a+b=c' steps or rStar comment + Python steps")
     b.add_argument("--pool-solutions", action="store_true",

@@ -12,14 +12,14 @@ What it does
     pairs sorted by w descending within a problem, then round-robin over problems (in order of
     first appearance); the loader does not shuffle. `shuffle`: a new random order each epoch
     (PL-Shuffle baseline). `file`: as written.
-  - SVPO (spec_002 Eqs. 8-10, App. A.1), --loss svpo: a value head Linear(hidden, 1) + tanh beside
+  - SVPO (Chen et al. 2024, Eqs. 8-10, App. A.1), --loss svpo: a value head Linear(hidden, 1) + tanh beside
     the LM head, read at the last token of each step (the step's trailing delimiter, or EOS for a
     finished one). L = 1 * DPO + 0.25 * max(0, gamma - h_V) + 0.001 * (h_pi - sg[h_V])^2
     + 5 * NLL(chosen) + 0.25 * MSE(V(s_t), Q_t), h_pi = beta * DPO logit, h_V = V(chosen) - V(rejected);
     the MSE runs over every step of both sides with the pair's per-step Q as targets.
   Departures (documented choices)
   - --sft-weight adds the chosen side's token-mean NLL to plain DPO too (RPO, Pang et al. 2024; SVPO's
-    SFT term); 0 by default for DPO, 5 for SVPO. On the tiny model plain DPO collapses (NOTES.md).
+    SFT term); 0 by default for DPO, 5 for SVPO. On the tiny model plain DPO collapses (measured here: docs/preference.md).
   - SVPO's SFT/MSE data are the pairs' own chosen sides / steps (the paper mixes in whole solutions).
   - CPL's normalisation is unspecified: min-max over the buffer (all equal -> 0); ties keep file order.
   - A completion ending with the step delimiter is a partial trajectory: no EOS is appended to it
@@ -106,7 +106,7 @@ def minmax(xs):
 
 
 def cpl_order(groups, r_gap, p_gap, alpha=0.5):
-    """CPL order (spec_000 4.3-4.4): w = minmax(r_g) + alpha * minmax(p_g); sort each group (prompt)
+    """CPL order (AlphaLLM-CPL section 3.2, Eq. 7 and the prompt-level ranking): w = minmax(r_g) + alpha * minmax(p_g); sort each group (prompt)
     by w descending, then take every group's best, every group's second, ... (round-robin).
     groups, r_gap, p_gap: one entry per pair. Returns pair indices."""
     w = [r + alpha * p for r, p in zip(minmax(r_gap), minmax(p_gap))]

@@ -2,7 +2,7 @@
 
 What it does
   Trains a causal-LM body with a scalar head to score a partial trajectory x + s_1..s_i (the
-  question and the steps so far), rStar-Math section 3.2 (shared/spec/spec_004.md section 3).
+  question and the steps so far), rStar-Math section 3.3 (process preference model).
   The model is a Hugging Face sequence-classification model with one label
   (`AutoModelForSequenceClassification`, e.g. LlamaForSequenceClassification): a linear head
   read at the last non-pad token, so the checkpoint loads as is in transformers, in
@@ -50,7 +50,7 @@ Commands
                  --batch-size 16 --grad-accum 32 --epochs 1 --max-len 2048
   torchrun:  torchrun --nproc_per_node 8 train_ppm.py --init ckpt/policy --pairs ppm.jsonl \\
                  --out ckpt/ppm --lr 7e-6 --batch-size 16 --grad-accum 4 --epochs 1 --max-len 2048
-  (rStar: lr 7e-6, global batch 512, 1 epoch; spec_004 section 3.5.)
+  (rStar: lr 7e-6, global batch 512, 1 epoch; its section 4.1.)
 """
 import argparse
 import json

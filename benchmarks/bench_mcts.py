@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--policy", default=None, help="policy HF directory (default: build into --out-dir)")
     ap.add_argument("--data", default=None, help="directory with synth.py's pool.jsonl and test.jsonl (default: build)")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "out"), help="where the JSON, table and builds go")
-    ap.add_argument("--sft-steps", type=int, default=960, help="train_sft.py steps when building the policy (NOTES.md probe: ~960)")
+    ap.add_argument("--sft-steps", type=int, default=960, help="train_sft.py steps when building the policy (an early probe: ~960)")
     ap.add_argument("--window", type=int, default=64, help="trees in lock-step for (a) and (c)")
     ap.add_argument("--children", type=int, default=4, help="samples per expansion")
     ap.add_argument("--rollouts", type=int, default=16, help="rollouts per problem (and N of pass@N)")
