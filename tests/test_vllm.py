@@ -132,7 +132,7 @@ def test_checks_fail_when_the_adapter_drops_a_parameter(tiny, monkeypatch, drop)
         adapter_checks(tiny, VLLMBackend(tiny / "policy", seed=0))
 
 
-def test_fake_keeps_vllms_rules():
+def test_fake_keeps_vllms_rules(tiny):  # tiny: puts the fake on the path
     import vllm
     with pytest.raises(ValueError, match="n must be 1 when using greedy sampling"):
         vllm.SamplingParams(n=2, temperature=0.0)
