@@ -881,21 +881,38 @@ def shared_prefix_cache_class():
 
 
 class VLLMBackend:
-    """vLLM for GPU boxes: `LLM.generate` with per-request `SamplingParams` and prefix caching on."""
+    """vLLM for GPU boxes: `LLM.generate` with per-request `SamplingParams` and prefix caching on.
+
+    Where vLLM's semantics differ from HFBackend's, this class bridges them (tests/test_vllm.py checks
+    it against tests/fake_vllm, which is written to vLLM's documented behaviour):
+      - prompts go in as token ids from `encode`, so both backends see the same tokens (vLLM would
+        tokenize text with special tokens added: a chat template that starts with BOS got two);
+      - vLLM refuses n > 1 at temperature 0 ("n must be 1 when using greedy sampling"): a greedy
+        request is sent once and its output repeated n times, which is what n greedy samples are;
+      - max_model_len is capped at the model's max_position_embeddings (vLLM refuses a larger one);
+      - `gpu_memory_utilization` is the share of the GPU this engine reserves: engines in one process
+        (a policy and a vLLM PPM, or a rollout policy) must share it, their sum at most ~0.9.
+    vLLM's n samples of a request are seeded seed + i; each output's EOS (when it ends with one) is in
+    its token_ids and cumulative_logprob, as in HFBackend's "tokens" and "logp".
+    """
 
     def __init__(self, path, dtype="auto", tensor_parallel=1, gpu_memory_utilization=0.9, max_model_len=4096, seed=0):
+        from transformers import AutoConfig
         from vllm import LLM  # imported only when --backend vllm is chosen
+        limit = getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", None)
         self.llm = LLM(model=str(path), dtype=dtype, tensor_parallel_size=tensor_parallel, seed=seed,
                        enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len)
+                       max_model_len=min(max_model_len, limit or max_model_len))
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
         from vllm import SamplingParams
         seeds = seeds if seeds is not None else list(range(len(prompts)))
-        params = [SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
-                                 seed=stable_seed(s) % (2 ** 31), logprobs=0) for s in seeds]
-        outs = self.llm.generate(prompts, params, use_tqdm=progress)
+        greedy = temperature < 1e-5  # vLLM's _SAMPLING_EPS: below it, sampling is argmax
+        params = [SamplingParams(n=1 if greedy else n, temperature=temperature, max_tokens=max_tokens,
+                                 stop=stop or None, seed=stable_seed(s) % (2 ** 31), logprobs=0) for s in seeds]
+        outs = self.llm.generate([{"prompt_token_ids": encode(self.tokenizer, p)} for p in prompts], params,
+                                 use_tqdm=progress)
         res = []
         for o in outs:
             row = []
@@ -906,13 +923,14 @@ class VLLMBackend:
                     lp = sum(d[t].logprob for d, t in zip(c.logprobs, c.token_ids))
                 finish = "length" if c.finish_reason == "length" else ("stop" if c.stop_reason is not None else "eos")
                 row.append({"text": c.text, "tokens": ntok, "logp": (lp or 0.0) / max(ntok, 1), "finish": finish})
-            res.append(row)
+            res.append(row * n if greedy else row)
         return res
 
 
-def make_backend(kind, path, batch_size=64, seed=0):
+def make_backend(kind, path, batch_size=64, seed=0, gpu_memory=0.9):
+    """gpu_memory: the vLLM engine's gpu_memory_utilization (less when other engines share the GPU)."""
     if kind == "vllm":
-        return VLLMBackend(path, seed=seed)
+        return VLLMBackend(path, seed=seed, gpu_memory_utilization=gpu_memory)
     if kind != "hf":
         raise ValueError(f"unknown backend {kind!r} (hf or vllm)")
     device, dtype = pick_device()
@@ -962,14 +980,15 @@ class PPMScorer:
     The head's raw score is unbounded (Bradley-Terry only fixes differences); tanh maps it to
     [-1, 1], the range of terminal rewards, so PPM values and +/-1 rewards can be averaged in Q.
     backend "hf": transformers, left-padded batches of similar lengths; "vllm": vLLM's pooling
-    runner (`LLM.classify` with the activation off, so it returns the raw score; GPU only).
+    runner (`LLM.classify` with the activation off, so it returns the raw score; token ids in, as
+    VLLMBackend; GPU only, reserving `gpu_memory` of it).
     """
 
-    def __init__(self, path, device=None, dtype=None, batch_size=64, backend="hf"):
+    def __init__(self, path, device=None, dtype=None, batch_size=64, backend="hf", gpu_memory=0.2):
         self.llm = None
         if backend == "vllm":
             from vllm import LLM  # imported only when chosen
-            self.llm = LLM(model=str(path), runner="pooling")
+            self.llm = LLM(model=str(path), runner="pooling", gpu_memory_utilization=gpu_memory)
             self.tokenizer = self.llm.get_tokenizer()
             return
         from transformers import AutoModelForSequenceClassification
@@ -984,7 +1003,8 @@ class PPMScorer:
     def __call__(self, texts):
         if self.llm is not None:
             from vllm import PoolingParams
-            outs = self.llm.classify(list(texts), pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
+            outs = self.llm.classify([{"prompt_token_ids": encode(self.tokenizer, t)} for t in texts],
+                                     pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
             return [math.tanh(o.outputs.probs[0]) for o in outs]
         ids = [encode(self.tokenizer, t) for t in texts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths per batch: less padding

@@ -61,8 +61,8 @@ from pathlib import Path
 import torch
 
 from common import (STEP_DELIM, PPMScorer, check_model_dir, check_output, encode, fit_context, format_prompt, int_list, join_steps,
-                    load_jsonl, make_backend, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
-                    run_main, stable_seed, write_json, write_jsonl)
+                    load_jsonl, load_tokenizer, make_backend, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
+                    run_main, stable_seed, unit_float, write_json, write_jsonl)
 from grader import extract_answer, is_equiv
 
 # ----------------------------------------------------------------------------- the metrics and rules
@@ -424,6 +424,7 @@ def main():
     ap.add_argument("--limit", type=nonneg_int, default=0, help="evaluate only the first N problems (0: all)")
     ap.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
     ap.add_argument("--ppm-backend", default="hf", choices=["hf", "vllm"], help="PPM scoring backend (vllm: pooling runner)")
+    ap.add_argument("--ppm-gpu-memory", type=unit_float, default=0.2, help="--ppm-backend vllm: share of the GPU each PPM engine reserves")
     ap.add_argument("--batch-size", type=positive_int, default=128, help="rows per HF generation batch")
     ap.add_argument("--ppm-batch-size", type=positive_int, default=64, help="sequences per PPM forward batch")
     ap.add_argument("--seed", type=int_list(0), default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
@@ -449,38 +450,46 @@ def main():
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "args.json", vars(args))
-    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seeds[0])
-    problems = fit_context(problems, backend.tokenizer, args.model, 1)  # a prompt longer than the context: skipped
+    problems = fit_context(problems, load_tokenizer(args.model), args.model, 1)  # a prompt longer than the context: skipped
+    per_seed, seconds, preds, greedy = [], defaultdict(dict), [], None
+
+    def timed(group, seed, fn, *a):
+        t0 = time.time()
+        r = fn(*a)
+        seconds[group][seed] = time.time() - t0
+        print0(f"seed {seed} | {group}: {seconds[group][seed]:.1f}s")
+        return r
+    # mcts.py runs first, in its own process: a vLLM engine made here would hold the GPU memory it needs
+    searched = {seed: {f"{label}@{r}": timed(f"mcts:{label}@{r}", seed, run_mcts, problems, args, ppms[label], label,
+                                             seed, r, out)
+                       for label in search_ppms for r in [int(x) for x in args.mcts_rollouts.split(",")]}
+                for seed in seeds} if "mcts" in methods else {}
+    # vLLM engines in one process share the GPU: each vLLM PPM takes --ppm-gpu-memory, the policy the rest of 0.9
+    vllm_ppms = len(ppms) if args.ppm_backend == "vllm" and {"bon", "beam"} & set(methods) else 0
+    if 0.9 - args.ppm_gpu_memory * vllm_ppms < 0.1:
+        raise SystemExit(f"{vllm_ppms} vLLM PPMs x --ppm-gpu-memory {args.ppm_gpu_memory} leave the policy no memory")
+    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seeds[0],
+                           gpu_memory=0.9 - args.ppm_gpu_memory * vllm_ppms)
     prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
-    scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend)
+    scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend, gpu_memory=args.ppm_gpu_memory)
                for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}
 
-    per_seed, seconds, preds, greedy = [], defaultdict(dict), [], None
     for seed in seeds:
         res = {}
-
-        def timed(group, fn, *a):
-            t0 = time.time()
-            r = fn(*a)
-            seconds[group][seed] = time.time() - t0
-            print0(f"seed {seed} | {group}: {seconds[group][seed]:.1f}s")
-            return r
         if "greedy" in methods:  # temperature 0: the same for every seed, run once
-            greedy = res["greedy"] = greedy or timed("greedy", run_greedy, backend, problems, prompts, args, seeds[0])
+            greedy = res["greedy"] = greedy or timed("greedy", seed, run_greedy, backend, problems, prompts, args, seeds[0])
         if {"sample", "bon"} & set(methods):
-            res["sample"] = timed("sample", run_sample, backend, problems, prompts, args, seed)
+            res["sample"] = timed("sample", seed, run_sample, backend, problems, prompts, args, seed)
         if "bon" in methods:
             res["bon"] = {}
             for label, sc in scorers.items():
-                res["bon"][label] = timed(f"bon:{label}", run_bon, sc, prompts, res["sample"], args)
+                res["bon"][label] = timed(f"bon:{label}", seed, run_bon, sc, prompts, res["sample"], args)
         for label in search_ppms if "beam" in methods else []:
             for w in [int(x) for x in args.beam_width.split(",")]:
-                res.setdefault("beam", {})[f"{label}@{w}"] = timed(f"beam:{label}@{w}", run_beam, backend, scorers[label],
-                                                                   problems, prompts, args, seed, w)
-        for label, d in [(k, ppms[k]) for k in search_ppms] if "mcts" in methods else []:
-            for r in [int(x) for x in args.mcts_rollouts.split(",")]:
-                res.setdefault("mcts", {})[f"{label}@{r}"] = timed(f"mcts:{label}@{r}", run_mcts, problems, args, d, label,
-                                                                   seed, r, out)
+                res.setdefault("beam", {})[f"{label}@{w}"] = timed(f"beam:{label}@{w}", seed, run_beam, backend,
+                                                                   scorers[label], problems, prompts, args, seed, w)
+        if searched:
+            res["mcts"] = searched[seed]
         per_seed.append(score_rows(problems, res, args.n))
         for i, p in enumerate(problems):
             rec = {"id": p["id"], "answer": p["answer"], "difficulty": p.get("difficulty"), "seed": seed}

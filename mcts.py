@@ -547,7 +547,8 @@ def main(argv=None):
             if torchrun:  # vLLM takes the first visible GPU: make it this rank's
                 vis = os.environ.get("CUDA_VISIBLE_DEVICES")
                 os.environ["CUDA_VISIBLE_DEVICES"] = vis.split(",")[local] if vis else str(local)
-            return make_backend("vllm", path, seed=args.seed)
+            # a vLLM rollout policy shares the GPU with the policy: each engine reserves half
+            return make_backend("vllm", path, seed=args.seed, gpu_memory=0.45 if args.rollout_model else 0.9)
         return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
     search = Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
                     backend(args.rollout_model) if args.rollout_model else None)
