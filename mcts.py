@@ -445,7 +445,7 @@ def to_dot(rec, max_chars=48):
 
 def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    a = ap.add_argument
+    a = ap.add_argument_group("input, output and runtime").add_argument
     a("--policy", help="policy HF directory")
     a("--data", help="problems JSONL (project, GSM8K or MATH records)")
     a("--out", help="trees JSONL to write (resumed when it exists)")
@@ -455,16 +455,23 @@ def get_parser():
     a("--leaves-per-tick", type=positive_int, default=1, help="rollouts in flight per tree per tick, spread by virtual loss")
     a("--limit", type=nonneg_int, default=0, help="search only the first N problems (0: all)")
     a("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it, the id and the node)")
+    a("--shard", type=shard_spec, default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
+    a("--merge", type=nonneg_int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
+    a("--force", action="store_true", help="start --out over when it was made with other settings (else: refuse)")
+    a("--dump-dot", default=None, help="write one tree of --out as Graphviz DOT to this file")
+    a("--dump-id", default=None, help="which tree --dump-dot writes (default: the first)")
+    a = ap.add_argument_group("search: selection and budget").add_argument
     a("--selection", default="uct", choices=["uct", "puct"],
       help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
     a("--c", type=nonneg_float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
     a("--rollouts", type=positive_int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
-    a("--children", type=positive_int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
-    a("--max-depth", type=positive_int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
-    a("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
-    a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--stop-after", type=nonneg_int, default=0,
       help="stop a tree after this many distinct correct terminals (SVPO: 4; 0: off)")
+    a("--max-depth", type=positive_int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
+    a = ap.add_argument_group("expansion").add_argument
+    a("--children", type=positive_int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
+    a("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
+    a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--format", default="text", choices=["text", "code"],
       help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
@@ -481,6 +488,7 @@ def get_parser():
     a("--width-max", type=positive_int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
     a("--width-alpha", type=nonneg_float, default=4.0,
       help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale; guessed for Q in [-1, 1])")
+    a = ap.add_argument_group("evaluation of leaves and terminals").add_argument
     a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"],
       help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
     a("--fast-rollouts", type=positive_int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
@@ -491,11 +499,6 @@ def get_parser():
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
     a("--no-gold", action="store_true",
       help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
-    a("--shard", type=shard_spec, default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
-    a("--merge", type=nonneg_int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
-    a("--force", action="store_true", help="start --out over when it was made with other settings (else: refuse)")
-    a("--dump-dot", default=None, help="write one tree of --out as Graphviz DOT to this file")
-    a("--dump-id", default=None, help="which tree --dump-dot writes (default: the first)")
     return ap
 
 
