@@ -71,6 +71,7 @@ from functools import lru_cache
 
 MAX_ANSWER_CHARS = 1000  # longer "answers" are degenerate generations; refused, not truncated
 MAX_DEPTH = 20  # nesting of {[( ; MATH test golds nest <= 3 deep, parse time grows with it
+MAX_FREE_TEXT_CHARS = 4000  # the free-text fallback reads this much of a completion's end (guessed)
 EQUIV_TIMEOUT_S = 2.0  # one deadline for parse + verify (guessed: real answers take < 0.3 s)
 MAX_OUTPUT_CHARS = 4096  # rStar keeps 1024 (spec_004 2.3); the caller may cut further
 FILE_SIZE_MB = 16  # cap on any file the code writes, its captured output included
@@ -80,6 +81,31 @@ FILE_SIZE_MB = 16  # cap on any file the code writes, its captured output includ
 _BOX = re.compile(r"\\(?:boxed|fbox)")
 # the answer runs to the end of the line or of the sentence (a "." before a space or the end)
 _ANSWER_IS = re.compile(r"the (?:final )?answer is\b[ \t:]*((?:[^\n.]|\.(?=\S))*)", re.IGNORECASE)
+# an answer that is one piece of math: "$x$", "$$x$$", "\\(x\\)", "\\[x\\]"
+_INLINE_MATH = re.compile(r"\$+([^$]*)\$+|\\\(((?:(?!\\\)).)*)\\\)|\\\[((?:(?!\\\]).)*)\\\]", re.DOTALL)
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # a word, not a LaTeX command
+_MATH_IN_PROSE = re.compile(r"(?<!\\)\$|\\\(|\\\[")  # an unescaped "$" ("\\$5" is money)
+
+
+def _box_content(text, start):
+    """(content, end) of the box whose command ends at `start`; None if no brace or unclosed."""
+    j = start
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    if not text.startswith("{", j):
+        return None
+    depth = 0
+    for k in range(j, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        if depth == 0:
+            return text[j + 1:k].strip(), k + 1
+    return None
+
+
+def _boxes(text):
+    """Every closed \\boxed{...} / \\fbox{...} as (start, end, content), in order of position."""
+    found = [(m.start(), _box_content(text, m.end())) for m in _BOX.finditer(text)]
+    return [(start, box[1], box[0]) for start, box in found if box is not None]
 
 
 def _last_boxed(text):
@@ -87,35 +113,79 @@ def _last_boxed(text):
     starts = [m.end() for m in _BOX.finditer(text)]
     if not starts:
         return None
-    i = j = starts[-1]
-    while j < len(text) and text[j] in " \t":
-        j += 1
-    if text.startswith("{", j):
-        depth = 0
-        for k in range(j, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[k], 0)
-            if depth == 0:
-                return text[j + 1:k].strip() or None
+    box = _box_content(text, starts[-1])
+    if box is not None:
+        return box[0] or None
+    if text[starts[-1]:].lstrip(" \t").startswith("{"):  # unclosed: a truncated generation
         return None
-    m = re.match(r"\s+([^\s$]+)", text[i:i + MAX_ANSWER_CHARS])  # "\boxed 5$"
+    m = re.match(r"\s+([^\s$]+)", text[starts[-1]:starts[-1] + MAX_ANSWER_CHARS])  # "\boxed 5$"
     return m.group(1) if m else None
 
 
-def extract_answer(text):
-    """The final answer in a completion: last boxed, else 'The answer is X', else '#### N'."""
+# what may stand between two boxes of one final answer: math delimiters and spacing, and at most
+# a short phrase with a separator ("\boxed{1}, \boxed{2}", "x = \boxed{1} and y = \boxed{2}")
+_MATH_DELIMS = re.compile(r"\$|\\[()\[\]]|\s|\\q?quad\b|\\[,;:! ]|~|\\\\|&")
+_SEPARATOR = re.compile(r"[,;]|\b(?:and|or)\b")
+
+
+def _joined_boxes(text):
+    """The final answer when it is written in several boxes: their contents as "a, b" (a set for
+    math-verify), "(a, b)" when the boxes sit inside one pair of parentheses; None if one box.
+    Boxes join the last one while what lies between is only delimiters and spacing, or under 70
+    characters with a comma, semicolon, "and" or "or" (math-verify also joins any gap under 10
+    characters: "\\boxed{1} then \\boxed{2}"; here a revised answer stays the last box)."""
+    boxes = _boxes(text)
+    if len(boxes) < 2 or _last_boxed(text) != boxes[-1][2]:  # the last box is unclosed or bare
+        return None
+    chain = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if box[1] > chain[0][0]:  # \boxed{\boxed{1}}: the outer box holds the inner one
+            continue
+        gap = text[box[1]:chain[0][0]]
+        bare = _MATH_DELIMS.sub(" ", gap).strip(" .")
+        if bare and not (len(gap) < 70 and _SEPARATOR.search(bare)):
+            break
+        if box[2] != chain[0][2]:  # "\boxed{5}, i.e. \boxed{5}" is one answer
+            chain.insert(0, box)
+    if len(chain) < 2:
+        return None
+    joined = ", ".join(b[2] for b in chain)
+    before = _MATH_DELIMS.sub("", text[:chain[0][0]])[-1:]
+    after = _MATH_DELIMS.sub("", text[chain[-1][1]:])[:1]
+    return f"({joined})" if (before, after) == ("(", ")") else joined
+
+
+def _said_answer(text):
+    """The text after the last "The answer is", up to the end of its line or sentence, or None.
+    An answer written inside prose ("is $x = 5$ apples") is read out of it like free text."""
+    said = list(_ANSWER_IS.finditer(text))
+    if not said:
+        return None
+    answer = said[-1].group(1).strip().strip("*").strip()
+    inner = _INLINE_MATH.fullmatch(answer)
+    if inner:
+        return next(g for g in inner.groups() if g is not None).strip() or None
+    if _MATH_IN_PROSE.search(answer):  # math that may go on past the line: "is \\(\n x=5 \n\\)"
+        return _read_free_text(answer) or _read_free_text(text[said[-1].start(1):]) or answer
+    if _PROSE.search(answer) and _as_number(answer) is None:  # "is that x equals 5"
+        return _read_free_text(answer) or answer
+    return answer or None
+
+
+def extract_answer(text, free_text=True):
+    """The final answer in a completion: the last box (several boxes of one final answer
+    joined), else 'The answer is X', else '#### N', else (free_text) math-verify's reading of
+    the last expression in the text."""
     if not isinstance(text, str):
         return None
-    boxed = _last_boxed(text)
-    if boxed is not None or _BOX.search(text):
-        return boxed
-    said = [m.group(1) for m in _ANSWER_IS.finditer(text)]
-    if said:
-        answer = said[-1].strip().strip("*").strip(" $")
-        return answer or None
-    if "####" in text:
-        answer = text.rsplit("####", 1)[1].strip().split("\n")[0].strip()
-        return answer or None
-    return None
+    if _BOX.search(text):
+        return _joined_boxes(text) or _last_boxed(text)
+    answer = _said_answer(text)
+    if answer is None and "####" in text:
+        answer = text.rsplit("####", 1)[1].strip().split("\n")[0].strip() or None
+    if answer is None and free_text:
+        answer = _read_free_text(text)
+    return answer
 
 
 def gold_from_gsm8k(answer_field):
@@ -132,6 +202,8 @@ def gold_from_math(solution):
 _NUMBER = re.compile(
     r"(?P<sign>[-−]?)\s*(?:\\?\$\s*)?"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?P<rest>.*)", re.DOTALL)
+# digits grouped by thousands with a space: "1 000", "1\\,000", "1\\ 000", "1~000" (one sep per number)
+_SPACED_DIGITS = re.compile(r"(?<![\d.,^_])\d{1,3}(?:(?:\s|\\[,;: ]|~)\d{3})+(?![\d,])")
 _UNIT = re.compile(  # what may follow a number and still leave it a plain number
     r"\s*(?:(?:\\?%|\^\s*\{?\s*\\circ\s*\}?|°"
     r"|\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\})\s*)?"
@@ -139,9 +211,14 @@ _UNIT = re.compile(  # what may follow a number and still leave it a plain numbe
 _MATH_WORDS = {"pi", "sqrt", "or", "and", "infty", "to", "times", "cdot", "is"}
 
 
+def _join_digit_groups(s):
+    """ "1 000" -> "1000": math-verify reads a space between digits as a product (1*000 = 0)."""
+    return _SPACED_DIGITS.sub(lambda m: re.sub(r"\D", "", m.group()), s)
+
+
 def _as_number(s):
     """(value, has_percent) if s is a plain number with optional sign, $, %, degrees or unit."""
-    s = s.strip().strip("$").replace("\\!", "").replace("{,}", ",").replace("\\,", "")
+    s = _join_digit_groups(s.strip().strip("$").replace("\\!", "").replace("{,}", ","))
     s = re.sub(r"^(-?)\s*\\?\$", r"\1", s.replace("\\left", "").replace("\\right", ""))
     m = _NUMBER.fullmatch(s.strip())
     if not m or not _UNIT.fullmatch(m["rest"]):
@@ -200,7 +277,35 @@ def _math_verify_api():
 
 @lru_cache(maxsize=1 << 14)
 def _parse(answer):
-    return _math_verify_api()[0]("\\boxed{" + answer + "}", parsing_timeout=None)
+    return _math_verify_api()[0]("\\boxed{" + _join_digit_groups(answer) + "}", parsing_timeout=None)
+
+
+@lru_cache(maxsize=1 << 12)
+def _read_free_text(text):
+    """math-verify's own reading of the final answer in free text ("Answer $ 9 $", the last
+    number, formula or matrix), as an answer string, or None. Only the tail is read: answers
+    come last, and its regexes slow down on long text. Bounded by the same deadline."""
+    tail = text[-MAX_FREE_TEXT_CHARS:]
+    if len(tail) < len(text) and "\n" in tail:  # start on a line: "$" pairs stay aligned
+        tail = tail[tail.index("\n") + 1:]
+    tail = tail.replace("\\$", " ")  # math-verify reads no number after an escaped "\\$15"
+    parse = _math_verify_api()[0]
+    try:
+        found = _with_deadline(lambda: parse(tail, parsing_timeout=None), EQUIV_TIMEOUT_S)
+    except Exception:
+        return None
+    if not found or not isinstance(found[-1], str) or not found[-1].strip():
+        return None
+    value, answer = found[0], found[-1].strip().rstrip(".")  # [sympy value, its text] or [text]
+    if "%" not in answer and _is_percent(value):  # "it is 12%" reads as "12" with value 12/100
+        answer += "\\%"
+    return answer if len(answer) <= MAX_ANSWER_CHARS else None
+
+
+def _is_percent(value):
+    from sympy import Rational, UnevaluatedExpr
+    return any(isinstance(a, UnevaluatedExpr) and a.args[0] == Rational(1, 100)
+               for a in getattr(value, "args", ()))
 
 
 def _math_verify(pred, gold):
@@ -238,9 +343,10 @@ def is_equiv(pred, gold):
         return False
 
 
-def grade(completion, gold):
-    """True if the completion's final answer (extract_answer) is equivalent to the gold."""
-    answer = extract_answer(completion)
+def grade(completion, gold, free_text=True):
+    """True if the completion's final answer (extract_answer) is equivalent to the gold.
+    free_text=False: only an explicit final answer (box, "The answer is", "####") counts."""
+    answer = extract_answer(completion, free_text)
     return answer is not None and is_equiv(answer, gold)
 
 # an integer equation, not part of a decimal or a longer number: 12+3=15, 4 * 5 = 20, 8/2=4
