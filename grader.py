@@ -3,22 +3,41 @@
 Used by every stage that needs a reward or a score; nothing here depends on torch.
 
 Answers
-  extract_answer(text)   the last \\boxed{...} (nested braces; also \\boxed X and \\fbox{...}),
-                         else the last "The answer is X", else GSM8K's last "#### N"; the inner
-                         text stripped, or None. Only the last \\boxed counts: if it is not closed
-                         (a truncated generation) the result is None, never an earlier box.
+  extract_answer(text, free_text=True)  the final answer of a completion, the first of:
+    1. the last \\boxed{...} (nested braces; also \\boxed X and \\fbox{...}). Several boxes of one
+       final answer ("\\boxed{1}, \\boxed{2}", "$x=\\boxed{3}$ or $x=\\boxed{-3}$") are joined as
+       "1, 2" (a set to math-verify), or "(1, 2)" when one pair of parentheses holds them: boxes
+       join while only delimiters and spacing, or a short phrase with a comma, semicolon, "and" or
+       "or", stand between them (math-verify's rule, except that "\\boxed{1} then \\boxed{2}" is
+       "2": a revised answer). Only the last \\boxed counts: if it is not closed (a truncated
+       generation) the result is None, never an earlier box;
+    2. the last "The answer is X" up to the end of its line or sentence; "$X$", "\\(X\\)" are
+       unwrapped, and math inside prose ("is $x = 5$ apples", "is that x equals 5") is read out of
+       the phrase as in 4;
+    3. GSM8K's last "#### N";
+    4. free_text=True only: a completion that is one short line of math and no prose ("2\\pi",
+       "(1, 2]") is the answer as a whole; else math-verify's reading of free text, as its parse() does it
+       ("Answer $ 9 $", "The solution is $x != 5$", the last number, formula or matrix of the
+       last sentence), on the last MAX_FREE_TEXT_CHARS characters, under the deadline below.
+    The inner text stripped, or None. Searches and training data (mcts.py, loop.py's rejection
+    sampling, synth.py's votes) pass free_text=False: an unfinished solution ("7+3=10\\n\\n10*2=")
+    has no answer there, while in free text its last number would be read as one.
   gold_from_gsm8k(a)     the gold of a GSM8K "answer" field: the text after the last "####",
                          thousands commas removed.
-  gold_from_math(sol)    the gold of a MATH "solution" field: its last \\boxed{} content, or None.
+  gold_from_math(sol)    the gold of a MATH "solution" field: its final boxed answer, read as in
+                         extract_answer 1 ("$\\boxed{3}$ or $\\boxed{\\frac{2}{5}}$" -> "3, \\frac{2}{5}";
+                         the last box alone would make 11 of the 5000 MATH test golds one of two
+                         answers), or None.
   is_equiv(pred, gold)   equivalence of two answer strings (cached on the pair):
     1. the same string up to whitespace -> True;
-    2. fast path for plain numbers: "1,234", "-3.50", "$5", "\\$5", "50%", "30^\\circ",
+    2. fast path for plain numbers: "1,234", "1 234", "-3.50", "$5", "\\$5", "50%", "30^\\circ",
        "12 apples", "5 \\text{ cm}" all reduce to a number; two numbers are equal within a
        relative tolerance of 1e-6. Two different numbers are final (False), except when one
        side carries a percent sign: then step 3 decides (math-verify accepts 0.5 == 50%).
        Commas count as thousands separators only in the exact form 1,234,567; "1,2" is a list.
-    3. math-verify: both strings wrapped as "\\boxed{...}" (the wrapper it ranks first), parsed
-       with its LaTeX and plain-expression extractors, then verify(gold, pred) (it is not
+    3. math-verify: digits grouped by spaces joined ("1 000", "1\\,000": math-verify reads a
+       product, 1*000 = 0), both strings wrapped as "\\boxed{...}" (the wrapper it ranks first),
+       parsed with its LaTeX and plain-expression extractors, then verify(gold, pred) (it is not
        symmetric: the gold goes first). It handles fractions, roots, pi, intervals (bracket type
        matters), tuples (ordered), several answers as sets ("1, 2" == "2, 1"), matrices,
        equations ("x=3" == "3") and algebraically equal expressions.
@@ -30,7 +49,7 @@ Answers
     seconds per call and add up); a caller's own SIGALRM timer is cancelled by the call, and a
     pair that ran out of time is cached as False. Signals only work in the main thread, so from
     other threads math-verify runs with no deadline and only the guards above protect it.
-  grade(completion, gold)  extract_answer then is_equiv; no answer -> False.
+  grade(completion, gold, free_text=True)  extract_answer then is_equiv; no answer -> False.
   Try: python -c "from grader import grade; print(grade('so $\\boxed{\\dfrac{1}{2}}$', '0.5'))"
 
 Written arithmetic (the text-format analog of executing a code step)
@@ -87,25 +106,21 @@ _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # a word, not a LaTeX comma
 _MATH_IN_PROSE = re.compile(r"(?<!\\)\$|\\\(|\\\[")  # an unescaped "$" ("\\$5" is money)
 
 
-def _box_content(text, start):
-    """(content, end) of the box whose command ends at `start`; None if no brace or unclosed."""
+def _box_content(text, start, stop=None):
+    """(content, end) of the box whose command ends at `start`, closed before `stop`; None if it
+    has no brace or is not closed."""
+    stop = len(text) if stop is None else stop
     j = start
-    while j < len(text) and text[j] in " \t":
+    while j < stop and text[j] in " \t":
         j += 1
     if not text.startswith("{", j):
         return None
     depth = 0
-    for k in range(j, len(text)):
+    for k in range(j, stop):
         depth += {"{": 1, "}": -1}.get(text[k], 0)
         if depth == 0:
             return text[j + 1:k].strip(), k + 1
     return None
-
-
-def _boxes(text):
-    """Every closed \\boxed{...} / \\fbox{...} as (start, end, content), in order of position."""
-    found = [(m.start(), _box_content(text, m.end())) for m in _BOX.finditer(text)]
-    return [(start, box[1], box[0]) for start, box in found if box is not None]
 
 
 def _last_boxed(text):
@@ -133,25 +148,28 @@ def _joined_boxes(text):
     math-verify), "(a, b)" when the boxes sit inside one pair of parentheses; None if one box.
     Boxes join the last one while what lies between is only delimiters and spacing, or under 70
     characters with a comma, semicolon, "and" or "or" (math-verify also joins any gap under 10
-    characters: "\\boxed{1} then \\boxed{2}"; here a revised answer stays the last box)."""
-    boxes = _boxes(text)
-    if len(boxes) < 2 or _last_boxed(text) != boxes[-1][2]:  # the last box is unclosed or bare
+    characters: "\\boxed{1} then \\boxed{2}"; here a revised answer stays the last box).
+    Walks back from the last box and stops at the first gap that ends the answer: linear time."""
+    commands = list(_BOX.finditer(text))
+    last = _box_content(text, commands[-1].end()) if commands else None
+    if last is None:  # no box, an unclosed or a bare "\\boxed 5" last box
         return None
-    chain = [boxes[-1]]
-    for box in reversed(boxes[:-1]):
-        if box[1] > chain[0][0]:  # \boxed{\boxed{1}}: the outer box holds the inner one
-            continue
+    chain = [(commands[-1].start(), last[1], last[0])]  # (start, end, content), in text order
+    for m in reversed(commands[:-1]):
+        box = _box_content(text, m.end(), chain[0][0])
+        if box is None:  # \\boxed{\\boxed{1}}: a box around the answer ends the walk
+            break
         gap = text[box[1]:chain[0][0]]
         bare = _MATH_DELIMS.sub(" ", gap).strip(" .")
         if bare and not (len(gap) < 70 and _SEPARATOR.search(bare)):
             break
-        if box[2] != chain[0][2]:  # "\boxed{5}, i.e. \boxed{5}" is one answer
-            chain.insert(0, box)
+        if box[0] != chain[0][2]:  # "\\boxed{5}, i.e. \\boxed{5}" is one answer
+            chain.insert(0, (m.start(), box[1], box[0]))
     if len(chain) < 2:
         return None
     joined = ", ".join(b[2] for b in chain)
-    before = _MATH_DELIMS.sub("", text[:chain[0][0]])[-1:]
-    after = _MATH_DELIMS.sub("", text[chain[-1][1]:])[:1]
+    before = _MATH_DELIMS.sub("", text[max(0, chain[0][0] - 20):chain[0][0]])[-1:]
+    after = _MATH_DELIMS.sub("", text[chain[-1][1]:chain[-1][1] + 20])[:1]
     return f"({joined})" if (before, after) == ("(", ")") else joined
 
 
@@ -172,6 +190,17 @@ def _said_answer(text):
     return answer or None
 
 
+def _bare_answer(text):
+    """The whole text when it is one short line of math and no prose ("2\\pi", "x^2", "(1, 2]"):
+    read as one answer, as if boxed. math-verify's free-text reading would take "2" out of "2\\pi"
+    and "3" out of "3x", and find nothing in "\\frac12"."""
+    answer = text.strip()
+    words = _PROSE.findall(re.sub(r"\\[A-Za-z]+\s*\{[A-Za-z ]*\}", "", answer))  # \\text{yes}
+    if len(answer) > 200 or "\n" in answer or _MATH_IN_PROSE.search(answer) or words:
+        return None
+    return answer or None
+
+
 def extract_answer(text, free_text=True):
     """The final answer in a completion: the last box (several boxes of one final answer
     joined), else 'The answer is X', else '#### N', else (free_text) math-verify's reading of
@@ -184,7 +213,7 @@ def extract_answer(text, free_text=True):
     if answer is None and "####" in text:
         answer = text.rsplit("####", 1)[1].strip().split("\n")[0].strip() or None
     if answer is None and free_text:
-        answer = _read_free_text(text)
+        answer = _bare_answer(text) or _read_free_text(text)
     return answer
 
 
@@ -194,8 +223,8 @@ def gold_from_gsm8k(answer_field):
 
 
 def gold_from_math(solution):
-    """MATH gold: the content of the solution's last \\boxed{}, or None."""
-    return _last_boxed(solution)
+    """MATH gold: the solution's boxed final answer, read as extract_answer reads boxes, or None."""
+    return _joined_boxes(solution) or _last_boxed(solution)
 
 # ----------------------------------------------------------------------------- equivalence
 

@@ -132,6 +132,10 @@ FREE = [
     ("The angle measures $30^\\circ$.", "30", T), ("The angle measures $30^\\circ$.", "60", F),
     ("Final answer: \\(\\dfrac{7}{3}\\)", "\\frac{7}{3}", T), ("Final answer: \\(\\dfrac{7}{3}\\)", "\\frac{3}{7}", F),
     ("no number at all", "5", F), ("I am not sure.", "1", F),
+    # a completion that is only the answer, written without delimiters: read whole, as if boxed
+    ("2\\pi", "2\\pi", T), ("2\\pi", "2", F), ("3x", "3x", T), ("3x", "3", F), ("\\frac12", "0.5", T),
+    ("(1, 2]", "(1,2]", T), ("(1, 2]", "(1,2)", F), ("x^2", "x^2", T), ("\\text{yes}", "\\text{yes}", T),
+    ("\\begin{pmatrix}1" + R + "2\\end{pmatrix}", "\\begin{pmatrix}1" + R + "2\\end{pmatrix}", T),
     # "The answer is", "####" written around the math
     ("The answer is $x = 5$.", "5", T), ("The answer is $x = 5$.", "6", F),
     ("The answer is $\\frac{3}{4}$ of the cake.", "0.75", T), ("The answer is $\\frac{3}{4}$ of the cake.", "0.7", F),
@@ -261,6 +265,7 @@ def test_gold_loaders():
     assert gold_from_math("no box here") is None
     assert gold_from_math(r"\boxed{1} then \boxed{\left( 3, \frac{\pi}{2} \right)}") == r"\left( 3, \frac{\pi}{2} \right)"
     assert gold_from_math(r"\boxed{1} and \boxed{\frac{1}{2}") is None  # the last box is cut off
+    assert gold_from_math(r"Hence, $x$ must be $\boxed{3}$ or $\boxed{\frac{2}{5}}$.") == r"3, \frac{2}{5}"
 
 
 def test_table_size():
@@ -276,7 +281,8 @@ def test_table_size():
     ("(" * 19 + "1" + ")" * 19, "1", None),  # within the depth cap: the deadline bounds it
     ("$" * 100_000, "1", F), ("answer " * 20_000, "1", F), ("1 " * 50_000, "1", None),  # free text
     ("\\(" * 50_000 + "1", "1", None), ("$x$ and " * 20_000 + "$5$", "5", None),
-    ("\\boxed{1}, " * 20_000, "1", None),  # twenty thousand boxes
+    ("\\boxed{1}, " * 20_000, "1", None), ("\\boxed{" * 20_000, "1", F),  # many boxes
+    ("\\boxed{" * 3000 + "1" + "}" * 3000, "1", None),
 ])
 def test_pathological_inputs_return_fast(pred, gold, expected):
     for check in (grade, is_equiv):
