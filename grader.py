@@ -16,22 +16,24 @@ Answers
        the phrase as in 4;
     3. GSM8K's last "#### N";
     4. free_text=True only: a completion that is one short line of math and no prose ("2\\pi",
-       "(1, 2]") is the answer as a whole; else math-verify's reading of free text, as its parse() does it
-       ("Answer $ 9 $", "The solution is $x != 5$", the last number, formula or matrix of the
-       last sentence), on the last MAX_FREE_TEXT_CHARS characters, under the deadline below.
+       "(1, 2]") is the answer as a whole; else math-verify's reading of free text, the way its
+       parse() does it ("Answer $ 9 $", "The solution is $x != 5$", the last number, formula or
+       matrix of the last sentence), on the last MAX_FREE_TEXT_CHARS characters, under a
+       READ_TIMEOUT_S deadline (like the one below); a grade call reads at most twice, then
+       compares once: < 5 s in all.
     The inner text stripped, or None. Searches and training data (mcts.py, loop.py's rejection
     sampling, synth.py's votes) pass free_text=False: an unfinished solution ("7+3=10\\n\\n10*2=")
     has no answer there, while in free text its last number would be read as one.
   gold_from_gsm8k(a)     the gold of a GSM8K "answer" field: the text after the last "####",
                          thousands commas removed.
   gold_from_math(sol)    the gold of a MATH "solution" field: its final boxed answer, read as in
-                         extract_answer 1 ("$\\boxed{3}$ or $\\boxed{\\frac{2}{5}}$" -> "3, \\frac{2}{5}";
-                         the last box alone would make 11 of the 5000 MATH test golds one of two
-                         answers), or None.
+                         extract_answer 1 ("$\\boxed{3}$ or $\\boxed{\\frac{2}{5}}$" -> "3,
+                         \\frac{2}{5}"; the last box alone would make 11 of the 5000 MATH test
+                         golds one of two answers), or None.
   is_equiv(pred, gold)   equivalence of two answer strings (cached on the pair):
     1. the same string up to whitespace -> True;
-    2. fast path for plain numbers: "1,234", "1 234", "-3.50", "$5", "\\$5", "50%", "30^\\circ",
-       "12 apples", "5 \\text{ cm}" all reduce to a number; two numbers are equal within a
+    2. fast path for plain numbers: "1,234", "1 234", "-3.50", "$5", "\\$5", "50%",
+       "30^\\circ", "12 apples", "5 \\text{ cm}" all reduce to a number; two numbers are equal within a
        relative tolerance of 1e-6. Two different numbers are final (False), except when one
        side carries a percent sign: then step 3 decides (math-verify accepts 0.5 == 50%).
        Commas count as thousands separators only in the exact form 1,234,567; "1,2" is a list.
@@ -92,6 +94,7 @@ MAX_ANSWER_CHARS = 1000  # longer "answers" are degenerate generations; refused,
 MAX_DEPTH = 20  # nesting of {[( ; MATH test golds nest <= 3 deep, parse time grows with it
 MAX_FREE_TEXT_CHARS = 4000  # the free-text fallback reads this much of a completion's end (guessed)
 EQUIV_TIMEOUT_S = 2.0  # one deadline for parse + verify (guessed: real answers take < 0.3 s)
+READ_TIMEOUT_S = 1.0  # one free-text reading (< 0.1 s on real text); at most two per grade call
 MAX_OUTPUT_CHARS = 4096  # rStar keeps 1024 (spec_004 2.3); the caller may cut further
 FILE_SIZE_MB = 16  # cap on any file the code writes, its captured output included
 
@@ -313,14 +316,14 @@ def _parse(answer):
 def _read_free_text(text):
     """math-verify's own reading of the final answer in free text ("Answer $ 9 $", the last
     number, formula or matrix), as an answer string, or None. Only the tail is read: answers
-    come last, and its regexes slow down on long text. Bounded by the same deadline."""
+    come last, and its regexes slow down on long text. Under its own READ_TIMEOUT_S deadline."""
     tail = text[-MAX_FREE_TEXT_CHARS:]
     if len(tail) < len(text) and "\n" in tail:  # start on a line: "$" pairs stay aligned
         tail = tail[tail.index("\n") + 1:]
     tail = tail.replace("\\$", " ")  # math-verify reads no number after an escaped "\\$15"
     parse = _math_verify_api()[0]
     try:
-        found = _with_deadline(lambda: parse(tail, parsing_timeout=None), EQUIV_TIMEOUT_S)
+        found = _with_deadline(lambda: parse(tail, parsing_timeout=None), READ_TIMEOUT_S)
     except Exception:
         return None
     if not found or not isinstance(found[-1], str) or not found[-1].strip():
@@ -332,7 +335,8 @@ def _read_free_text(text):
 
 
 def _is_percent(value):
-    from sympy import Rational, UnevaluatedExpr
+    """True for math-verify's reading of "12%": 12 times an unevaluated 1/100."""
+    from sympy import Rational, UnevaluatedExpr  # loaded with math-verify, on first use
     return any(isinstance(a, UnevaluatedExpr) and a.args[0] == Rational(1, 100)
                for a in getattr(value, "args", ()))
 

@@ -283,6 +283,7 @@ def test_table_size():
     ("\\(" * 50_000 + "1", "1", None), ("$x$ and " * 20_000 + "$5$", "5", None),
     ("\\boxed{1}, " * 20_000, "1", None), ("\\boxed{" * 20_000, "1", F),  # many boxes
     ("\\boxed{" * 3000 + "1" + "}" * 3000, "1", None),
+    ("The answer is $" + "(" * 19 + "1" + ")" * 19 + "$ apples", "1", None),  # two readings, one compare
 ])
 def test_pathological_inputs_return_fast(pred, gold, expected):
     for check in (grade, is_equiv):
