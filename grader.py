@@ -176,6 +176,13 @@ def _joined_boxes(text):
     return f"({joined})" if (before, after) == ("(", ")") else joined
 
 
+def _has_prose(s):
+    """A word of 3+ letters outside LaTeX commands and their word arguments ("\\text{yes}",
+    "\\begin{pmatrix}"); "and" joins answers ("2 and 3"), it is no prose."""
+    s = re.sub(r"\\[A-Za-z]+\s*\{[A-Za-z ]*\}", "", s)
+    return any(w.lower() != "and" for w in _PROSE.findall(s))
+
+
 def _said_answer(text):
     """The text after the last "The answer is", up to the end of its line or sentence, or None.
     An answer written inside prose ("is $x = 5$ apples") is read out of it like free text."""
@@ -188,7 +195,7 @@ def _said_answer(text):
         return next(g for g in inner.groups() if g is not None).strip() or None
     if _MATH_IN_PROSE.search(answer):  # math that may go on past the line: "is \\(\n x=5 \n\\)"
         return _read_free_text(answer) or _read_free_text(text[said[-1].start(1):]) or answer
-    if _PROSE.search(answer) and _as_number(answer) is None:  # "is that x equals 5"
+    if _has_prose(answer) and _as_number(answer) is None:  # "is that x equals 5"
         return _read_free_text(answer) or answer
     return answer or None
 
@@ -198,8 +205,7 @@ def _bare_answer(text):
     read as one answer, as if boxed. math-verify's free-text reading would take "2" out of "2\\pi"
     and "3" out of "3x", and find nothing in "\\frac12"."""
     answer = text.strip()
-    words = _PROSE.findall(re.sub(r"\\[A-Za-z]+\s*\{[A-Za-z ]*\}", "", answer))  # \\text{yes}
-    if len(answer) > 200 or "\n" in answer or _MATH_IN_PROSE.search(answer) or words:
+    if len(answer) > 200 or "\n" in answer or _MATH_IN_PROSE.search(answer) or _has_prose(answer):
         return None
     return answer or None
 

@@ -142,6 +142,7 @@ FREE = [
     ("The answer is: **12**", "12", T), ("The answer is: **12**", "21", F),
     ("The answer is \\( 2\\sqrt{3} \\).", "\\sqrt{12}", T), ("The answer is \\( 2\\sqrt{3} \\).", "\\sqrt{3}", F),
     ("The answer is $2$ or $3$.", "3, 2", T), ("The answer is $2$ or $3$.", "2", F),
+    ("The answer is 2 and 3.", "3, 2", T), ("The answer is 2 and 3.", "3", F),
     ("... so 3*24 = 72.\n#### 72", "72", T), ("... so 3*24 = 72.\n#### 72", "27", F),
     # several boxes in the final answer: one set (a tuple inside parentheses)
     ("\\boxed{1}, \\boxed{2}", "1, 2", T), ("\\boxed{1}, \\boxed{2}", "\\{1,2\\}", T), ("\\boxed{2}, \\boxed{1}", "1,2", T),
