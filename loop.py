@@ -90,7 +90,7 @@ def rejection_sample(policy, problems, token_budget, out, args):
             for s in samples:
                 spent += s["tokens"]
                 got = kept.setdefault(p["id"], [])
-                if len(got) < 2 and s["text"] not in [g["completion"] for g in got] and grade(s["text"], p["answer"]):
+                if len(got) < 2 and s["text"] not in [g["completion"] for g in got] and grade(s["text"], p["answer"], free_text=False):
                     got.append({"id": p["id"], "prompt": pr, "completion": s["text"]})
         wave += 1
     recs = [r for v in kept.values() for r in v]
