@@ -282,7 +282,7 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
                 while nodes[i]["parent"] is not None:
                     steps.append(nodes[i]["step"])
                     i = nodes[i]["parent"]
-                preds.append(extract_answer(args.step_delim.join(steps[::-1])))
+                preds.append(extract_answer(args.step_delim.join(steps[::-1]), free_text=False))  # as mcts.py scored it
                 rewards.append(nd["reward"])
         best = preds[max(range(len(preds)), key=lambda j: rewards[j])] if preds else None
         vote = majority_vote(preds, [vote_weight(r) for r in rewards])

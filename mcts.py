@@ -231,8 +231,9 @@ def step_code(step):
 
 
 def outcome(text, gold):
-    """Terminal reward against the gold: (+1 or -1, correct); (-1, False) without an answer."""
-    ok = extract_answer(text) is not None and grade(text, gold)
+    """Terminal reward against the gold: (+1 or -1, correct); (-1, False) without an explicit final
+    answer (box, "The answer is", "####"): the last number of an unfinished solution is no answer."""
+    ok = grade(text, gold, free_text=False)
     return (1.0 if ok else -1.0), ok
 
 
@@ -248,7 +249,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
     final = [tree.nodes[k].terminal for k in node.children] + \
         ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
     steps = [tree.nodes[k].step for k in node.children] + [c["text"] for c in keep]
-    answers = [extract_answer(s) if f else None for s, f in zip(steps, final)]
+    answers = [extract_answer(s, free_text=False) if f else None for s, f in zip(steps, final)]
     reps = merge_duplicates(steps, cfg.merge_threshold, list(zip(final, answers)))
     slot, new, hits = list(node.children), [], []  # slot: node index of every entry of `steps`
     for i, c in enumerate(keep, len(node.children)):
@@ -412,7 +413,7 @@ class Search:
             for k in range(n * m, n * m + m):
                 t.tokens += outs[k]["tokens"]
                 self.tokens += outs[k]["tokens"]
-                has_answer = extract_answer(outs[k]["text"]) is not None
+                has_answer = extract_answer(outs[k]["text"], free_text=False) is not None
                 rewards.append((ppm[k] if has_answer else -1.0) if cfg.no_gold else outcome(outs[k]["text"], t.problem["answer"])[0])
             t.nodes[j].value = sum(rewards) / m
 

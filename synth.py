@@ -96,7 +96,7 @@ import re
 import time
 from collections import Counter
 
-from grader import extract_answer, is_equiv
+from grader import extract_answer, gold_from_math, is_equiv
 
 # --------------------------------------------------------------------------------------
 # The built-in task: vocabulary. Short words keep sequences short for the char-level model.
@@ -341,19 +341,6 @@ def solve_builtin(question):
 # --------------------------------------------------------------------------------------
 # Converters for the official GSM8K / MATH files.
 # --------------------------------------------------------------------------------------
-def last_boxed(text):
-    """Content of the last \\boxed{...} or \\fbox{...} in text, braces balanced; None if none."""
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
-    if not starts:
-        return None
-    depth, i = 1, starts[-1]
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i:j]
-    return None  # unbalanced: no answer rather than a wrong one
-
-
 def convert_gsm8k(rec, index):
     """GSM8K {"question", "answer": "reasoning\\n#### N"} -> problems record."""
     reasoning, sep, final = rec["answer"].rpartition("####")
@@ -374,7 +361,7 @@ def convert_gsm8k(rec, index):
 
 def convert_math(rec, index):
     """MATH {"problem", "solution", "answer"?, "level"?, "type"?} -> problems record."""
-    answer = rec.get("answer") or last_boxed(rec["solution"])
+    answer = rec.get("answer") or gold_from_math(rec["solution"])
     if answer is None:
         return None
     rid = rec.get("id", rec.get("unique_id", f"math-{index}"))
@@ -481,7 +468,7 @@ def run_imagine(args, backend=None):
                             temperature=args.temperature, max_tokens=args.max_tokens, stop=None,
                             seeds=[f"imagine-{args.seed}-solve-{first[q]}" for q in new],
                             progress=True) if new else []
-    votes = [agreement([extract_answer(s["text"]) for s in row]) for row in rows]
+    votes = [agreement([extract_answer(s["text"], free_text=False) for s in row]) for row in rows]
     kept = [(q, a, share) for q, (a, share) in zip(new, votes) if share >= args.min_agree]
     records = [{"id": f"imagine-{args.seed}-{first[q]}", "question": q, "answer": a,
                 "source": "imagine", "agreement": share, "votes": args.k} for q, a, share in kept]

@@ -48,7 +48,7 @@ def rejection_sample(policy, problems, token_budget, args):
             for s in samples:
                 spent += s["tokens"]
                 got = kept[p["id"]]
-                if (len(got) < args.sft_k and s["text"] not in got and grade(s["text"], p["answer"])
+                if (len(got) < args.sft_k and s["text"] not in got and grade(s["text"], p["answer"], free_text=False)
                         and steps_verified(s["text"].split(STEP_DELIM), p.get("ops"))):
                     got.append(s["text"])
         wave += 1

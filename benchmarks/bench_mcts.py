@@ -164,7 +164,7 @@ def main():
     solved = {r["id"]: r["stats"]["correct"] > 0 for r in recs}
     c = {"problems": len(test), "rollouts": args.rollouts,
          "mcts_solved": sum(solved.values()) / len(test),
-         "pass_at_n": sum(any(grade(o["text"], p["answer"]) for o in os_) for p, os_ in zip(test, outs)) / len(test),
+         "pass_at_n": sum(any(grade(o["text"], p["answer"], free_text=False) for o in os_) for p, os_ in zip(test, outs)) / len(test),
          "mcts_tokens": sum(r["stats"]["tokens"] for r in recs) / len(test),
          "sample_tokens": sum(o["tokens"] for os_ in outs for o in os_) / len(test),
          "sample_seconds": sample_s, "mcts_seconds": dt,

@@ -102,10 +102,118 @@ GRADE = [
     ("no final answer here", "5", F), ("\\boxed{}", "5", F), ("", "5", F),
 ]
 
+R = r"\\"  # a LaTeX row break, for the matrices below
+
+# (completion as a model writes it, gold, expected) through grade: answers in free text, several
+# boxes, matrices, sets / tuples / intervals, delimiters with newlines, spaced and comma'd numbers;
+# the README lists the rows where a plain math-verify parse + verify disagrees, and why
+FREE = [
+    # unboxed final answers in free text (math-verify's own extraction is the fallback)
+    ("Answer $ 9 $", "9", T), ("Answer $ 9 $", "8", F), ("Answer: 42", "42", T), ("Answer: 41", "42", F),
+    ("So the result is 17.", "17", T), ("So the result is 17.", "71", F),
+    ("There are 5 apples left.", "5", T), ("There are 5 apples left.", "6", F),
+    ("Janet earns $18 every day.", "18", T), ("Janet earns $18 every day.", "16", F),
+    ("She needs 2.5 cups.", "\\frac{5}{2}", T), ("She needs 2.5 cups.", "\\frac{5}{3}", F),
+    ("We get $x = \\frac{1}{2}$.", "\\frac12", T), ("We get $x = \\frac{1}{2}$.", "\\frac13", F),
+    ("The solution is $x != 5$", "x \\neq 5", T), ("The solution is $x != 5$", "x = 5", F),
+    ("Therefore $a + b = 7$", "7", T), ("Therefore $a+b=7$", "8", F),
+    ("Hence the area is $12\\pi$.", "12\\pi", T), ("Hence the area is $12\\pi$.", "12", F),
+    ("Simplifying, $\\sqrt{8} = 2\\sqrt{2}$", "2\\sqrt2", T), ("Simplifying, $\\sqrt{8} = 2\\sqrt{2}$", "\\sqrt3", F),
+    ("First 3 + 4 = 7, then 7 * 2 = 14.", "14", T), ("First 3 + 4 = 7, then 7 * 2 = 14.", "7", F),
+    ("The probability is 3/4.", "0.75", T), ("The probability is 3/4.", "0.25", F),
+    ("It rises by 25%.", "25", T), ("It rises by 25%.", "0.25", T), ("It rises by 25%.", "30", F),
+    ("The final answer is $-3$. I hope it is correct.", "-3", T),
+    ("The final answer is $-3$. I hope it is correct.", "3", F),
+    ("**Final Answer**\n\\[ 64 \\]", "64", T), ("**Final Answer**\n\\[ 64 \\]", "46", F),
+    ("The polynomial is $x^2+2x+1$.", "(x+1)^2", T), ("The polynomial is $x^2+2x+1$.", "(x-1)^2", F),
+    ("So $y = 2x + 3$.", "2x+3", T), ("So $y = 2x + 3$.", "3x+2", F),
+    ("The two roots are $2$ and $3$.", "2, 3", T), ("The two roots are $2$ and $3$.", "2, 4", F),
+    ("Thus $x=2$ or $x=-2$.", "\\pm 2", T), ("Thus $x=2$ or $x=3$.", "2, 4", F),
+    ("The angle measures $30^\\circ$.", "30", T), ("The angle measures $30^\\circ$.", "60", F),
+    ("Final answer: \\(\\dfrac{7}{3}\\)", "\\frac{7}{3}", T), ("Final answer: \\(\\dfrac{7}{3}\\)", "\\frac{3}{7}", F),
+    ("no number at all", "5", F), ("I am not sure.", "1", F),
+    # a completion that is only the answer, written without delimiters: read whole, as if boxed
+    ("2\\pi", "2\\pi", T), ("2\\pi", "2", F), ("3x", "3x", T), ("3x", "3", F), ("\\frac12", "0.5", T),
+    ("(1, 2]", "(1,2]", T), ("(1, 2]", "(1,2)", F), ("x^2", "x^2", T), ("\\text{yes}", "\\text{yes}", T),
+    ("\\begin{pmatrix}1" + R + "2\\end{pmatrix}", "\\begin{pmatrix}1" + R + "2\\end{pmatrix}", T),
+    # "The answer is", "####" written around the math
+    ("The answer is $x = 5$.", "5", T), ("The answer is $x = 5$.", "6", F),
+    ("The answer is $\\frac{3}{4}$ of the cake.", "0.75", T), ("The answer is $\\frac{3}{4}$ of the cake.", "0.7", F),
+    ("The answer is: **12**", "12", T), ("The answer is: **12**", "21", F),
+    ("The answer is \\( 2\\sqrt{3} \\).", "\\sqrt{12}", T), ("The answer is \\( 2\\sqrt{3} \\).", "\\sqrt{3}", F),
+    ("The answer is $2$ or $3$.", "3, 2", T), ("The answer is $2$ or $3$.", "2", F),
+    ("The answer is 2 and 3.", "3, 2", T), ("The answer is 2 and 3.", "3", F),
+    ("... so 3*24 = 72.\n#### 72", "72", T), ("... so 3*24 = 72.\n#### 72", "27", F),
+    # several boxes in the final answer: one set (a tuple inside parentheses)
+    ("\\boxed{1}, \\boxed{2}", "1, 2", T), ("\\boxed{1}, \\boxed{2}", "\\{1,2\\}", T), ("\\boxed{2}, \\boxed{1}", "1,2", T),
+    ("\\boxed{1}, \\boxed{2}", "1, 3", F), ("\\boxed{1}, \\boxed{2}", "2", F),
+    ("$\\boxed{-1}$ and $\\boxed{4}$", "4, -1", T), ("$\\boxed{-1}$ and $\\boxed{4}$", "4", F),
+    ("The solutions are $x=\\boxed{3}$ or $x=\\boxed{-3}$.", "\\pm3", T),
+    ("The solutions are $x=\\boxed{3}$ or $x=\\boxed{-3}$.", "3", F),
+    ("\\boxed{1}\\boxed{2}\\boxed{3}", "1,2,3", T), ("\\boxed{1}\\boxed{2}\\boxed{3}", "1,2", F),
+    ("\\boxed{1} \\quad \\boxed{5}", "1, 5", T), ("\\boxed{x=1}, \\boxed{y=5}", "1, 5", T),
+    ("$(\\boxed{1}, \\boxed{2})$", "(1,2)", T), ("$(\\boxed{1}, \\boxed{2})$", "(2,1)", F),
+    ("So $a = \\boxed{3}$ and $b = \\boxed{4}$.", "3, 4", T), ("So $a = \\boxed{3}$ and $b = \\boxed{4}$.", "3, 5", F),
+    ("We find \\boxed{5}. Checking again gives \\boxed{6} instead.", "6", T),
+    ("We find \\boxed{5}. Checking again gives \\boxed{6} instead.", "5", F),
+    ("\\boxed{7}, i.e. \\boxed{7}", "7", T), ("\\boxed{\\boxed{8}}", "8", T),
+    ("\\boxed{\\frac{1}{2}}, \\boxed{\\frac{1}{3}}", "\\frac13, \\frac12", T),
+    ("\\boxed{\\frac{1}{2}}, \\boxed{\\frac{1}{3}}", "\\frac12", F),
+    # matrices and vectors: pmatrix, bmatrix, array, boxed or in the last sentence
+    ("\\boxed{\\begin{pmatrix} 1 & 2 " + R + " 3 & 4 \\end{pmatrix}}", "\\begin{pmatrix}1&2" + R + "3&4\\end{pmatrix}", T),
+    ("\\boxed{\\begin{bmatrix} 1 & 2 " + R + " 3 & 4 \\end{bmatrix}}", "\\begin{pmatrix}1&2" + R + "3&4\\end{pmatrix}", T),
+    ("\\boxed{\\left[\\begin{array}{cc} 1 & 2 " + R + " 3 & 4 \\end{array}\\right]}", "\\begin{pmatrix}1&2" + R + "3&4\\end{pmatrix}", T),
+    ("\\boxed{\\begin{bmatrix} 1 & 2 " + R + " 3 & 5 \\end{bmatrix}}", "\\begin{pmatrix}1&2" + R + "3&4\\end{pmatrix}", F),
+    ("The matrix is $\\begin{pmatrix} 0 & 1 " + R + " 1 & 0 \\end{pmatrix}$.", "\\begin{pmatrix}0&1" + R + "1&0\\end{pmatrix}", T),
+    ("The matrix is $\\begin{pmatrix} 1 & 0 " + R + " 0 & 1 \\end{pmatrix}$.", "\\begin{pmatrix}0&1" + R + "1&0\\end{pmatrix}", F),
+    ("So $\\mathbf{v} = \\begin{pmatrix} 2 " + R + " -1 \\end{pmatrix}$", "\\begin{pmatrix}2" + R + "-1\\end{pmatrix}", T),
+    ("So $\\mathbf{v} = \\begin{pmatrix} -1 " + R + " 2 \\end{pmatrix}$", "\\begin{pmatrix}2" + R + "-1\\end{pmatrix}", F),
+    ("The answer is $\\begin{bmatrix} \\frac{1}{2} " + R + " 0 \\end{bmatrix}$.", "\\begin{pmatrix}0.5" + R + "0\\end{pmatrix}", T),
+    ("\\[\n\\begin{pmatrix}\n3 \\\\\n4\n\\end{pmatrix}\n\\]", "\\begin{pmatrix}3" + R + "4\\end{pmatrix}", T),
+    ("\\[\n\\begin{pmatrix}\n3 \\\\\n4\n\\end{pmatrix}\n\\]", "\\begin{pmatrix}4" + R + "3\\end{pmatrix}", F),
+    ("\\boxed{\\begin{pmatrix} 1 " + R + " 2 \\end{pmatrix}}", "\\begin{pmatrix}1" + R + "2" + R + "3\\end{pmatrix}", F),
+    # sets, tuples, intervals
+    ("\\boxed{\\{1, 2, 3\\}}", "\\{3,2,1\\}", T), ("\\boxed{\\{1, 2, 3\\}}", "\\{1,2\\}", F),
+    ("The set is $\\{-1, 0, 1\\}$.", "-1, 0, 1", T), ("The set is $\\{-1, 0, 1\\}$.", "-1, 1", F),
+    ("\\boxed{(3, -2)}", "(3,-2)", T), ("\\boxed{(3, -2)}", "(-2,3)", F),
+    ("The point is $(3, -2)$.", "(3,-2)", T), ("The point is $(3, -2)$.", "(-2,3)", F),
+    ("The center is at $\\left(1, \\frac{1}{2}\\right)$.", "(1, 0.5)", T),
+    ("\\boxed{(1, 2, 3)}", "(1,2,3)", T), ("\\boxed{(1, 3, 2)}", "(1,2,3)", F),
+    ("\\boxed{[2, 5)}", "[2,5)", T), ("\\boxed{[2, 5)}", "[2,5]", F),
+    ("The domain is $(-\\infty, 3]$.", "(-\\infty,3]", T), ("The domain is $(-\\infty, 3)$.", "(-\\infty,3]", F),
+    ("So $x \\in (0, 1) \\cup (2, \\infty)$.", "(0,1)\\cup(2,\\infty)", T),
+    ("So $x \\in (0, 1) \\cup (2, \\infty)$.", "(0,1)\\cup[2,\\infty)", F),
+    ("\\boxed{x \\ge 4}", "[4, \\infty)", T), ("\\boxed{x > 4}", "[4, \\infty)", F),
+    ("The solution set is $\\{x : x < 0\\}$, i.e. $x<0$.", "(-\\infty, 0)", T),
+    ("\\boxed{\\emptyset}", "\\emptyset", T), ("\\boxed{\\{\\}}", "\\emptyset", T),
+    # LaTeX delimiters with newlines
+    ("Thus\n\\(\n\\frac{1}{2}\n\\)", "0.5", T), ("Thus\n\\(\n\\frac{1}{2}\n\\)", "0.4", F),
+    ("Thus\n$$\n\\frac{5}{8}\n$$", "\\frac58", T), ("Thus\n$$\n\\frac{5}{8}\n$$", "\\frac85", F),
+    ("Thus\n\\[\n\\sqrt{2}\n\\]", "\\sqrt2", T), ("Thus\n\\[\n\\sqrt{2}\n\\]", "\\sqrt3", F),
+    ("The answer is \\(\n42\n\\).", "42", T), ("The answer is \\(\n42\n\\).", "24", F),
+    ("The answer is\n$$\n\\boxed{10}\n$$", "10", T), ("$$\n\\boxed{\\frac{2}{3}}\n$$", "\\frac23", T),
+    ("\\boxed{\\(\n\\frac{9}{4}\n\\)}", "2.25", T), ("\\boxed{\\(\n\\frac{9}{4}\n\\)}", "2.5", F),
+    ("\\boxed{$$\n3\\pi\n$$}", "3\\pi", T), ("\\boxed{$$\n3\\pi\n$$}", "\\pi", F),
+    ("\\[\\boxed{x^2 - 1}\\]", "(x-1)(x+1)", T), ("\\[\\boxed{x^2 + 1}\\]", "(x-1)(x+1)", F),
+    # numbers with spaces and commas
+    ("\\boxed{1 000}", "1000", T), ("\\boxed{1 000}", "100", F), ("\\boxed{12 345}", "12345", T),
+    ("\\boxed{1\\,000}", "1000", T), ("\\boxed{1\\ 000}", "1000", T), ("\\boxed{1{,}000}", "1000", T),
+    ("The total is 1 000 dollars.", "1000", T), ("The total is 1 000 dollars.", "10", F),
+    ("The total is 2,500 dollars.", "2500", T), ("The total is 2,500 dollars.", "25", F),
+    ("He saved $1,234,567.", "1234567", T), ("He saved $1,234,567.", "1234", F),
+    ("\\boxed{1,000,000}", "10^6", T), ("\\boxed{1 000 000}", "10^6", T), ("\\boxed{1 000 000}", "10^5", F),
+    ("\\boxed{1 000}", "\\frac{2000}{2}", T), ("#### 3 500", "3500", T), ("The answer is 7 200.", "7200", T),
+    ("\\boxed{3.5}", "3,5", F), ("\\boxed{1,5}", "1, 5", T),
+    # money, percent, units in the final sentence
+    ("The shirt costs \\$15.50.", "15.5", T), ("The shirt costs \\$15.50.", "15", F),
+    ("\\boxed{\\$ 1,200}", "1200", T), ("\\boxed{45\\%}", "45", T), ("\\boxed{45\\%}", "0.45", T),
+    ("\\boxed{45\\%}", "54", F), ("The speed is $60 \\text{ km/h}$.", "60", T), ("The speed is $60 \\text{ km/h}$.", "50", F),
+]
+
 # (text, expected) through extract_answer
 EXTRACT = [
     ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"), ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}"),
-    ("\\boxed{a} and \\boxed{b}", "b"), ("\\boxed{ {1} + {2} }", "{1} + {2}"),
+    ("\\boxed{a} and \\boxed{b}", "a, b"), ("\\boxed{a}. Then \\boxed{b}", "b"), ("\\boxed{ {1} + {2} }", "{1} + {2}"),
     ("\\boxed 5", "5"), ("$\\boxed 5$.", "5"), ("\\fbox{3}", "3"), ("The answer is 12.", "12"),
     ("The answer is $3.5$.", "3.5"), ("The answer is 3. Wait. The answer is 4.", "4"),
     ("the answer is 5\n\nmore text", "5"), ("The answer is \\boxed{4}, not 5", "4"),
@@ -124,6 +232,28 @@ def test_grade(completion, gold, expected):
     assert grade(completion, gold) is expected
 
 
+@pytest.mark.parametrize("completion,gold,expected", FREE)
+def test_grade_like_math_verify(completion, gold, expected):
+    assert grade(completion, gold) is expected
+
+
+def test_explicit_answer_only():
+    """free_text=False (mcts.py, loop.py, synth.py): an unfinished solution has no answer."""
+    assert grade("7+3=10\n\n10*2=20", "20") is True
+    assert grade("7+3=10\n\n10*2=20", "20", free_text=False) is False
+    assert extract_answer("7+3=10\n\n10*2=", free_text=False) is None
+    assert extract_answer("10*2=20. The answer is \\boxed{20}.", free_text=False) == "20"
+    assert extract_answer("\\boxed{1}, \\boxed{2}", free_text=False) == "1, 2"
+
+
+def test_fast_path_stays_fast():
+    """The built-in task's completions, as a search grades them: well under a millisecond each."""
+    texts = [f"7+3=10\n\n10*{i}={10 * i}. The answer is \\boxed{{{10 * i}}}." for i in range(1000)]
+    start = time.monotonic()
+    assert all(grade(t, str(10 * i)) for i, t in enumerate(texts))
+    assert time.monotonic() - start < 1.0
+
+
 @pytest.mark.parametrize("text,expected", EXTRACT)
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected
@@ -134,10 +264,14 @@ def test_gold_loaders():
     assert gold_from_gsm8k("a #### 3 then #### 4") == "4"
     assert gold_from_math("So $x = \\boxed{\\frac{1}{2}}$. Also \\boxed{\\{1, 2\\}}.") == "\\{1, 2\\}"
     assert gold_from_math("no box here") is None
+    assert gold_from_math(r"\boxed{1} then \boxed{\left( 3, \frac{\pi}{2} \right)}") == r"\left( 3, \frac{\pi}{2} \right)"
+    assert gold_from_math(r"\boxed{1} and \boxed{\frac{1}{2}") is None  # the last box is cut off
+    assert gold_from_math(r"Hence, $x$ must be $\boxed{3}$ or $\boxed{\frac{2}{5}}$.") == r"3, \frac{2}{5}"
 
 
 def test_table_size():
     assert len(EQUIV) + len(GRADE) + len(EXTRACT) >= 130
+    assert len(FREE) >= 150
 
 
 @pytest.mark.parametrize("pred,gold,expected", [
@@ -146,6 +280,11 @@ def test_table_size():
     ("x" * 100_000, "1", F),
     ("\\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}", "1", None),  # refused by the guards
     ("(" * 19 + "1" + ")" * 19, "1", None),  # within the depth cap: the deadline bounds it
+    ("$" * 100_000, "1", F), ("answer " * 20_000, "1", F), ("1 " * 50_000, "1", None),  # free text
+    ("\\(" * 50_000 + "1", "1", None), ("$x$ and " * 20_000 + "$5$", "5", None),
+    ("\\boxed{1}, " * 20_000, "1", None), ("\\boxed{" * 20_000, "1", F),  # many boxes
+    ("\\boxed{" * 3000 + "1" + "}" * 3000, "1", None),
+    ("The answer is $" + "(" * 19 + "1" + ")" * 19 + "$ apples", "1", None),  # two readings, one compare
 ])
 def test_pathological_inputs_return_fast(pred, gold, expected):
     for check in (grade, is_equiv):

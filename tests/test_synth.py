@@ -187,15 +187,6 @@ def test_code_and_text_solutions_match():
             assert expr.endswith(f" {'//' if op == '/' else op} {b}")
 
 
-def test_last_boxed_nested_braces():
-    assert synth.last_boxed(r"so $\boxed{\frac{1}{2}}$.") == r"\frac{1}{2}"
-    assert synth.last_boxed(r"\boxed{1} then \boxed{\left( 3, \frac{\pi}{2} \right)}") == \
-        r"\left( 3, \frac{\pi}{2} \right)"
-    assert synth.last_boxed(r"\fbox{7}") == "7"
-    assert synth.last_boxed("no box") is None
-    assert synth.last_boxed(r"\boxed{\frac{1}{2}") is None
-
-
 def test_convert_gsm8k():
     rec = {"question": "Q?", "answer": "He has 3*4=<<3*4=12>>12 pens\n"
                                        "So 12+1,000=<<12+1000=1012>>1,012.\n#### 1,012"}
