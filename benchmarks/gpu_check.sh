@@ -12,7 +12,8 @@
 #
 # Sizes are picked to finish in well under 8 minutes on one GPU; that is an estimate until a GPU run
 # replaces it (README, "GPU recipe"). Without CUDA the script switches to --cpu by itself.
-# Work files go to $W (default runs/gpu_check, wiped first); each stage's log is $W/<stage>.log.
+# Work files go to $W (default runs/gpu_check, wiped first unless --only); each stage's log is
+# $W/<stage>.log. $GPU_CHECK_SFT_STEPS overrides the SFT steps (CI's start-up check trains 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,9 +44,10 @@ fi
 # head is 64 wide, a size every vLLM attention backend takes (some list 32, 64, ... only)
 if [[ $MODE == gpu ]]; then
   N_POOL=64 N_TEST=32 SFT_STEPS=400 DPO_EPOCHS=2 PPM_STEPS=100 EVAL_N=8 TINY="--hidden 128 --layers 2 --heads 2"
-else  # test_vllm.py's model: 120 steps give steps, answers and EOS, wrong often enough for pairs
-  N_POOL=8 N_TEST=4 SFT_STEPS=120 DPO_EPOCHS=1 PPM_STEPS=5 EVAL_N=2 TINY="--hidden 32 --layers 1 --heads 2"
+else  # the e2e model: at 150 steps its trees hold correct and wrong answers, so every later stage has pairs
+  N_POOL=8 N_TEST=4 SFT_STEPS=150 DPO_EPOCHS=1 PPM_STEPS=5 EVAL_N=2 TINY="--hidden 64 --layers 2 --heads 4"
 fi
+SFT_STEPS=${GPU_CHECK_SFT_STEPS:-$SFT_STEPS}  # CI's start-up check trains a few steps only
 TR1="torchrun --standalone --nproc_per_node 1"
 TR2="torchrun --standalone --nproc_per_node 2"
 SEARCH="--rollouts 4 --children 2 --max-depth 3 --max-step-tokens 48"

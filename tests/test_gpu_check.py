@@ -25,7 +25,7 @@ def test_dry_run_commands_are_the_readme_gpu_recipe():
 def test_cpu_mode_starts_and_skips_cuda(tmp_path):
     """CI mode: the first two stages for real (synth, then SFT under torchrun with gloo); the whole CPU
     run (`--cpu`, every stage at smoke sizes) takes minutes on a 2-core machine, too long for the suite."""
-    env = {**os.environ, "W": str(tmp_path / "w"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "W": str(tmp_path / "w"), "OMP_NUM_THREADS": "1", "GPU_CHECK_SFT_STEPS": "10"}
     r = subprocess.run(["bash", str(SCRIPT), "--cpu", "--only", "data,sft"], capture_output=True, text=True,
                        cwd=ROOT, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
