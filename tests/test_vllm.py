@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 import evaluate  # noqa: E402
 import mcts  # noqa: E402
 import synth  # noqa: E402
-from common import HFBackend, PPMScorer, VLLMBackend, format_prompt, read_problems, stable_seed  # noqa: E402
+from common import (HFBackend, PPMScorer, VLLMBackend, encode, format_prompt, read_problems,  # noqa: E402
+                    stable_seed)
 
 CPU = torch.device("cpu")
 
@@ -112,9 +113,12 @@ def test_adapter_passes_params_as_vllm_documents_them(tiny):
     backend = VLLMBackend(tiny / "policy", seed=0)
     calls = []
     real = backend.llm.generate
-    backend.llm.generate = lambda p, params, **kw: calls.append(params) or real(p, params, **kw)
+    backend.llm.generate = lambda p, params, **kw: calls.append((p, params)) or real(p, params, **kw)
     adapter_checks(tiny, backend)
-    sp = calls[0][2]  # the third prompt of the first call
+    prompts, params = calls[0]
+    # token ids from common.encode, as the HF backend sees them (vLLM would add special tokens to text)
+    assert prompts[0] == {"prompt_token_ids": encode(backend.tokenizer, prompts_of(tiny, backend.tokenizer)[0])}
+    sp = params[2]  # the third prompt's
     assert (sp.n, sp.temperature, sp.max_tokens, sp.stop, sp.logprobs) == (3, 1.0, 12, ["\n\n"], 0)
     assert sp.seed == stable_seed(3) % 2 ** 31
     assert vllm.LLM.made[-1]["max_model_len"] == 512  # capped at the tiny model's max_position_embeddings
