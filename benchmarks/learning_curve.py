@@ -50,13 +50,13 @@ def base_curve(policy, test, log):
         [(steps, greedy(policy, test, Path(policy) / "eval_curve", log))]
 
 
-def plot(path, curve, loops, xlabel, title):
+def plot(path, curve, loops, xlabel, title, label="gold examples, from scratch"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     if curve:
-        ax.plot([x for x, _ in curve], [100 * y for _, y in curve], "o-", color="black", label="gold examples, from scratch")
+        ax.plot([x for x, _ in curve], [100 * y for _, y in curve], "o-", color="black", label=label)
     for i, run_dir in enumerate(loops):
         res = json.loads((Path(run_dir) / "results.json").read_text())
         xs, ys = [r["examples"] for r in res["rows"]], [100 * r["greedy"] for r in res["rows"]]
@@ -101,7 +101,8 @@ def main():
         curve = base_curve(args.base_curve, test, out / "log.txt")
         print("\n".join(f"step {s} | greedy {100 * a:.1f}" for s, a in curve))
         if args.plot:
-            plot(args.plot, curve, [], "SFT steps", f"base policy on the seed set: greedy against steps ({args.base_curve})")
+            plot(args.plot, curve, [], "SFT steps", f"base policy: greedy pass@1 against steps ({args.base_curve})",
+                 "one cosine schedule, a checkpoint every --save-every steps")
         return
     curve = [(int(n), size_point(int(n), args, out)) for n in args.sizes.split(",") if n]
     (out / "curve.json").write_text(json.dumps(curve))
