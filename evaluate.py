@@ -35,7 +35,10 @@ For each method: accuracy (overall, per difficulty, mean and std over `--seed` s
 tokens per problem (the compute axis: every token the policy sampled, PPM forward passes not
 counted) and wall time (sampling + scoring; bon includes its samples' time).
 
-Input   `--data` problems JSONL (this project's, GSM8K's or MATH's records).
+Input   `--data` problems JSONL (this project's, GSM8K's or MATH's records). A problem whose prompt
+        alone does not fit the model's context is skipped with a count (summary.json's "problems"
+        is the number evaluated); the inner mcts.py runs with --force, so a rerun with other flags
+        recomputes its trees instead of resuming them.
 Output  `--out-dir`: predictions.jsonl (one record per problem and seed), summary.json (every
         number), table.md (one markdown row per method and budget), accuracy_vs_tokens.png (with
         `--plot`, on by default when matplotlib is installed), mcts/ (the trees mcts.py wrote).
