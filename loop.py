@@ -43,8 +43,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import (check_resume, load_jsonl, nonneg_int, positive_float, positive_int, read_problems, run_main,
-                    write_json, write_jsonl)
+from common import (check_model_dir, check_output, check_resume, load_jsonl, nonneg_int, positive_float, positive_int,
+                    read_problems, run_main, write_json, write_jsonl)
 
 PY = sys.executable
 HERE = Path(__file__).resolve().parent  # the stage scripts sit beside this file
@@ -117,7 +117,7 @@ def get_parser():
     g.add_argument("--seed", type=int, default=1, help="seed of the task, the tiny model, sampling and search")
     g.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend for every stage")
     g.add_argument("--force", action="store_true",
-                   help="OUT was made with other settings: delete it and start over (without it the run refuses)")
+                   help="OUT was made with other settings: delete the whole folder and start over (without it: refuse)")
     g = ap.add_argument_group("data (built-in task unless files are given)")
     g.add_argument("--seed-file", default="", help="seed problems with solutions (default: synth.py builtin)")
     g.add_argument("--pool-file", default="", help="answer-only problems to search (default: synth.py builtin)")
@@ -179,6 +179,12 @@ def main():
     print(json.dumps(vars(args)), flush=True)
     print(f"expected time: {expected_minutes(args)}", flush=True)
     out = Path(args.out)
+    check_output(out, "--out", is_dir=True)  # before any work: a bad flag, path or file fails here, in one line
+    if args.init != "tiny":
+        check_model_dir(args.init, "--init")
+    for f in (args.seed_file, args.pool_file, args.test_file):
+        if f:
+            read_problems(f)
     # a rerun resumes only with the settings that made OUT (more rounds, other evaluation: fine)
     check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force)
     out.mkdir(parents=True, exist_ok=True)

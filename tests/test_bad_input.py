@@ -130,6 +130,7 @@ DPO = ["--model", "{d}/policy", "--pairs", "{d}/pairs.jsonl", "--out", "{tmp}/dp
 PPM = ["--init", "{d}/policy", "--pairs", "{d}/pairs.jsonl", "--out", "{tmp}/ppm"]
 PAIRS = ["--trees", "{d}/trees.jsonl", "--out-dir", "{tmp}/pairs"]
 BUILTIN = ["builtin", "--out-dir", "{tmp}/synth"]
+LOOP = ["--out", "{tmp}/loop"]
 IMAGINE = ["imagine", "--model", "{d}/policy", "--seed-file", "{d}/problems.jsonl", "--out", "{tmp}/im.jsonl"]
 
 # ----------------------------------------------------------------------------- flags: (stage, argv, the flag named)
@@ -179,6 +180,12 @@ FLAGS = [
     ("synth", IMAGINE + ["--n", "0"], "--n"),
     ("synth", IMAGINE + ["--min-agree", "0"], "--min-agree"),
     ("synth", ["convert", "--kind", "aime", "--in", "{d}/problems.jsonl", "--out", "{tmp}/c.jsonl"], "--kind"),
+    ("loop", LOOP + ["--rounds", "-1"], "--rounds"),
+    ("loop", LOOP + ["--n-pool", "0"], "--n-pool"),
+    ("loop", LOOP + ["--base-lr", "nan"], "--base-lr"),
+    ("loop", LOOP + ["--init", "{d}/nope"], "--init"),
+    ("loop", LOOP + ["--seed-file", "{d}/nope.jsonl", "--pool-file", "{d}/problems.jsonl", "--test-file",
+                     "{d}/problems.jsonl"], "nope.jsonl"),
 ]
 
 
