@@ -1,7 +1,8 @@
 """Does search beat the same compute without it? The two baselines of a `loop.py` run, round by round.
 
-For each round r of a finished `loop.py --out RUN` (it reads RUN's data, base policy, round timings,
-searched problems and search tokens), starting from the same base policy:
+For each finished round r of a `loop.py --out RUN` (it reads RUN's data, base policy, round timings,
+searched problems and search tokens; a round the loop has not finished stops it, so it can run beside
+the loop and be run again later), starting from the same base policy:
   more SFT      the previous more-SFT policy (round 1: the base) trained on the seed set alone for as
                 many steps as the loop's round r spent in wall time on search + training, at the loop's
                 refresh lr. Steps are converted from seconds with the loop's own SFT speed in that
@@ -59,16 +60,28 @@ def rejection_sample(policy, problems, token_budget, args):
     return recs, {"tokens": spent, "waves": wave, "examples": len(recs), "solved": sum(map(bool, kept.values()))}
 
 
+def seconds(path):
+    return json.loads(Path(path).read_text())["seconds"] if Path(path).exists() else 0.0
+
+
+def round_cost(rd):
+    """What the loop spent in one round: wall seconds of search and training, generated search tokens."""
+    trees = sorted(rd.glob("trees_*.jsonl"))
+    return {"search": sum(seconds(f) for f in rd.glob("mcts_*_time.json")),
+            "train": seconds(rd / "sft_time.json") + seconds(rd / "dpo_time.json"),
+            "mcts_tokens": sum(t["stats"]["tokens"] for f in trees for t in load_jsonl(f))}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", required=True, help="a finished loop.py --out directory")
     ap.add_argument("--wave-n", type=int, default=4, help="samples per unsolved problem per wave")
     ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per sampled solution")
     ap.add_argument("--batch-size", type=int, default=128, help="HF generation batch")
+    ap.add_argument("--rounds", type=int, default=2, help="baselines for the loop's rounds 1..R (those finished so far)")
     args = ap.parse_args()
     run_dir = Path(args.loop)
     la = json.loads((run_dir / "loop_args.json").read_text())
-    results = json.loads((run_dir / "results.json").read_text())
     args.seed, args.backend, args.sft_k = la["seed"], la["backend"], la["sft_k"]
     seed_file = la["seed_file"] or run_dir / "data" / "seed.jsonl"
     test_file = la["test_file"] or run_dir / "data" / "test.jsonl"
@@ -88,12 +101,15 @@ def main():
 
     rows, more_prev, rs_prev, rs_files = [], run_dir / "round0" / "policy", run_dir / "round0" / "policy", []
     n_seed = len(read_problems(seed_file))
-    for row in results["rows"][1:]:
-        r, rd, bd = row["round"], run_dir / f"round{row['round']}", out / f"round{row['round']}"
+    for r in range(1, args.rounds + 1):
+        rd, bd = run_dir / f"round{r}", out / f"round{r}"
+        if not (rd / "eval" / "greedy" / "summary.json").exists():
+            print(f"round {r} of {run_dir} has not finished: stopping here")
+            break
         bd.mkdir(exist_ok=True)
-        sec = row["round_seconds"]
-        sec_per_step = json.loads((rd / "sft_time.json").read_text())["seconds"] / la["refresh_steps"]
-        more_steps = max(1, round((sec["search"] + sec["train"]) / sec_per_step))
+        row = round_cost(rd)
+        sec_per_step = seconds(rd / "sft_time.json") / la["refresh_steps"]
+        more_steps = max(1, round((row["search"] + row["train"]) / sec_per_step))
         sft(more_prev, [seed_file], bd / "more_sft", more_steps)
         rows.append({"round": r, "policy": "more SFT on seed", **evaluate(bd / "more_sft", bd / "eval_more"),
                      "examples": n_seed, "steps": more_steps})
