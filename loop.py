@@ -166,11 +166,13 @@ RESUME_FREE = {"rounds", "backend", "force", "eval_search", "eval_limit", "n"}
 
 
 def expected_minutes(args):
-    """What this machine measured (2 CPU cores): ~0.3 s per SFT step, MCTS ~0.18 s per pool problem."""
+    """Measured on a 2-core CPU with both cores free (docs/loop.md): ~0.39 s per SFT step of 16 built-in
+    examples, ~0.34 s per pool problem searched (16 rollouts x 4 children; a tree that finds 4 correct
+    answers stops sooner), ~1 min to evaluate greedy on 1000 test problems."""
     builtin = args.init == "tiny"
     if not builtin:
         return "a real model: see the README's GPU recipe"
-    r0, rnd = 0.3 * args.base_steps / 60 + 1, (0.18 * args.n_pool + 0.3 * args.refresh_steps) / 60 + 1
+    r0, rnd = 0.39 * args.base_steps / 60 + 1, (0.34 * args.n_pool + 0.39 * args.refresh_steps) / 60 + 1
     return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 CPU cores"
 
 
