@@ -49,6 +49,10 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     retry = out / "round2" / "pool_retry.jsonl"
     assert {p["id"] for p in read(retry)} == round1_unsolved if round1_unsolved else not retry.exists()
     assert res["rows"][2]["searched"] == 12
+    # the round-2 PPM trained on every round's PPM pairs (rStar), not only round 2's
+    ppm_files = [str(out / f"round{r}" / "pairs" / "ppm_pairs.jsonl") for r in (1, 2)]
+    assert json.loads((out / "round2" / "ppm" / "meta.json").read_text())["args"]["pairs"] == \
+        [f for f in ppm_files if Path(f).stat().st_size]
     # round 2 searched with the round-1 PPM as a prior, and evaluated best-of-N and MCTS with its own PPM
     assert json.loads((out / "round2" / "trees_fresh.jsonl.args.json").read_text())["ppm_prior"] is True
     assert {"bon-last:ppm@2", "mcts:ppm@2"} <= set(res["rows"][2])

@@ -269,11 +269,6 @@ def test_gold_loaders():
     assert gold_from_math(r"Hence, $x$ must be $\boxed{3}$ or $\boxed{\frac{2}{5}}$.") == r"3, \frac{2}{5}"
 
 
-def test_table_size():
-    assert len(EQUIV) + len(GRADE) + len(EXTRACT) >= 130
-    assert len(FREE) >= 150
-
-
 @pytest.mark.parametrize("pred,gold,expected", [
     ("10^{10^{10^{10}}}", "1", F),
     ("\\boxed{" + "9" * 100_000 + "}", "9", F),
