@@ -1,13 +1,13 @@
 """The whole self-improvement loop from one command: K rounds of search -> verified data -> training -> eval.
 
-What it does (rStar-Math's self-evolution, section 4 of "rStar-Math: Small LLMs Can Master Math
-Reasoning with Self-Evolved Deep Thinking", on the built-in task by default; every step is one of
+What it does (the self-evolution recipe of "rStar-Math: Small LLMs Can Master Math Reasoning with
+Self-Evolved Deep Thinking", Guan et al. 2025, on the built-in task by default; every step is one of
 the stage scripts, run as a subprocess):
   round 0  synth.py builtin: a seed set with gold solutions spanning every difficulty of the test
            set (1000 problems of 2-6 operations), an answer-only pool at the same difficulties, a
-           disjoint test set; train_sft.py --init tiny on the seed set, trained to its plateau
-           (`--base-steps`: more SFT on the seed set adds < 1 point there; docs/loop.md has the
-           curve); evaluate.py greedy.
+           disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps`, meant to
+           reach its plateau (docs/loop.md measures it: accuracy against steps, and more SFT at equal
+           time); evaluate.py greedy.
   round r  mcts.py with policy_{r-1} on `--n-pool` pool problems: the problems earlier rounds did not
            solve first, with `--retry-rollouts` (rStar spends more rollouts on hard problems in later
            rounds), then fresh ones with `--rollouts`; terminal-guided (+1/-1 from the grader, backed
