@@ -122,7 +122,8 @@ class Tree:
 
     def __init__(self, rec, min_visits=1):
         self.id, self.question, self.nodes = str(rec["id"]), rec["question"], rec["nodes"]
-        self.ops = rec.get("ops")  # built-in problems: the number of operations (steps_verified)
+        ops = rec.get("ops")  # built-in problems: the number of operations (steps_verified); else unknown
+        self.ops = ops if isinstance(ops, int) and not isinstance(ops, bool) else None
         n = len(self.nodes)
         self.children = [[] for _ in range(n)]
         for i, nd in enumerate(self.nodes):
