@@ -72,12 +72,17 @@ def run(cmd, log, done):
     return time.time() - t0
 
 
+def seconds(time_file):
+    """The wall time a finished stage stored beside its output (0 when it has not run)."""
+    return json.loads(Path(time_file).read_text())["seconds"] if Path(time_file).exists() else 0.0
+
+
 def timed(cmd, log, done, time_file):
     """run(), and keep the stage's wall time beside its output (so a resumed run keeps its timings)."""
     dt = run(cmd, log, done)
     if dt:
         write_json(time_file, {"seconds": dt})
-    return json.loads(Path(time_file).read_text())["seconds"] if Path(time_file).exists() else 0.0
+    return seconds(time_file)
 
 
 def round_problems(pool, searched, solved, n):

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from common import STEP_DELIM, format_prompt, load_jsonl, make_backend, read_problems, stable_seed, write_json, write_jsonl  # noqa: E402
 from grader import grade, steps_verified  # noqa: E402
-from loop import read_eval, run, stage  # noqa: E402  (the loop's own stage runner: same commands, same resume)
+from loop import read_eval, run, seconds, stage  # noqa: E402  (the loop's own stage runner: same commands, same resume)
 
 PY = sys.executable
 
@@ -58,10 +58,6 @@ def rejection_sample(policy, problems, token_budget, args):
     recs = [{"id": f"{pid}-rs-{j}", "problem": pid, "prompt": prompts[pid], "completion": c}
             for pid, got in kept.items() for j, c in enumerate(got)]
     return recs, {"tokens": spent, "waves": wave, "examples": len(recs), "solved": sum(map(bool, kept.values()))}
-
-
-def seconds(path):
-    return json.loads(Path(path).read_text())["seconds"] if Path(path).exists() else 0.0
 
 
 def round_cost(rd):
