@@ -30,10 +30,12 @@ What it does
   4. Backup: along the path N += 1 and Q = running mean of the values backed up.
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
-  code) becomes terminal with reward -1 (rStar NO_VALID_CHILD). A tree stops after `--rollouts`
+  code, false equation) is sampled again, `--resample` times, then becomes terminal with reward -1 (rStar
+  NO_VALID_CHILD, without resampling; "dead_end" in its record). A tree stops after `--rollouts`
   rollouts or `--stop-after` distinct correct terminals (SVPO: 4).
 Departures: near-duplicates by normalized character edit distance (AlphaLLM: 20 or 50 characters on
-long steps); code output is not appended to the step; one tree per problem (SVPO: up to 10).
+long steps); code output is not appended to the step; one tree per problem (SVPO: up to 10); a node
+whose samples all fail is resampled before it dead-ends (rStar dead-ends it at once).
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
 Output  `--out` trees JSONL, a record per problem flushed as it finishes, resumed when run again on the
@@ -41,7 +43,7 @@ Output  `--out` trees JSONL, a record per problem flushed as it finishes, resume
         (the search flags), "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
         nodes[0] is the root (step ""); a node: {"parent", "step", "depth", "N", "Q", "terminal",
         "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct" (terminal,
-        gold known), "merged" (duplicates merged into it)}. Beside it: <out>.args.json.
+        gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived)}. Beside it: <out>.args.json.
 Resume  a rerun resumes only with the args the output was made with (runtime flags such as --window,
         --batch-size, --limit aside); other settings are refused naming the flags, --force starts over.
         A torn last line (a crash mid-write) is redone; a corrupt line elsewhere stops the run
@@ -85,13 +87,14 @@ from grader import equations_hold, extract_answer, grade, run_code
 
 class Node:
     __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "value", "terminal", "reward",
-                 "correct", "tokens", "merged", "samples", "width", "vloss")
+                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead")
 
     def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
         self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
         self.children, self.N, self.Q, self.terminal = [], 0, 0.0, False
         self.value = self.reward = self.correct = None
         self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
+        self.fails, self.dead = 0, False  # expansions with no surviving sample; a dead end (NO_VALID_CHILD)
 
     def to_json(self):
         d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
@@ -100,7 +103,8 @@ class Node:
             v = getattr(self, k)
             if v is not None:
                 d[k] = round(v, 6) if isinstance(v, float) else v
-        return {**d, "merged": self.merged} if self.merged else d
+        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {})
+        return d
 
 
 class Tree:
@@ -246,7 +250,8 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
     keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
-    final = [tree.nodes[k].terminal for k in node.children] + \
+    # a dead-end child is an open step that failed: a new sample of the same step merges into it
+    final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
         ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
     steps = [tree.nodes[k].step for k in node.children] + [c["text"] for c in keep]
     answers = [extract_answer(s, free_text=False) if f else None for s, f in zip(steps, final)]
@@ -270,9 +275,12 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
                 child.reward, child.correct = outcome(child.step, gold)
                 tree.n_correct += child.correct
             hits.append(slot[-1])
-    if not node.children:  # nothing survived: a dead end (rStar NO_VALID_CHILD)
-        node.terminal, node.reward, node.correct = True, -1.0, (False if gold is not None else None)
-        hits.append(idx)
+    if not node.children:  # nothing survived: sample again, or after 1 + cfg.resample tries a dead end
+        node.fails += 1
+        if node.fails > cfg.resample:  # rStar NO_VALID_CHILD
+            node.terminal, node.dead, node.reward = True, True, -1.0
+            node.correct = False if gold is not None else None
+            hits.append(idx)
     return new, hits
 
 
@@ -478,6 +486,9 @@ def get_parser():
       help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true",
       help="drop a text step whose integer equations a op b = c are false (the text analog of failing code)")
+    a("--resample", type=nonneg_int, default=3,
+      help="a node none of whose samples survives (failing code, false equation, empty) is sampled again this "
+           "many times before it becomes a dead end with reward -1 (rStar: 0)")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
     a("--code-workers", type=positive_int, default=4, help="sandboxed code runs in parallel")
     a("--merge-threshold", type=unit_float, default=0.0,

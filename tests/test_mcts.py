@@ -171,6 +171,38 @@ def test_check_equations_drops_steps_with_false_arithmetic():
     assert {"2+3=6", "5*2=12. The answer is \\boxed{10}."} <= {n["step"] for n in plain["nodes"]}
 
 
+def test_a_node_whose_samples_all_fail_is_resampled_before_it_dead_ends():
+    t = mcts.Tree(problem(answer="5"), "Q" + DELIM)
+    bad = [{"text": "2+3=6", "tokens": 3, "logp": 0.0, "finish": "stop"}] * 2
+    c = cfg("--resample", "2")
+    for tries in (1, 2):  # tries 1 and 2 fail: the root stays open, nothing is backed up
+        assert mcts.expand(t, 0, bad, c, [False, False], "5") == ([], [])
+        assert not t.nodes[0].terminal and mcts.needs_expansion(t, t.nodes[0])
+    assert mcts.expand(t, 0, bad, c, [False, False], "5") == ([], [0])  # 1 + 2 tries: a dead end
+    assert t.nodes[0].terminal and t.nodes[0].dead and t.nodes[0].reward == -1.0 and t.nodes[0].samples == 6
+    assert t.nodes[0].to_json()["dead_end"] is True
+
+
+def test_a_new_sample_of_a_dead_end_step_merges_into_it():
+    t = mcts.Tree(problem(), "Q" + DELIM)
+    mcts.expand(t, 0, [{"text": "a", "tokens": 1, "logp": 0.0, "finish": "stop"}], cfg())
+    t.nodes[1].terminal = t.nodes[1].dead = True
+    t.nodes[1].reward = -1.0
+    new, hits = mcts.expand(t, 0, [{"text": "a", "tokens": 1, "logp": 0.0, "finish": "stop"}], cfg())
+    assert (new, hits, len(t.nodes), t.nodes[1].merged) == ([], [1], 2, 1)  # -1 backed up once more
+
+
+def test_resampling_keeps_a_tree_alive_whose_first_samples_are_all_false():
+    table = {0: [("2+3=6", .6), ("2+3=5", .4)], 1: [("\\boxed{5}", 1.0)]}
+    runs = {r: search(table, "--children", "1", "--rollouts", "8", "--check-equations", "--resample", r,
+                      problems=[problem(str(k), "5") for k in range(20)])[0] for r in ("0", "3")}
+    solved = {r: sum(rec["stats"]["correct"] > 0 for rec in recs) for r, recs in runs.items()}
+    dead_roots = {r: sum(bool(rec["nodes"][0].get("dead_end")) for rec in recs) for r, recs in runs.items()}
+    # one try: a root dead-ends with p = 0.6; four tries: 0.6^4 = 0.13
+    assert dead_roots["0"] == 20 - solved["0"] and dead_roots["0"] >= 7 and solved["3"] > solved["0"]
+    assert solved["3"] + dead_roots["3"] == 20
+
+
 def test_stop_after_k_correct_terminals():
     table = {0: [("a", .5), ("b", .5)], 1: [(f"\\boxed{{{k % 2}}} v{k}", .125) for k in range(8)]}
     stopped, _ = search(table, "--children", "4", "--rollouts", "16", "--stop-after", "2")
