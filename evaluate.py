@@ -30,7 +30,7 @@ Methods (`--methods`, comma-separated)
            mcts-vote = the PPM-weighted vote over all terminals (rStar's released code, weights as
            bon-vote). Further mcts.py flags go through `--mcts-args`.
 The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples.
-Values are common.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py).
+Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py).
 For each method: accuracy (overall, per difficulty, mean and std over `--seed` seeds), generated
 tokens per problem (the compute axis: every token the policy sampled, PPM forward passes not
 counted) and wall time (sampling + scoring; bon includes its samples' time).
@@ -63,10 +63,12 @@ from pathlib import Path
 
 import torch
 
-from common import (STEP_DELIM, PPMScorer, check_model_dir, check_output, encode, fit_context, format_prompt, int_list, join_steps,
-                    load_jsonl, load_tokenizer, make_backend, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
+from common import (STEP_DELIM, check_model_dir, check_output, fit_context, format_prompt, int_list, join_steps,
+                    load_jsonl, load_tokenizer, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
                     run_main, stable_seed, unit_float, write_json, write_jsonl)
+from engine import make_backend
 from grader import extract_answer, is_equiv
+from scoring import PPMScorer
 
 # ----------------------------------------------------------------------------- the metrics and rules
 
@@ -139,48 +141,14 @@ def trajectory_text(prompt, steps, delim=STEP_DELIM):
     return join_steps(prompt, steps[:-1], delim) + steps[-1]
 
 
-@torch.no_grad()
 def step_values(scorer, items, delim=STEP_DELIM):
-    """PPM value of every step prefix of each (prompt, solution): [[v_1, ..., v_m] per item]."""
+    """PPM value of every step prefix of each (prompt, solution): [[v_1, ..., v_m] per item], read
+    in one forward pass per solution (PPMScorer.prefix_values)."""
     prefixes = []
     for prompt, text in items:
         s = split_steps(text, delim)
         prefixes.append([trajectory_text(prompt, s[:i + 1], delim) for i in range(len(s))])
-    if getattr(scorer, "model", None) is None:  # vLLM pooling: one score per prefix
-        flat = scorer([p for ps in prefixes for p in ps])
-        out, i = [], 0
-        for ps in prefixes:
-            out.append(flat[i:i + len(ps)])
-            i += len(ps)
-        return out
-    model, tok, dev = scorer.model, scorer.tokenizer, scorer.device
-    full = {ps[-1]: encode(tok, ps[-1]) for ps in prefixes}  # distinct whole solutions
-    where, alone = {}, []  # prefix -> (full text, token index); prefixes whose ids are not a prefix
-    for ps in prefixes:
-        ids = full[ps[-1]]
-        for p in ps:
-            pi = encode(tok, p) if p != ps[-1] else ids
-            if ids[:len(pi)] == pi:
-                where[p] = (ps[-1], len(pi) - 1)
-            else:
-                alone.append(p)
-    values = dict(zip(alone, scorer(alone))) if alone else {}
-    per_full = {}
-    order = sorted(full, key=lambda t: len(full[t]))
-    body = getattr(model, model.base_model_prefix)
-    for s in range(0, len(order), scorer.batch_size):
-        rows = order[s:s + scorer.batch_size]
-        T = max(len(full[t]) for t in rows)
-        x = torch.tensor([[tok.pad_token_id] * (T - len(full[t])) + full[t] for t in rows], device=dev)
-        m = (torch.arange(T)[None, :] >= torch.tensor([T - len(full[t]) for t in rows])[:, None]).long().to(dev)
-        h = body(input_ids=x, attention_mask=m, position_ids=(m.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
-        v = torch.tanh(model.score(h)[..., 0].float()).cpu()  # (B, T): the value at every position
-        for b, t in enumerate(rows):
-            per_full[t] = (v[b], T - len(full[t]))
-    for p, (t, j) in where.items():
-        vrow, off = per_full[t]
-        values[p] = vrow[off + j].item()
-    return [[values[p] for p in ps] for ps in prefixes]
+    return scorer.prefix_values(prefixes)
 
 
 # ----------------------------------------------------------------------------- runners

@@ -75,12 +75,13 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm import tqdm
 
-from common import (HFBackend, PPMScorer, ResumableWriter, check_model_dir, check_not_input, check_output,
-                    check_resume, edit_distance, fit_context, format_prompt, join_steps, load_jsonl, make_backend,
-                    merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device, positive_float, positive_int,
-                    print0, read_problems, run_main, shard_path, shard_spec, stable_seed, unit_float, write_json,
-                    write_jsonl)
+from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume, edit_distance,
+                    fit_context, format_prompt, join_steps, load_jsonl, merge_shards, nonneg_float, nonneg_int,
+                    parse_shard, pick_device, positive_float, positive_int, print0, read_problems, run_main,
+                    shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
+from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
+from scoring import PPMScorer
 
 # ----------------------------------------------------------------------------- the tree
 
@@ -288,8 +289,8 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
 
 
 class Search:
-    """Lock-step MCTS over many trees. policy: anything with common.HFBackend's generate(); scorer: a
-    callable texts -> values in [-1, 1] (common.PPMScorer or a stub); cfg: this script's args."""
+    """Lock-step MCTS over many trees. policy: anything with engine.HFBackend's generate(); scorer: a
+    callable texts -> values in [-1, 1] (scoring.PPMScorer or a stub); cfg: this script's args."""
 
     def __init__(self, policy, cfg, scorer=None, rollout_policy=None):
         self.policy, self.cfg, self.scorer = policy, cfg, scorer
@@ -507,7 +508,7 @@ def get_parser():
     a("--rollout-max-tokens", type=positive_int, default=512, help="max new tokens of a fast rollout")
     a("--rollout-model", default=None,
       help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
-    a("--ppm", default=None, help="PPM directory from train_ppm.py (common.PPMScorer)")
+    a("--ppm", default=None, help="PPM directory from train_ppm.py (scoring.PPMScorer)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
     a("--no-gold", action="store_true",
       help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")

@@ -440,7 +440,9 @@ def run_imagine(args, backend=None):
     seen = {normalize_question(q) for q in seeds}
     for path in args.exclude:  # e.g. the test set: a synthesized problem never leaks it
         seen |= {normalize_question(r["question"]) for r in common.read_problems(path)}
-    backend = backend or common.make_backend(args.backend, args.model, args.batch_size, args.seed)
+    if backend is None:
+        from engine import make_backend  # brings torch too
+        backend = make_backend(args.backend, args.model, args.batch_size, args.seed)
     tok, t0 = getattr(backend, "tokenizer", None), time.time()
     mean, pct = common.mean, common.fmt_pct
     if args.questions:  # written elsewhere (rStar: by GPT-4): only clean, dedupe and filter

@@ -56,9 +56,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from common import (STEP_DELIM, DataError, check_fields, check_finite_loss, check_model_dir, check_not_input,
-                    check_output, encode, float_in, load_for_training, load_tokenizer, lr_at, nonneg_float, pick_device, positive_float,
-                    positive_int, print0, read_jsonl, run_main, save_checkpoint, setup_dist, teardown_dist, unit_float,
-                    write_json)
+                    check_output, encode, float_in, load_for_training, load_tokenizer, lr_at, nonneg_float,
+                    pick_device, positive_float, positive_int, print0, read_jsonl, run_main, save_checkpoint,
+                    setup_dist, teardown_dist, unit_float, write_json)
 
 # ----------------------------------------------------------------------------- the method
 

@@ -6,7 +6,7 @@ What it does
   The model is a Hugging Face sequence-classification model with one label
   (`AutoModelForSequenceClassification`, e.g. LlamaForSequenceClassification): a linear head
   read at the last non-pad token, so the checkpoint loads as is in transformers, in
-  common.PPMScorer (mcts.py, evaluate.py) and in vLLM's pooling runner.
+  scoring.PPMScorer (mcts.py, evaluate.py) and in vLLM's pooling runner.
   - `--loss bt` (rStar-Math Eq. 4): L = -log sigmoid(r(x, y+) - r(x, y-)), averaged over the
     pairs. y+ and y- share the prefix (siblings in the MCTS tree). rStar's 1/(2x2) factor is
     a constant that the learning rate absorbs; we take the plain mean.
@@ -20,7 +20,7 @@ What it does
   weights (`--from-scratch`).
 
 The value in [-1, 1], one way everywhere
-  The head outputs a raw score r in R. Every consumer (common.PPMScorer, so mcts.py and
+  The head outputs a raw score r in R. Every consumer (scoring.PPMScorer, so mcts.py and
   evaluate.py) uses the value v = tanh(r), bounded like the +/-1 terminal rewards so that PPM
   values and rewards can be averaged in Q.
   - bt trains on the raw difference r+ - r-: tanh is monotone, so the ranking BT learns is the
@@ -61,10 +61,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode, load_for_training, load_jsonl,
-                    load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device, positive_float, positive_int, print0,
-                    run_main, save_checkpoint, setup_dist, stable_seed, teardown_dist,
-                    unit_float)
+from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode,
+                    load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device,
+                    positive_float, positive_int, print0, run_main, save_checkpoint, setup_dist, stable_seed,
+                    teardown_dist, unit_float)
 
 # ----------------------------------------------------------------------------- the losses
 

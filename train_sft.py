@@ -36,10 +36,11 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, encode_completions,
-                    format_prompt, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device,
+from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, format_prompt,
+                    load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device,
                     positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_dist,
-                    teardown_dist, token_logps, unit_float)
+                    teardown_dist, unit_float)
+from scoring import encode_completions, token_logps
 
 # ----------------------------------------------------------------------------- the tiny model
 

@@ -27,7 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from common import STEP_DELIM, format_prompt, load_jsonl, make_backend, read_problems, stable_seed, write_json, write_jsonl  # noqa: E402
+from common import (STEP_DELIM, format_prompt, load_jsonl, read_problems, stable_seed, write_json,  # noqa: E402
+                    write_jsonl)
+from engine import make_backend  # noqa: E402
 from grader import grade, steps_verified  # noqa: E402
 from loop import read_eval, run, seconds, stage  # noqa: E402  (the loop's own stage runner: same commands, same resume)
 

@@ -34,7 +34,8 @@ from docs_section import put_section  # noqa: E402  (beside this script)
 sys.path.insert(0, str(ROOT))
 
 import mcts  # noqa: E402
-from common import HFBackend, format_prompt, pick_device, read_problems, stable_seed, write_json  # noqa: E402
+from common import format_prompt, pick_device, read_problems, stable_seed, write_json  # noqa: E402
+from engine import HFBackend  # noqa: E402
 from grader import grade  # noqa: E402
 
 
@@ -104,7 +105,7 @@ NOTE = """(a) is MCTS generated tokens/s, everything included (selection, gradin
 re-encoded at every step), over the same backend sampling whole solutions (a': one step each) for as many
 rows per call. (b) is the same search run one tree at a time (the trees are identical, checked);
 (b') is the backend alone at the two batch shapes, which bounds (b). The backend stores each distinct
-prompt's keys/values once for all its samples (common.SharedPrefixCache): before that (and with one
+prompt's keys/values once for all its samples (engine.SharedPrefixCache): before that (and with one
 torch thread) (b) was 2.3x and (b') 1.8x: at 256 rows attention read 4 copies of every prompt. Each tick
 still re-encodes the prompt and the path so far (no cache across ticks; vLLM's prefix caching does that
 on a GPU). (c) counts a problem as solved when any terminal of its tree is correct, against pass@N of N

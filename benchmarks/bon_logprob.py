@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import encode_completions, format_prompt, load_jsonl, load_model, load_tokenizer, sequence_logps  # noqa: E402
+from common import format_prompt, load_jsonl, load_model, load_tokenizer  # noqa: E402
+from scoring import encode_completions, sequence_logps  # noqa: E402
 
 
 @torch.no_grad()

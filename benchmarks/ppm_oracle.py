@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import (encode_completions, load_jsonl, load_model, load_tokenizer, stable_seed, token_logps,  # noqa: E402
-                    write_jsonl)
+from common import load_jsonl, load_model, load_tokenizer, stable_seed, write_jsonl  # noqa: E402
 from grader import equations_hold  # noqa: E402
+from scoring import encode_completions, token_logps  # noqa: E402
 from train_ppm import split_pairs  # noqa: E402
 
 

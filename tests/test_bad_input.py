@@ -20,8 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import (NonFiniteError, ResumableWriter, check_finite_loss, run_main,  # noqa: E402
-                    save_checkpoint)
+from common import NonFiniteError, ResumableWriter, check_finite_loss, run_main, save_checkpoint  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
 
 # ----------------------------------------------------------------------------- fixtures and helpers

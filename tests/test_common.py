@@ -1,4 +1,4 @@
-"""common.py: readers and their one-line errors, resume, seeds, prompts, the HF sampler."""
+"""common.py and engine.py: readers and their one-line errors, resume, seeds, prompts, the HF sampler."""
 import json
 import os
 import subprocess
@@ -11,8 +11,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import (DataError, HFBackend, ResumableWriter, format_prompt, join_steps, load_jsonl,  # noqa: E402
-                    lr_at, merge_shards, read_problems, save_checkpoint, shard_path, stable_seed, write_jsonl)
+from common import (DataError, ResumableWriter, format_prompt, join_steps, load_jsonl, lr_at,  # noqa: E402
+                    merge_shards, read_problems, save_checkpoint, shard_path, stable_seed, write_jsonl)
+from engine import HFBackend  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model, sft_loss  # noqa: E402
 
 

@@ -12,7 +12,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import evaluate as ev  # noqa: E402
-from common import PPMScorer, write_jsonl  # noqa: E402
+from common import write_jsonl  # noqa: E402
+from scoring import PPMScorer  # noqa: E402
 
 
 def test_pass_at_k_and_weighted_vote():

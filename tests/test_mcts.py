@@ -24,7 +24,7 @@ DELIM = "\n\n"
 
 
 class MockPolicy:
-    """common.HFBackend's generate() over a fixed table: steps so far (tuple, or their count) ->
+    """engine.HFBackend's generate() over a fixed table: steps so far (tuple, or their count) ->
     [(step, probability)]. Draws from stable_seed(seed, j), so it is deterministic per row."""
 
     def __init__(self, table):

@@ -13,7 +13,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_ppm  # noqa: E402
-from common import PPMScorer, format_prompt, join_steps, load_tokenizer, write_jsonl  # noqa: E402
+from common import format_prompt, join_steps, load_tokenizer, write_jsonl  # noqa: E402
+from scoring import PPMScorer  # noqa: E402
 
 
 def test_bt_loss_hand_computed():

@@ -243,7 +243,7 @@ def boxed(*answers):
 
 
 class MockPolicy:
-    """common.HFBackend's generate() with canned texts: questions (text or (text, finish)) in
+    """engine.HFBackend's generate() with canned texts: questions (text or (text, finish)) in
     request order when stop is ["\\n"], else per question the listed solutions."""
     tokenizer = None  # no chat template: plain prompts
 

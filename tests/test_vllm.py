@@ -1,4 +1,4 @@
-"""The vLLM path without a GPU: common.VLLMBackend and PPMScorer's pooling path against tests/fake_vllm,
+"""The vLLM path without a GPU: engine.VLLMBackend and PPMScorer's pooling path against tests/fake_vllm,
 a fake `vllm` written to vLLM's documented API that runs the tiny HF model underneath.
 
 Where sampling is deterministic (temperature 0) the vLLM backend must give what the HF backend gives:
@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 import evaluate  # noqa: E402
 import mcts  # noqa: E402
 import synth  # noqa: E402
-from common import (HFBackend, PPMScorer, VLLMBackend, encode, format_prompt, read_problems,  # noqa: E402
-                    stable_seed)
+from common import encode, format_prompt, read_problems, stable_seed  # noqa: E402
+from engine import HFBackend, VLLMBackend  # noqa: E402
+from scoring import PPMScorer  # noqa: E402
 
 CPU = torch.device("cpu")
 

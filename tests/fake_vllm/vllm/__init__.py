@@ -1,4 +1,4 @@
-"""A fake `vllm` for CPU tests: the slice of vLLM's offline API that common.py uses, written from
+"""A fake `vllm` for CPU tests: the slice of vLLM's offline API that engine.py and scoring.py use, written from
 vLLM's documentation and V1 engine code, with a transformers model underneath.
 
 Only tests put it on the path (PYTHONPATH=tests/fake_vllm, see tests/test_vllm.py); it is never
