@@ -50,15 +50,16 @@ import random
 import time
 from collections import Counter
 from contextlib import nullcontext
+from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from common import (STEP_DELIM, DataError, check_fields, check_finite_loss, check_model_dir, check_not_input,
-                    check_output, encode, float_in, load_for_training, load_tokenizer, lr_at, nonneg_float,
-                    pick_device, positive_float, positive_int, print0, read_jsonl, run_main, save_checkpoint,
-                    setup_dist, teardown_dist, unit_float, write_json)
+from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, float_in,
+                    load_for_training, load_tokenizer, lr_at, nonneg_float, pick_device, positive_float, positive_int,
+                    print0, run_main, save_checkpoint, setup_dist, teardown_dist, unit_float, write_json)
+from pairdata import collate, load_pairs, read_pairs
 
 # ----------------------------------------------------------------------------- the method
 
@@ -99,6 +100,23 @@ def svpo_loss(pc, pr, rc, rr, v_chosen, v_rejected, n_chosen, v_steps, q_steps, 
     return sum(w[k] * t for k, t in terms.items()), terms
 
 
+def svpo_step_values(values, vpos, vmask, q_chosen, q_rejected):
+    """SVPO's value reads (Eqs. 9-10): V(s_t) = tanh(head(h)) at the last token of each step t of a
+    side (vpos); V(s_w), V(s_l) = the value at the last step of the chosen / rejected side; Q_t = the
+    step's MCTS Q from pairs.py, the MSE target. values (2B, T), chosen rows first; vpos, vmask
+    (2B, S); q_chosen, q_rejected: B lists of per-step Q.
+    Returns (v (2B, S) values at the steps, v_last (2B,), q (2B, S) targets, zero-padded)."""
+    v = values.gather(1, vpos) * vmask  # (2B, S) value at each step's last token
+    last = vmask.sum(-1).long() - 1
+    v_last = v.gather(1, last[:, None]).squeeze(-1)  # (2B,)
+    q = torch.zeros_like(v)
+    B = len(q_chosen)
+    for b, (qc, qr) in enumerate(zip(q_chosen, q_rejected)):
+        q[b, :len(qc)] = torch.tensor(qc)
+        q[B + b, :len(qr)] = torch.tensor(qr)
+    return v, v_last, q
+
+
 def minmax(xs):
     """Min-max normalisation to [0, 1]; a constant list maps to zeros."""
     lo, hi = min(xs), max(xs)
@@ -126,46 +144,7 @@ def epoch_order(kind, epoch, seed, groups, r_gap, p_gap, alpha):
     return order
 
 
-# ----------------------------------------------------------------------------- data and model
-
-
-def tokenize_side(tok, prompt, completion, delim, max_len):
-    """(ids, first completion index, token index of each step's last token) of prompt + completion.
-
-    EOS is appended unless the completion ends with the delimiter; a step's last token is its
-    delimiter's last token, or the EOS for a finished trajectory. Truncation keeps the right end.
-    """
-    p = encode(tok, prompt)
-    enc = tok(completion, add_special_tokens=False, return_offsets_mapping=True)
-    c, offs = list(enc["input_ids"]), enc["offset_mapping"]
-    final = not completion.endswith(delim)
-    pieces = completion.split(delim)[: None if final else -1]
-    ends, pos, vpos = [], 0, []
-    for k, piece in enumerate(pieces):
-        pos += len(piece) + (0 if final and k == len(pieces) - 1 else len(delim))
-        ends.append(pos)
-    for k, e in enumerate(ends):
-        last = final and k == len(ends) - 1
-        vpos.append(len(c) if last else max(j for j, (a, _) in enumerate(offs) if a < e))
-    if final:
-        c.append(tok.eos_token_id)
-    cut = max(0, len(p) + len(c) - max_len)
-    return (p + c)[cut:], max(1, len(p) - cut), [max(0, len(p) + v - cut) for v in vpos]
-
-
-def collate(sides, pad_id, device):
-    """Right-padded tensors for a list of sides (ids, start, vpos)."""
-    T, S = max(len(s[0]) for s in sides), max(len(s[2]) for s in sides)
-    ids = torch.full((len(sides), T), pad_id, dtype=torch.long)
-    attn, lmask = torch.zeros_like(ids), torch.zeros_like(ids)
-    vpos, vmask = torch.zeros((len(sides), S), dtype=torch.long), torch.zeros((len(sides), S))
-    for b, (x, start, vp) in enumerate(sides):
-        ids[b, :len(x)] = torch.tensor(x)
-        attn[b, :len(x)] = 1
-        lmask[b, start:len(x)] = 1
-        vpos[b, :len(vp)] = torch.tensor(vp, dtype=torch.long)
-        vmask[b, :len(vp)] = 1
-    return [t.to(device) for t in (ids, attn, lmask, vpos, vmask)]
+# ----------------------------------------------------------------------------- model
 
 
 class PolicyWithValue(torch.nn.Module):
@@ -223,42 +202,6 @@ def all_logps(model, data, bs, rank, world, pad_id, device, dtype):
     return out
 
 
-def read_pairs(paths):
-    """Pair records, each checked: texts are strings, r_chosen/r_rejected lists of numbers, q_* numbers
-    (the reader already refuses NaN and Infinity, which would train a checkpoint of NaN weights)."""
-    recs = []
-    for path in paths:
-        for lineno, r in read_jsonl(path):
-            check_fields(path, lineno, r, {"prompt": str, "chosen": str, "rejected": str})
-            for name in ("r_chosen", "r_rejected"):
-                xs = r.get(name, [])
-                if not isinstance(xs, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
-                    raise DataError(f"{path}:{lineno}: field '{name}' must be a list of numbers, got {xs!r:.60}")
-            for name in ("q_chosen", "q_rejected"):
-                if r.get(name) is not None and (not isinstance(r[name], (int, float)) or isinstance(r[name], bool)):
-                    raise DataError(f"{path}:{lineno}: field '{name}' must be a number, got {r[name]!r:.60}")
-            recs.append(r)
-    return recs
-
-
-def load_pairs(paths, kinds, tok, args):
-    recs = read_pairs(paths)
-    if kinds:
-        recs = [r for r in recs if r.get("kind") in kinds]
-    if not recs:
-        raise SystemExit(f"no pairs of kinds {sorted(kinds)} in {paths}")
-    data = []
-    for r in recs:
-        c = tokenize_side(tok, r["prompt"], r["chosen"], args.step_delim, args.max_len)
-        rj = tokenize_side(tok, r["prompt"], r["rejected"], args.step_delim, args.max_len)
-        rc, rr = r.get("r_chosen", []), r.get("r_rejected", [])
-        if args.loss == "svpo" and (len(rc) != len(c[2]) or len(rr) != len(rj[2])):
-            raise SystemExit(f"pair {r.get('id')}: r_chosen/r_rejected need one Q per step for --loss svpo")
-        data.append({"c": c, "r": rj, "q_c": rc, "q_r": rr, "r_gap": sum(rc) - sum(rr),
-                     "group": r.get("problem", r["prompt"]), "kind": r.get("kind", "")})
-    return data
-
-
 def save(model, tok, out, meta, fsdp, rank):
     """HF directory of the LM (+ value_head.pt for SVPO); FSDP gathers a full state dict first."""
     sd = None
@@ -278,18 +221,96 @@ def save(model, tok, out, meta, fsdp, rank):
         torch.save({k: v.detach().cpu() for k, v in head.items()}, f"{out}/value_head.pt")
 
 
+# ----------------------------------------------------------------------------- training
+
+
+# the per-step sums, all-reduced as one tensor: slot SUMS.index(name) holds metric `name`
+SUMS = ("loss", "dpo", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "logps/chosen", "logps/rejected",
+        "sft", "margin", "reg", "mse", "tokens")
+
+
+def pair_losses(model, data, idx, ref, args, rt, weights):
+    """One micro-batch: the chosen sides of pairs idx, then their rejected sides, in one forward.
+    Returns (total (B,), {term: (B,)}, chosen rewards (B,), rejected rewards (B,), pc (B,), pr (B,),
+    attention mask (2B, T))."""
+    ids, attn, lmask, vpos, vmask = collate([data[i]["c"] for i in idx] + [data[i]["r"] for i in idx], rt.pad, rt.device)
+    B = len(idx)
+    with torch.autocast(rt.device.type, dtype=rt.dtype, enabled=rt.dtype != torch.float32):
+        logps, values = model(ids, attn)
+    seq = seq_logps(logps, lmask)
+    pc, pr = seq[:B], seq[B:]
+    rc, rr = ref[idx, 0].to(rt.device), ref[idx, 1].to(rt.device)
+    n_c = lmask[:B, 1:].sum(-1).float()
+    if args.loss == "dpo":
+        losses, rew_c, rew_r = dpo_loss(pc, pr, rc, rr, args.beta, args.label_smoothing)
+        terms = {"dpo": losses, "sft": -pc / n_c}
+        return losses + args.sft_weight * terms["sft"], terms, rew_c, rew_r, pc, pr, attn
+    # SVPO: its own loss; the rewards are logged the same way
+    rew_c, rew_r = args.beta * (pc - rc).detach(), args.beta * (pr - rr).detach()
+    v, v_last, q = svpo_step_values(values, vpos, vmask, [data[i]["q_c"] for i in idx], [data[i]["q_r"] for i in idx])
+    total, terms = svpo_loss(pc, pr, rc, rr, v_last[:B], v_last[B:], n_c,
+                             torch.cat([v[:B], v[B:]], -1), torch.cat([q[:B], q[B:]], -1),
+                             torch.cat([vmask[:B], vmask[B:]], -1), args.beta, args.gamma, weights,
+                             args.label_smoothing)
+    return total, terms, rew_c, rew_r, pc, pr, attn
+
+
+def micro_sums(total, terms, rew_c, rew_r, pc, pr, attn, weight):
+    """The SUMS of one micro-batch, as a tensor (weight 0: a dummy batch that only keeps ranks in step)."""
+    terms = {k: t.detach().sum().item() * weight for k, t in terms.items()}
+    got = {"loss": total.detach().sum().item(), "dpo": terms["dpo"], "rewards/chosen": rew_c.sum().item(),
+           "rewards/rejected": rew_r.sum().item(), "rewards/accuracies": (rew_c > rew_r).float().sum().item(),
+           "logps/chosen": pc.detach().sum().item(), "logps/rejected": pr.detach().sum().item(),
+           "sft": terms["sft"], "margin": terms.get("margin", 0.0), "reg": terms.get("reg", 0.0),
+           "mse": terms.get("mse", 0.0), "tokens": float(attn.sum())}
+    return torch.tensor([got[k] for k in SUMS]) * weight
+
+
+def train_step(model, ddp, opt, sched, gb, data, ref, args, rt, weights):
+    """One optimizer step on the global batch gb (pair indices): this rank's share in micro-batches
+    of --batch-size, gradients accumulated (DDP no_sync, FSDP's sync flag, both off until the last),
+    clipped to norm 1. Returns the SUMS of all ranks."""
+    bounds = [len(gb) * r // rt.world for r in range(rt.world + 1)]
+    mine = gb[bounds[rt.rank]:bounds[rt.rank + 1]]
+    n_micro = math.ceil(math.ceil(len(gb) / rt.world) / args.batch_size)  # the same on every rank
+    sums = torch.zeros(len(SUMS))
+    for m in range(n_micro):
+        idx = mine[len(mine) * m // n_micro:len(mine) * (m + 1) // n_micro]
+        weight = 1.0 if idx else 0.0  # an empty slice runs a dummy example so ranks stay in step
+        idx = idx or gb[:1]
+        sync = m == n_micro - 1
+        if args.fsdp:
+            model.set_requires_gradient_sync(sync)
+        with ddp.no_sync() if ddp is not None and not sync else nullcontext():
+            total, *out = pair_losses(ddp or model, data, idx, ref, args, rt, weights)
+            (total.sum() * weight * rt.world / len(gb)).backward()
+        sums += micro_sums(total, *out, weight)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    if rt.world > 1:
+        dist.all_reduce(sums)
+    return sums
+
+
+def step_record(sums, n, step, epoch, lr, tokens_per_s, svpo):
+    """The log line of a step (TRL's names): each sum per pair of the global batch of n."""
+    at = {k: sums[i] for i, k in enumerate(SUMS)}
+    rec = {"step": step, "epoch": epoch, **{k: at[k].item() / n for k in ("loss", "dpo", "rewards/chosen",
+                                                                          "rewards/rejected", "rewards/accuracies")},
+           "rewards/margins": (at["rewards/chosen"] - at["rewards/rejected"]).item() / n,
+           **{k: at[k].item() / n for k in ("logps/chosen", "logps/rejected", "sft")},
+           "lr": lr, "tokens/s": tokens_per_s}
+    if svpo:
+        rec.update({k: at[k].item() / n for k in ("margin", "reg", "mse")})
+    return rec
+
+
 # ----------------------------------------------------------------------------- run
 
 
-def check_flags(args):
-    """Model directory, output and pair records, before the model is loaded (not after training)."""
-    check_model_dir(args.model, "--model")
-    check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
-    check_output(args.out, "--out", is_dir=True)
-    read_pairs(args.pairs)  # every record checked now, not after the model is loaded
-
-
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_argument_group("data")
     g.add_argument("--model", required=True, help="policy HF directory (also the frozen reference)")
@@ -325,7 +346,37 @@ def main():
     g.add_argument("--save-epochs", action="store_true", help="also save OUT/epoch{k} after every epoch but the last")
     g.add_argument("--seed", type=int, default=0, help="seed (value-head init, shuffle order)")
     g.add_argument("--log-every", type=positive_int, default=1, help="print a log line every this many steps")
-    args = ap.parse_args()
+    return ap
+
+
+def check_flags(args):
+    """Model directory, output and pair records, before the model is loaded (not after training)."""
+    check_model_dir(args.model, "--model")
+    check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
+    check_output(args.out, "--out", is_dir=True)
+    read_pairs(args.pairs)  # every record checked now, not after the model is loaded
+
+
+def build_model(args, device, dtype, world):
+    """The policy (+ SVPO value head) in fp32 master weights, sharded by FSDP2 (--fsdp: bf16
+    all-gathers, fp32 gradient reduction) or wrapped in DDP (world > 1). Returns (model, ddp or None)."""
+    lm = load_for_training(args.model).to(device)
+    if args.grad_ckpt:
+        lm.gradient_checkpointing_enable()
+    model = PolicyWithValue(lm, args.loss == "svpo").to(device).train()
+    if args.fsdp:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        mp = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)  # bf16 gathers, fp32 grads
+        for m in lm.modules():
+            if type(m).__name__ in (getattr(lm, "_no_split_modules", None) or []):
+                fully_shard(m, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 and not args.fsdp else None
+    return model, ddp
+
+
+def main():
+    args = get_parser().parse_args()
     check_flags(args)
     if args.sft_weight is None:
         args.sft_weight = 5.0 if args.loss == "svpo" else 0.0
@@ -336,20 +387,10 @@ def main():
     torch.manual_seed(args.seed)
     tok = load_tokenizer(args.model)
     # fp32 master weights, bf16 autocast on GPU: AdamW on bf16 weights rounds DPO-sized updates away
-    lm = load_for_training(args.model).to(device)
-    if args.grad_ckpt:
-        lm.gradient_checkpointing_enable()
-    model = PolicyWithValue(lm, args.loss == "svpo").to(device).train()
-    data = load_pairs(args.pairs, set(filter(None, args.kinds.split(","))), tok, args)
-    pad = tok.pad_token_id
-    if args.fsdp:
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        mp = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)  # bf16 gathers, fp32 grads
-        for m in lm.modules():
-            if type(m).__name__ in (getattr(lm, "_no_split_modules", None) or []):
-                fully_shard(m, mp_policy=mp)
-        fully_shard(model, mp_policy=mp)
-    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 and not args.fsdp else None
+    model, ddp = build_model(args, device, dtype, world)
+    data = load_pairs(args.pairs, set(filter(None, args.kinds.split(","))), tok, args.step_delim, args.max_len,
+                      per_step_q=args.loss == "svpo")
+    rt = SimpleNamespace(rank=rank, world=world, device=device, dtype=dtype, pad=tok.pad_token_id)
     G = args.batch_size * args.grad_accum * world  # pairs per optimizer step
     per_epoch = len(data) // G + (len(data) % G >= world)
     steps = per_epoch * args.epochs
@@ -361,7 +402,7 @@ def main():
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
                             weight_decay=args.weight_decay)
     t0 = time.time()
-    ref = all_logps(model, data, args.eval_batch_size, rank, world, pad, device, dtype)  # (N, 2), once
+    ref = all_logps(model, data, args.eval_batch_size, rank, world, rt.pad, device, dtype)  # (N, 2), once
     ref_seconds = time.time() - t0
     print0(f"reference log-probs of {len(data)} pairs in {ref_seconds:.1f}s")
     warm = max(1, int(args.warmup * steps))
@@ -371,74 +412,19 @@ def main():
     groups, r_gap = [d["group"] for d in data], [d["r_gap"] for d in data]
     log, step, tokens, t_train = [], 0, 0, time.time()
     for epoch in range(args.epochs):
-        p_all = ref if epoch == 0 else all_logps(model, data, args.eval_batch_size, rank, world, pad, device, dtype)
+        p_all = ref if epoch == 0 else all_logps(model, data, args.eval_batch_size, rank, world, rt.pad, device, dtype)
         order = epoch_order(args.order, epoch, args.seed, groups, r_gap, (p_all[:, 0] - p_all[:, 1]).tolist(), args.alpha)
         for s in range(0, len(order), G):
             gb = order[s:s + G]
             if len(gb) < world:
                 continue
-            bounds = [len(gb) * r // world for r in range(world + 1)]
-            mine = gb[bounds[rank]:bounds[rank + 1]]
-            n_micro = math.ceil(math.ceil(len(gb) / world) / args.batch_size)  # the same on every rank
-            sums = torch.zeros(12)
-            for m in range(n_micro):
-                idx = mine[len(mine) * m // n_micro:len(mine) * (m + 1) // n_micro]
-                weight = 1.0 if idx else 0.0  # an empty slice runs a dummy example so ranks stay in step
-                idx = idx or gb[:1]
-                sync = m == n_micro - 1
-                if args.fsdp:
-                    model.set_requires_gradient_sync(sync)
-                with ddp.no_sync() if ddp is not None and not sync else nullcontext():
-                    ids, attn, lmask, vpos, vmask = collate([data[i]["c"] for i in idx] + [data[i]["r"] for i in idx], pad, device)
-                    B = len(idx)
-                    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                        logps, values = (ddp or model)(ids, attn)
-                    seq = seq_logps(logps, lmask)
-                    pc, pr = seq[:B], seq[B:]
-                    rc, rr = ref[idx, 0].to(device), ref[idx, 1].to(device)
-                    n_c = lmask[:B, 1:].sum(-1).float()
-                    if args.loss == "dpo":
-                        losses, rew_c, rew_r = dpo_loss(pc, pr, rc, rr, args.beta, args.label_smoothing)
-                        terms = {"dpo": losses, "sft": -pc / n_c}
-                        total = losses + args.sft_weight * terms["sft"]
-                    else:  # SVPO: its own loss; the rewards are logged the same way
-                        rew_c, rew_r = args.beta * (pc - rc).detach(), args.beta * (pr - rr).detach()
-                        v = values.gather(1, vpos) * vmask  # (2B, S) value at each step's last token
-                        last = vmask.sum(-1).long() - 1
-                        v_last = v.gather(1, last[:, None]).squeeze(-1)  # (2B,)
-                        q = torch.zeros_like(v)
-                        for b, i in enumerate(idx):
-                            q[b, :len(data[i]["q_c"])] = torch.tensor(data[i]["q_c"])
-                            q[B + b, :len(data[i]["q_r"])] = torch.tensor(data[i]["q_r"])
-                        total, terms = svpo_loss(pc, pr, rc, rr, v_last[:B], v_last[B:], n_c,
-                                                 torch.cat([v[:B], v[B:]], -1), torch.cat([q[:B], q[B:]], -1),
-                                                 torch.cat([vmask[:B], vmask[B:]], -1), args.beta, args.gamma, weights,
-                                                 args.label_smoothing)
-                    (total.sum() * weight * world / len(gb)).backward()
-                terms = {k: t.detach().sum().item() * weight for k, t in terms.items()}
-                sums += torch.tensor([total.detach().sum().item(), terms["dpo"], rew_c.sum().item(), rew_r.sum().item(),
-                                      (rew_c > rew_r).float().sum().item(), pc.detach().sum().item(), pr.detach().sum().item(),
-                                      terms["sft"], terms.get("margin", 0.0), terms.get("reg", 0.0),
-                                      terms.get("mse", 0.0), float(attn.sum())]) * weight
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            if world > 1:
-                dist.all_reduce(sums)
-            n = len(gb)
-            check_finite_loss(sums[0].item() / n, step + 1)
-            tokens += int(sums[11])
+            sums = train_step(model, ddp, opt, sched, gb, data, ref, args, rt, weights)
+            check_finite_loss(sums[SUMS.index("loss")].item() / len(gb), step + 1)
+            tokens += int(sums[SUMS.index("tokens")])
             dt = time.time() - t_train
-            rec = {"step": step + 1, "epoch": epoch + 1, "loss": sums[0].item() / n, "dpo": sums[1].item() / n,
-                   "rewards/chosen": sums[2].item() / n, "rewards/rejected": sums[3].item() / n,
-                   "rewards/accuracies": sums[4].item() / n, "rewards/margins": (sums[2] - sums[3]).item() / n,
-                   "logps/chosen": sums[5].item() / n, "logps/rejected": sums[6].item() / n, "sft": sums[7].item() / n,
-                   "lr": sched.get_last_lr()[0], "tokens/s": tokens / dt}
-            if args.loss == "svpo":
-                rec.update(margin=sums[8].item() / n, reg=sums[9].item() / n, mse=sums[10].item() / n)
-            log.append(rec)
             step += 1
+            rec = step_record(sums, len(gb), step, epoch + 1, sched.get_last_lr()[0], tokens / dt, args.loss == "svpo")
+            log.append(rec)
             if step % args.log_every == 0 or step == steps:
                 print0(f"step {step}/{steps} | ep {epoch + 1} | " + " | ".join(
                     f"{k} {v:.4g}" for k, v in rec.items() if k not in ("step", "epoch")) + f" | {dt:.0f}s")

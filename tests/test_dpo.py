@@ -13,8 +13,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from train_dpo import (PolicyWithValue, collate, cpl_order, dpo_loss, epoch_order, minmax, seq_logps,  # noqa: E402
-                       svpo_loss, tokenize_side)
+from pairdata import collate, tokenize_side  # noqa: E402
+from train_dpo import PolicyWithValue, cpl_order, dpo_loss, epoch_order, minmax, seq_logps, svpo_loss  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
 
 T = torch.tensor
