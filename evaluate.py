@@ -61,13 +61,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import torch
-
 from common import (STEP_DELIM, check_model_dir, check_output, fit_context, format_prompt, int_list, join_steps,
-                    load_jsonl, load_tokenizer, mean, nonneg_float, nonneg_int, positive_int, print0, read_problems,
+                    load_jsonl, load_tokenizer, nonneg_float, nonneg_int, positive_int, print0, read_problems,
                     run_main, stable_seed, unit_float, write_json, write_jsonl)
 from engine import make_backend
 from grader import extract_answer, is_equiv
+from report import markdown, plot, summarize
 from scoring import PPMScorer
 
 # ----------------------------------------------------------------------------- the metrics and rules
@@ -291,89 +290,10 @@ def score_rows(problems, res, n):
     return scores
 
 
-def wall_seconds(name, seconds):
-    """Mean wall time over seeds of the run(s) a method needs; seconds: {run: {seed: s}} with runs
-    greedy, sample, bon:<ppm>, beam:<ppm>@<width>, mcts:<ppm>@<rollouts>. A budget k < N reports
-    the run at N (the samples are drawn once)."""
-    if name.startswith(("maj@", "pass@")):
-        runs = ["sample"]
-    elif name.startswith("bon-"):
-        runs = ["sample", "bon:" + name.split(":")[1].rsplit("@", 1)[0]]
-    else:
-        runs = [name.replace("mcts-vote:", "mcts:")]
-    per = [sum(seconds[r][s] for r in runs) for s in seconds.get(runs[0], {}) if all(s in seconds.get(r, {}) for r in runs)]
-    return mean(per) if per else None
-
-
-def summarize(per_seed, seconds):
-    """Mean (and std over seeds) accuracy, tokens, wall time and per-difficulty accuracy per method."""
-    summary = {}
-    for name in per_seed[0]:
-        accs = [mean(s for _, s, _ in sc[name]) for sc in per_seed if name in sc]
-        by = defaultdict(list)
-        for sc in per_seed:
-            for d, s, _ in sc.get(name, []):
-                by[str(d)].append(s)
-        summary[name] = {"acc": mean(accs), "acc_std": float(torch.tensor(accs).std()) if len(accs) > 1 else 0.0,
-                         "acc_per_seed": accs, "seeds": len(accs),
-                         "tokens": mean(t for sc in per_seed for _, _, t in sc.get(name, [])),
-                         "seconds": wall_seconds(name, seconds),
-                         "by_difficulty": {d: mean(v) for d, v in sorted(by.items())}}
-    return summary
-
-
-def markdown(summary, label):
-    diffs = sorted({d for v in summary.values() for d in v["by_difficulty"]})
-    head = "| model | method | acc % | ± (seeds) | tokens/problem | seconds | " + " | ".join(f"d={d}" for d in diffs) + " |"
-    lines = [head, "|" + "---|" * (6 + len(diffs))]
-    for name, v in summary.items():
-        cells = " | ".join(f"{100 * v['by_difficulty'].get(d, float('nan')):.1f}" for d in diffs)
-        sec = f"{v['seconds']:.0f}" if v["seconds"] is not None else ""
-        lines.append(f"| {label} | {name} | {100 * v['acc']:.1f} | {100 * v['acc_std']:.1f} ({v['seeds']}) | "
-                     f"{v['tokens']:.0f} | {sec} | {cells} |")
-    return "\n".join(lines)
-
-
-def plot(summary, path, title):
-    """Accuracy against generated tokens per problem, one line per method (pass@k left out: an oracle)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    lines = defaultdict(list)
-    for name, v in summary.items():
-        if not name.startswith("pass@"):
-            lines[name.rsplit("@", 1)[0]].append((v["tokens"], 100 * v["acc"], 100 * v["acc_std"]))
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle repeats after 10 lines
-    # line i takes tab20's dark shades (even indices) first, then the light ones (odd), so neighbours differ
-    for i, (key, pts) in enumerate(sorted(lines.items())):
-        pts.sort()
-        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="os^vD"[i % 5], ms=4,
-                    capsize=2, color=colors[2 * i % 20 + 2 * i // 20 % 2], label=key.replace("greedy", "greedy (pass@1)"),
-                    linestyle="-" if len(pts) > 1 else "none")
-    ax.set_xscale("log")
-    ax.set_xlabel("generated tokens per problem (log scale)")
-    ax.set_ylabel("accuracy %")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 # ----------------------------------------------------------------------------- run
 
 
-def check_flags(args, ppms):
-    """Model directories (a policy; each --ppm a sequence-classification PPM) and the output folder."""
-    check_model_dir(args.model, "--model")
-    for d in ppms.values():
-        check_model_dir(d, "--ppm", kind="ppm")
-    check_output(args.out_dir, "--out-dir", is_dir=True)
-
-
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="policy HF directory")
     ap.add_argument("--data", required=True, help="problems JSONL (project, GSM8K or MATH records)")
@@ -401,9 +321,11 @@ def main():
     ap.add_argument("--seed", type=int_list(0), default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
     ap.add_argument("--label", default="", help="name of the model in the markdown table (default: --model)")
     ap.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="write accuracy_vs_tokens.png (needs matplotlib)")
-    args = ap.parse_args()
-    print0(json.dumps(vars(args)))
+    return ap
 
+
+def parse_methods(args):
+    """(seeds, methods, {label: PPM dir}, labels of the PPMs beam and mcts use), checked."""
     seeds = [int(s) for s in args.seed.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = set(methods) - {"greedy", "sample", "bon", "beam", "mcts"}
@@ -415,59 +337,71 @@ def main():
     search_ppms = args.search_ppms.split(",") if args.search_ppms else list(ppms)
     if set(search_ppms) - set(ppms):
         raise SystemExit(f"--search-ppms {args.search_ppms!r}: labels must be among --ppm's {sorted(ppms)}")
-    check_flags(args, ppms)
-    problems = read_problems(args.data)
-    problems = problems[:args.limit] if args.limit else problems
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "args.json", vars(args))
-    problems = fit_context(problems, load_tokenizer(args.model), args.model, 1)  # a prompt longer than the context: skipped
-    per_seed, seconds, preds, greedy = [], defaultdict(dict), [], None
+    return seeds, methods, ppms, search_ppms
 
-    def timed(group, seed, fn, *a):
-        t0 = time.time()
-        r = fn(*a)
-        seconds[group][seed] = time.time() - t0
-        print0(f"seed {seed} | {group}: {seconds[group][seed]:.1f}s")
-        return r
-    # mcts.py runs first, in its own process: a vLLM engine made here would hold the GPU memory it needs
-    searched = {seed: {f"{label}@{r}": timed(f"mcts:{label}@{r}", seed, run_mcts, problems, args, ppms[label], label,
-                                             seed, r, out)
-                       for label in search_ppms for r in [int(x) for x in args.mcts_rollouts.split(",")]}
-                for seed in seeds} if "mcts" in methods else {}
-    # vLLM engines in one process share the GPU: each vLLM PPM takes --ppm-gpu-memory, the policy the rest of 0.9
+
+def check_flags(args, ppms):
+    """Model directories (a policy; each --ppm a sequence-classification PPM) and the output folder."""
+    check_model_dir(args.model, "--model")
+    for d in ppms.values():
+        check_model_dir(d, "--ppm", kind="ppm")
+    check_output(args.out_dir, "--out-dir", is_dir=True)
+
+
+def timed(seconds, group, seed, fn, *a):
+    """fn(*a), its wall time kept in seconds[group][seed] and printed."""
+    t0 = time.time()
+    r = fn(*a)
+    seconds[group][seed] = time.time() - t0
+    print0(f"seed {seed} | {group}: {seconds[group][seed]:.1f}s")
+    return r
+
+
+def load_models(args, methods, ppms, seed):
+    """The policy's backend and a PPMScorer per --ppm (bon, beam). vLLM engines in one process share
+    the GPU: each vLLM PPM takes --ppm-gpu-memory, the policy the rest of 0.9."""
     vllm_ppms = len(ppms) if args.ppm_backend == "vllm" and {"bon", "beam"} & set(methods) else 0
     if 0.9 - args.ppm_gpu_memory * vllm_ppms < 0.1:
         raise SystemExit(f"{vllm_ppms} vLLM PPMs x --ppm-gpu-memory {args.ppm_gpu_memory} leave the policy no memory")
-    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seeds[0],
+    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seed,
                            gpu_memory=0.9 - args.ppm_gpu_memory * vllm_ppms)
-    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
     scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend, gpu_memory=args.ppm_gpu_memory)
                for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}
+    return backend, scorers
 
-    for seed in seeds:
-        res = {}
-        if "greedy" in methods:  # temperature 0: the same for every seed, run once
-            greedy = res["greedy"] = greedy or timed("greedy", seed, run_greedy, backend, problems, prompts, args, seeds[0])
-        if {"sample", "bon"} & set(methods):
-            res["sample"] = timed("sample", seed, run_sample, backend, problems, prompts, args, seed)
-        if "bon" in methods:
-            res["bon"] = {}
-            for label, sc in scorers.items():
-                res["bon"][label] = timed(f"bon:{label}", seed, run_bon, sc, prompts, res["sample"], args)
-        for label in search_ppms if "beam" in methods else []:
-            for w in [int(x) for x in args.beam_width.split(",")]:
-                res.setdefault("beam", {})[f"{label}@{w}"] = timed(f"beam:{label}@{w}", seed, run_beam, backend,
-                                                                   scorers[label], problems, prompts, args, seed, w)
-        if searched:
-            res["mcts"] = searched[seed]
-        per_seed.append(score_rows(problems, res, args.n))
-        for i, p in enumerate(problems):
-            rec = {"id": p["id"], "answer": p["answer"], "difficulty": p.get("difficulty"), "seed": seed}
-            for m, v in res.items():
-                rec[m] = {k: rows[i] for k, rows in v.items()} if isinstance(v, dict) else v[i]
-            preds.append(rec)
 
+def run_seed(seed, methods, search_ppms, backend, scorers, problems, prompts, args, seconds, greedy):
+    """Every in-process method's per-problem rows for one seed: {method: rows or {label@x: rows}}.
+    greedy: the greedy rows of an earlier seed (temperature 0: the same for every seed, run once)."""
+    res = {}
+    if "greedy" in methods:
+        res["greedy"] = greedy or timed(seconds, "greedy", seed, run_greedy, backend, problems, prompts, args, seed)
+    if {"sample", "bon"} & set(methods):
+        res["sample"] = timed(seconds, "sample", seed, run_sample, backend, problems, prompts, args, seed)
+    if "bon" in methods:
+        res["bon"] = {}
+        for label, sc in scorers.items():
+            res["bon"][label] = timed(seconds, f"bon:{label}", seed, run_bon, sc, prompts, res["sample"], args)
+    for label in search_ppms if "beam" in methods else []:
+        for w in [int(x) for x in args.beam_width.split(",")]:
+            res.setdefault("beam", {})[f"{label}@{w}"] = timed(seconds, f"beam:{label}@{w}", seed, run_beam, backend,
+                                                               scorers[label], problems, prompts, args, seed, w)
+    return res
+
+
+def prediction_records(problems, res, seed):
+    """One predictions.jsonl record per problem: its rows of every method for this seed."""
+    preds = []
+    for i, p in enumerate(problems):
+        rec = {"id": p["id"], "answer": p["answer"], "difficulty": p.get("difficulty"), "seed": seed}
+        for m, v in res.items():
+            rec[m] = {k: rows[i] for k, rows in v.items()} if isinstance(v, dict) else v[i]
+        preds.append(rec)
+    return preds
+
+
+def write_report(out, args, problems, seeds, per_seed, seconds, preds):
+    """predictions.jsonl, summary.json, table.md and (--plot) accuracy_vs_tokens.png."""
     summary = summarize(per_seed, seconds)
     write_jsonl(out / "predictions.jsonl", preds)
     write_json(out / "summary.json", {"args": vars(args), "problems": len(problems), "seeds": seeds,
@@ -482,6 +416,36 @@ def main():
             print0(f"plot: {out / 'accuracy_vs_tokens.png'}")
         except ImportError:
             print0("matplotlib is not installed: no plot (pip install matplotlib)")
+
+
+def main():
+    args = get_parser().parse_args()
+    print0(json.dumps(vars(args)))
+    seeds, methods, ppms, search_ppms = parse_methods(args)
+    check_flags(args, ppms)
+    problems = read_problems(args.data)
+    problems = problems[:args.limit] if args.limit else problems
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "args.json", vars(args))
+    problems = fit_context(problems, load_tokenizer(args.model), args.model, 1)  # a prompt longer than the context: skipped
+    seconds = defaultdict(dict)
+    # mcts.py runs first, in its own process: a vLLM engine made here would hold the GPU memory it needs
+    searched = {seed: {f"{label}@{r}": timed(seconds, f"mcts:{label}@{r}", seed, run_mcts, problems, args, ppms[label],
+                                             label, seed, r, out)
+                       for label in search_ppms for r in [int(x) for x in args.mcts_rollouts.split(",")]}
+                for seed in seeds} if "mcts" in methods else {}
+    backend, scorers = load_models(args, methods, ppms, seeds[0])
+    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
+    per_seed, preds, greedy = [], [], None
+    for seed in seeds:
+        res = run_seed(seed, methods, search_ppms, backend, scorers, problems, prompts, args, seconds, greedy)
+        greedy = res.get("greedy")
+        if searched:
+            res["mcts"] = searched[seed]
+        per_seed.append(score_rows(problems, res, args.n))
+        preds += prediction_records(problems, res, seed)
+    write_report(out, args, problems, seeds, per_seed, seconds, preds)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""evaluate.py's report: per-method accuracy (mean and std over seeds, per difficulty), tokens and
+wall time; the markdown table; the accuracy-vs-generated-tokens plot (matplotlib, imported only
+when plotting).
+"""
+import sys
+from collections import defaultdict
+
+import torch
+
+from common import mean
+
+# ----------------------------------------------------------------------------- summary and table
+
+
+def wall_seconds(name, seconds):
+    """Mean wall time over seeds of the run(s) a method needs; seconds: {run: {seed: s}} with runs
+    greedy, sample, bon:<ppm>, beam:<ppm>@<width>, mcts:<ppm>@<rollouts>. A budget k < N reports
+    the run at N (the samples are drawn once)."""
+    if name.startswith(("maj@", "pass@")):
+        runs = ["sample"]
+    elif name.startswith("bon-"):
+        runs = ["sample", "bon:" + name.split(":")[1].rsplit("@", 1)[0]]
+    else:
+        runs = [name.replace("mcts-vote:", "mcts:")]
+    per = [sum(seconds[r][s] for r in runs) for s in seconds.get(runs[0], {}) if all(s in seconds.get(r, {}) for r in runs)]
+    return mean(per) if per else None
+
+
+def summarize(per_seed, seconds):
+    """Mean (and std over seeds) accuracy, tokens, wall time and per-difficulty accuracy per method."""
+    summary = {}
+    for name in per_seed[0]:
+        accs = [mean(s for _, s, _ in sc[name]) for sc in per_seed if name in sc]
+        by = defaultdict(list)
+        for sc in per_seed:
+            for d, s, _ in sc.get(name, []):
+                by[str(d)].append(s)
+        summary[name] = {"acc": mean(accs), "acc_std": float(torch.tensor(accs).std()) if len(accs) > 1 else 0.0,
+                         "acc_per_seed": accs, "seeds": len(accs),
+                         "tokens": mean(t for sc in per_seed for _, _, t in sc.get(name, [])),
+                         "seconds": wall_seconds(name, seconds),
+                         "by_difficulty": {d: mean(v) for d, v in sorted(by.items())}}
+    return summary
+
+
+def markdown(summary, label):
+    diffs = sorted({d for v in summary.values() for d in v["by_difficulty"]})
+    head = "| model | method | acc % | ± (seeds) | tokens/problem | seconds | " + " | ".join(f"d={d}" for d in diffs) + " |"
+    lines = [head, "|" + "---|" * (6 + len(diffs))]
+    for name, v in summary.items():
+        cells = " | ".join(f"{100 * v['by_difficulty'].get(d, float('nan')):.1f}" for d in diffs)
+        sec = f"{v['seconds']:.0f}" if v["seconds"] is not None else ""
+        lines.append(f"| {label} | {name} | {100 * v['acc']:.1f} | {100 * v['acc_std']:.1f} ({v['seeds']}) | "
+                     f"{v['tokens']:.0f} | {sec} | {cells} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def plot(summary, path, title):
+    """Accuracy against generated tokens per problem, one line per method (pass@k left out: an oracle)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    lines = defaultdict(list)
+    for name, v in summary.items():
+        if not name.startswith("pass@"):
+            lines[name.rsplit("@", 1)[0]].append((v["tokens"], 100 * v["acc"], 100 * v["acc_std"]))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle repeats after 10 lines
+    # line i takes tab20's dark shades (even indices) first, then the light ones (odd), so neighbours differ
+    for i, (key, pts) in enumerate(sorted(lines.items())):
+        pts.sort()
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="os^vD"[i % 5], ms=4,
+                    capsize=2, color=colors[2 * i % 20 + 2 * i // 20 % 2], label=key.replace("greedy", "greedy (pass@1)"),
+                    linestyle="-" if len(pts) > 1 else "none")
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per problem (log scale)")
+    ax.set_ylabel("accuracy %")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit("report.py is a library; run evaluate.py.")
