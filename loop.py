@@ -181,84 +181,131 @@ def expected_minutes(args):
     return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 CPU cores"
 
 
-def main():
-    args = get_parser().parse_args()
-    print(json.dumps(vars(args)), flush=True)
-    print(f"expected time: {expected_minutes(args)}", flush=True)
-    out = Path(args.out)
-    check_output(out, "--out", is_dir=True)  # before any work: a bad flag, path or file fails here, in one line
+def check_run(args, out):
+    """Flags, files and OUT checked before any work (a bad one fails here, in one line); OUT's args
+    written. A rerun resumes only with the settings that made OUT (more rounds, other evaluation: fine)."""
+    check_output(out, "--out", is_dir=True)
     if args.init != "tiny":
         check_model_dir(args.init, "--init")
     for f in (args.seed_file, args.pool_file, args.test_file):
         if f:
             read_problems(f)
-    # a rerun resumes only with the settings that made OUT (more rounds, other evaluation: fine)
     check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "loop_args.json", vars(args))
-    log = out / "log.txt"
-    t_start = time.time()
 
-    # ---- round 0: data and the base policy
+
+def make_data(args, out, log):
+    """(seed file, pool problems, test file): the given files, else the built-in task (synth.py)."""
     data = out / "data"
     if not (args.seed_file and args.pool_file and args.test_file):
         run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
              "--seed-ops", args.ops, "--n-pool", args.pool_size, "--pool-ops", args.ops,
              "--n-test", args.n_test, "--test-ops", args.ops] + args.synth_args.split(), log, data / "test.jsonl")
-    seed_file = args.seed_file or data / "seed.jsonl"
-    pool = read_problems(args.pool_file or data / "pool.jsonl")
-    test_file = args.test_file or data / "test.jsonl"
+    return (args.seed_file or data / "seed.jsonl", read_problems(args.pool_file or data / "pool.jsonl"),
+            args.test_file or data / "test.jsonl")
+
+
+def sft(args, log, init, data_files, dest, steps, lr, time_file, extra=()):
+    """train_sft.py; its seconds."""
+    return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest,
+                  "--steps", steps, "--lr", lr, "--seed", args.seed, "--log-every", 100, *extra],
+                 log, dest / "meta.json", time_file)
+
+
+def evaluate_policy(args, log, test_file, pol, d, ppm=None):
+    """evaluate.py greedy on the test file (and with --eval-search: maj@N, best-of-N and MCTS with the
+    PPM); (accuracy per method, greedy accuracy per difficulty)."""
+    run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "greedy",
+         "--methods", "greedy", "--seed", args.seed, "--backend", args.backend, "--no-plot"],
+        log, d / "greedy" / "summary.json")
+    acc, by = read_eval(d / "greedy")
+    if args.eval_search:
+        extra = ["--ppm", f"ppm={ppm}", "--mcts-rollouts", args.n] if ppm else []
+        run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "search",
+             "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", args.eval_limit,
+             "--seed", args.seed, "--backend", args.backend, "--no-plot"] + extra,
+            log, d / "search" / "summary.json")
+        acc.update(read_eval(d / "search")[0])
+    return acc, by["greedy"]
+
+
+def search(args, log, rd, retry, fresh, policy, ppm):
+    """mcts.py on the round's retried and fresh problems; (seconds, trees files)."""
+    search_s, trees_files = 0.0, []
+    for name, probs, rollouts in [("retry", retry, args.retry_rollouts), ("fresh", fresh, args.rollouts)]:
+        if not probs:
+            continue
+        write_jsonl(rd / f"pool_{name}.jsonl", probs)
+        trees = rd / f"trees_{name}.jsonl"
+        mcts_extra = ["--ppm", ppm, "--ppm-prior"] if ppm else []  # rStar round 2+: PPM-augmented search
+        search_s += timed([PY, stage("mcts.py"), "--policy", policy, "--data", rd / f"pool_{name}.jsonl",
+                           "--out", trees, "--rollouts", rollouts, "--children", args.children,
+                           "--stop-after", args.stop_after, "--seed", args.seed, "--backend", args.backend]
+                          + args.mcts_args.split() + mcts_extra,
+                          log, rd / f"mcts_{name}_time.json", rd / f"mcts_{name}_time.json")
+        trees_files.append(trees)
+    return search_s, trees_files
+
+
+def update_policy(args, log, rd, policy, seed_file, sft_files):
+    """The round's policy update (--update: SFT on the seed set and every verified trajectory so far,
+    CPL, or both); (new policy, seconds)."""
+    new_policy, train_s = rd / "policy", 0.0
+    if "sft" in args.update.split("+"):
+        dest = new_policy if args.update == "sft" else rd / "policy_sft"
+        init, steps, lr = ((policy, args.refresh_steps, args.refresh_lr) if args.update_from == "previous"
+                           else (args.init, args.base_steps, args.base_lr))
+        train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
+                       args.sft_args.split() if args.update_from == "init" else ())
+    if "cpl" in args.update.split("+"):
+        start = rd / "policy_sft" if args.update == "sft+cpl" else policy
+        train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
+                          "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed]
+                         + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
+    return new_policy, train_s
+
+
+def write_results(args, out, rows, t_start):
+    """results.md (the table, printed too) and results.json."""
+    methods = ["greedy"] + ([f"maj@{args.n}", f"bon-last:ppm@{args.n}", f"mcts:ppm@{args.n}"] if args.eval_search else [])
+    md = report(rows, methods)
+    total = (time.time() - t_start) / 60
+    md += f"\n\nwall time of this invocation {total:.1f} min (stages skipped on resume are not counted)"
+    (out / "results.md").write_text(md + "\n")
+    write_json(out / "results.json", {"args": vars(args), "rows": rows, "minutes": total})
+    print(md)
+
+
+def main():
+    args = get_parser().parse_args()
+    print(json.dumps(vars(args)), flush=True)
+    print(f"expected time: {expected_minutes(args)}", flush=True)
+    out = Path(args.out)
+    check_run(args, out)
+    log = out / "log.txt"
+    t_start = time.time()
+
+    # ---- round 0: data and the base policy
+    seed_file, pool, test_file = make_data(args, out, log)
     r0 = out / "round0"
     r0.mkdir(exist_ok=True)
     base = r0 / "policy"
-
-    def sft(init, data_files, dest, steps, lr, time_file, extra=()):
-        return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest,
-                      "--steps", steps, "--lr", lr, "--seed", args.seed, "--log-every", 100, *extra],
-                     log, dest / "meta.json", time_file)
-
-    base_s = sft(args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json",
+    base_s = sft(args, log, args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json",
                  args.sft_args.split())
-
-    def evaluate(pol, d, ppm=None):
-        run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "greedy",
-             "--methods", "greedy", "--seed", args.seed, "--backend", args.backend, "--no-plot"],
-            log, d / "greedy" / "summary.json")
-        acc, by = read_eval(d / "greedy")
-        if args.eval_search:
-            extra = ["--ppm", f"ppm={ppm}", "--mcts-rollouts", args.n] if ppm else []
-            run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "search",
-                 "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", args.eval_limit,
-                 "--seed", args.seed, "--backend", args.backend, "--no-plot"] + extra,
-                log, d / "search" / "summary.json")
-            acc.update(read_eval(d / "search")[0])
-        return acc, by["greedy"]
-
-    acc, by = evaluate(base, r0 / "eval")
+    acc, by = evaluate_policy(args, log, test_file, base, r0 / "eval")
     n_seed_examples = len(read_problems(seed_file))
     rows = [{"round": 0, **acc, "greedy_by_difficulty": by, "examples": n_seed_examples,
              "minutes": (time.time() - t_start) / 60, "round_seconds": {"train": base_s}}]
 
-    # ---- rounds 1..K
+    # ---- rounds 1..K: search, pairs and verified trajectories, policy update, PPM, evaluation
     policy, ppm, sft_files, ppm_files, searched, solved = base, None, [], [], set(), set()
     for r in range(1, args.rounds + 1):
         rd = out / f"round{r}"
         rd.mkdir(exist_ok=True)
         t_round = time.time()
         retry, fresh = round_problems(pool, searched, solved, args.n_pool)
-        search_s, trees_files = 0.0, []
-        for name, probs, rollouts in [("retry", retry, args.retry_rollouts), ("fresh", fresh, args.rollouts)]:
-            if not probs:
-                continue
-            write_jsonl(rd / f"pool_{name}.jsonl", probs)
-            trees = rd / f"trees_{name}.jsonl"
-            mcts_extra = ["--ppm", ppm, "--ppm-prior"] if ppm else []  # rStar round 2+: PPM-augmented search
-            search_s += timed([PY, stage("mcts.py"), "--policy", policy, "--data", rd / f"pool_{name}.jsonl",
-                               "--out", trees, "--rollouts", rollouts, "--children", args.children,
-                               "--stop-after", args.stop_after, "--seed", args.seed, "--backend", args.backend]
-                              + args.mcts_args.split() + mcts_extra,
-                              log, rd / f"mcts_{name}_time.json", rd / f"mcts_{name}_time.json")
-            trees_files.append(trees)
+        search_s, trees_files = search(args, log, rd, retry, fresh, policy, ppm)
         searched |= {p["id"] for p in retry + fresh}
         mcts_tokens = sum(t["stats"]["tokens"] for f in trees_files for t in load_jsonl(f))
         run([PY, stage("pairs.py"), "--trees", *trees_files, "--out-dir", rd / "pairs", "--model", policy,
@@ -268,27 +315,14 @@ def main():
         solved |= {rec["problem"] for rec in round_sft}
         sft_files += [sft_file] if round_sft else []
         ppm_files += [ppm_file] if ppm_file.stat().st_size else []
-
-        new_policy, train_s = rd / "policy", 0.0
-        if "sft" in args.update.split("+"):
-            dest = new_policy if args.update == "sft" else rd / "policy_sft"
-            init, steps, lr = ((policy, args.refresh_steps, args.refresh_lr) if args.update_from == "previous"
-                               else (args.init, args.base_steps, args.base_lr))
-            train_s += sft(init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
-                           args.sft_args.split() if args.update_from == "init" else ())
-        if "cpl" in args.update.split("+"):
-            start = rd / "policy_sft" if args.update == "sft+cpl" else policy
-            train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
-                              "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed]
-                             + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
-        policy = new_policy
+        policy, train_s = update_policy(args, log, rd, policy, seed_file, sft_files)
         ppm_s = 0.0
         if args.ppm and ppm_files:  # rStar: the PPM of round r is trained on every round's pairs so far
             ppm_s = timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
                            "--loss", "bt", "--steps", args.ppm_steps, "--lr", args.ppm_lr, "--seed", args.seed],
                           log, rd / "ppm" / "config.json", rd / "ppm_time.json")
             ppm = rd / "ppm"
-        acc, by = evaluate(policy, rd / "eval", ppm)
+        acc, by = evaluate_policy(args, log, test_file, policy, rd / "eval", ppm)
         rows.append({"round": r, **acc, "greedy_by_difficulty": by,
                      "examples": n_seed_examples + sum(len(load_jsonl(f)) for f in sft_files),
                      "searched": len(retry) + len(fresh), "retried": len(retry), "solved": len(solved & {
@@ -297,14 +331,7 @@ def main():
                      "round_seconds": {"search": search_s, "train": train_s, "ppm": ppm_s}})
         print(f"round {r} done in {(time.time() - t_round) / 60:.1f} min (total {(time.time() - t_start) / 60:.1f} "
               f"min)", flush=True)
-
-    methods = ["greedy"] + ([f"maj@{args.n}", f"bon-last:ppm@{args.n}", f"mcts:ppm@{args.n}"] if args.eval_search else [])
-    md = report(rows, methods)
-    total = (time.time() - t_start) / 60
-    md += f"\n\nwall time of this invocation {total:.1f} min (stages skipped on resume are not counted)"
-    (out / "results.md").write_text(md + "\n")
-    write_json(out / "results.json", {"args": vars(args), "rows": rows, "minutes": total})
-    print(md)
+    write_results(args, out, rows, t_start)
 
 
 if __name__ == "__main__":
