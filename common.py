@@ -14,7 +14,8 @@ What lives here:
   - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
     randomness does not depend on the number of workers or on batch composition.
   - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.
-  - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor).
+  - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor), and
+    `global_batches`, the data order of the trainers.
   - text: `edit_distance` (characters), for mcts.py's state merge and pairs.py's PPM pair filter.
   - device and dtype: cuda > mps > cpu; bf16 where supported, fp32 on CPU; announced in one line.
   - models: HF directories in and out (`load_model`, `load_tokenizer`, `save_checkpoint`).
@@ -530,6 +531,21 @@ def lr_at(step, total, peak, warmup, min_frac):
         return peak * (step + 1) / warmup
     p = (step - warmup) / max(1, total - warmup)
     return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def global_batches(n, size, seed):
+    """Indices of n training examples, `size` at a time, forever: one permutation per epoch from the
+    seed (torch.randperm, seed * 1000 + epoch), the same on every rank; rank r takes its own slice of
+    each global batch, so 1 process and N processes see the same global batches."""
+    import torch
+    order, epoch = [], 0
+    while True:
+        while len(order) < size:
+            g = torch.Generator().manual_seed(seed * 1000 + epoch)
+            order += torch.randperm(n, generator=g).tolist()
+            epoch += 1
+        b, order = order[:size], order[size:]
+        yield b
 
 
 # ----------------------------------------------------------------------------- text

@@ -62,9 +62,9 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode,
-                    load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device,
-                    positive_float, positive_int, print0, run_main, save_checkpoint, setup_dist, stable_seed,
-                    teardown_dist, unit_float)
+                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
+                    pick_device, positive_float, positive_int, print0, run_main, save_checkpoint, setup_dist,
+                    stable_seed, teardown_dist, unit_float)
 
 # ----------------------------------------------------------------------------- the losses
 
@@ -186,7 +186,7 @@ def check_flags(args):
     check_output(args.out, "--out", is_dir=True)
 
 
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="policy HF directory: the PPM body (and tokenizer) starts from it")
     ap.add_argument("--from-scratch", action="store_true", help="the --init architecture with fresh weights")
@@ -209,13 +209,11 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="seed for the split and the data order")
     ap.add_argument("--eval-every", type=nonneg_int, default=0, help="held-out metrics every this many steps (0: only at the end)")
     ap.add_argument("--log-every", type=positive_int, default=20, help="print a log line every this many steps")
-    args = ap.parse_args()
-    check_flags(args)
+    return ap
 
-    rank, world, local = setup_dist()
-    device, dtype = pick_device(local)
-    print0(json.dumps(vars(args)))
-    torch.manual_seed(args.seed)
+
+def load_pairs(args):
+    """(train, held-out) pairs of --kinds: --eval-pairs, else --eval-frac of the problems split off."""
     fields = {"id": (str, int), "prompt": str, "chosen": str, "rejected": str}
     if args.loss == "mse":
         fields.update(q_chosen=(int, float), q_rejected=(int, float))
@@ -227,6 +225,49 @@ def main():
         train, held = split_pairs(pairs, args.eval_frac, args.seed)
     if not train:
         raise SystemExit(f"{' '.join(args.pairs)}: no training pairs of kinds {args.kinds!r}")
+    return train, held
+
+
+def micro_loss(model, tokenizer, b, args, device):
+    """(loss, pair accuracy) of one micro-batch: bt on pairs (accuracy too), mse on (text, Q) examples."""
+    if args.loss == "bt":
+        texts = [ppm_text(p["prompt"], p["chosen"], args.step_delim) for p in b] + \
+                [ppm_text(p["prompt"], p["rejected"], args.step_delim) for p in b]
+        r = raw_scores(model, tokenizer, texts, args.max_len, device)  # (2B,)
+        return bt_loss(r[:len(b)], r[len(b):]), pair_accuracy(r[:len(b)], r[len(b):]).item()
+    r = raw_scores(model, tokenizer, [t for t, _ in b], args.max_len, device)  # (B,)
+    return mse_loss(r, torch.tensor([q for _, q in b], device=device)), float("nan")
+
+
+def train_step(ddp, tokenizer, mine, per_micro, args, device, dtype, world):
+    """One optimizer step on this rank's examples `mine`, in --grad-accum micro-batches (DDP no_sync
+    until the last); (loss, accuracy) of the global batch."""
+    loss_sum, acc_sum = 0.0, 0.0
+    for micro in range(args.grad_accum):
+        b = mine[micro * per_micro:(micro + 1) * per_micro]
+        sync = micro == args.grad_accum - 1 or world == 1
+        with (ddp.no_sync() if not sync else torch.enable_grad()):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                loss, acc = micro_loss(ddp, tokenizer, b, args, device)
+            (loss / args.grad_accum).backward()
+        loss_sum += loss.item() / args.grad_accum
+        acc_sum += acc / args.grad_accum
+    if world > 1:  # log the global batch's loss (DDP averages the gradients the same way)
+        t = torch.tensor([loss_sum, acc_sum], device=device)
+        torch.distributed.all_reduce(t)
+        loss_sum, acc_sum = (t / world).tolist()
+    return loss_sum, acc_sum
+
+
+def main():
+    args = get_parser().parse_args()
+    check_flags(args)
+
+    rank, world, local = setup_dist()
+    device, dtype = pick_device(local)
+    print0(json.dumps(vars(args)))
+    torch.manual_seed(args.seed)
+    train, held = load_pairs(args)
     model, tokenizer = build_model(args.init, args.from_scratch)
     model.to(device).train()
     # bt trains on pairs; mse on the distinct (text, Q) of the same pairs, 2 texts per pair slot
@@ -238,45 +279,16 @@ def main():
            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {steps} steps of {global_batch} | world {world}")
     ddp = DDP(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
-
-    order, epoch = [], 0  # one permutation per epoch, the same on every rank; rank r takes its slice
-
-    def next_global_batch():
-        nonlocal order, epoch
-        while len(order) < global_batch:
-            g = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-            order += torch.randperm(len(examples), generator=g).tolist()
-            epoch += 1
-        b, order = order[:global_batch], order[global_batch:]
-        return b
+    batches = global_batches(len(examples), global_batch, args.seed)
 
     t0, log, history = time.time(), [], []
     for step in range(steps):
         lr = lr_at(step, steps, args.lr, max(1, int(args.warmup * steps)), args.min_lr_frac)
         for group in opt.param_groups:
             group["lr"] = lr
-        mine = next_global_batch()[rank * per_micro * args.grad_accum:(rank + 1) * per_micro * args.grad_accum]
-        loss_sum, acc_sum = 0.0, 0.0
-        for micro in range(args.grad_accum):
-            b = [examples[i] for i in mine[micro * per_micro:(micro + 1) * per_micro]]
-            sync = micro == args.grad_accum - 1 or world == 1
-            with (ddp.no_sync() if not sync else torch.enable_grad()):
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                    if args.loss == "bt":
-                        texts = [ppm_text(p["prompt"], p["chosen"], args.step_delim) for p in b] + \
-                                [ppm_text(p["prompt"], p["rejected"], args.step_delim) for p in b]
-                        r = raw_scores(ddp, tokenizer, texts, args.max_len, device)  # (2B,)
-                        loss, acc = bt_loss(r[:len(b)], r[len(b):]), pair_accuracy(r[:len(b)], r[len(b):]).item()
-                    else:
-                        r = raw_scores(ddp, tokenizer, [t for t, _ in b], args.max_len, device)  # (B,)
-                        loss, acc = mse_loss(r, torch.tensor([q for _, q in b], device=device)), float("nan")
-                (loss / args.grad_accum).backward()
-            loss_sum += loss.item() / args.grad_accum
-            acc_sum += acc / args.grad_accum
-        if world > 1:  # log the global batch's loss (DDP averages the gradients the same way)
-            t = torch.tensor([loss_sum, acc_sum], device=device)
-            torch.distributed.all_reduce(t)
-            loss_sum, acc_sum = (t / world).tolist()
+        mine = next(batches)[rank * per_micro * args.grad_accum:(rank + 1) * per_micro * args.grad_accum]
+        loss_sum, acc_sum = train_step(ddp, tokenizer, [examples[i] for i in mine], per_micro, args,
+                                       device, dtype, world)
         check_finite_loss(loss_sum, step + 1)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

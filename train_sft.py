@@ -37,9 +37,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, format_prompt,
-                    load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int, pick_device,
-                    positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_dist,
-                    teardown_dist, unit_float)
+                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
+                    pick_device, positive_float, positive_int, print0, read_problems, run_main, save_checkpoint,
+                    setup_dist, teardown_dist, unit_float)
 from scoring import encode_completions, token_logps
 
 # ----------------------------------------------------------------------------- the tiny model
@@ -108,7 +108,7 @@ def check_flags(args):
     load_examples(args.data, None)  # every record checked now (plain prompts), not after the model is built
 
 
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", default="tiny", help="'tiny' for a fresh char-level Llama, or an HF model directory to fine-tune")
     ap.add_argument("--data", nargs="+", required=True, help="problems JSONL with solutions and/or sft JSONL (prompt, completion)")
@@ -131,19 +131,56 @@ def main():
     ap.add_argument("--log-every", type=positive_int, default=10, help="print a log line every this many steps")
     ap.add_argument("--save-every", type=nonneg_int, default=0,
                     help="also save OUT/checkpoints/step{N} every N steps (for accuracy-vs-steps curves; 0: off)")
-    args = ap.parse_args()
+    return ap
+
+
+def build_policy(args):
+    """(tokenizer, model): the tiny char-level model from scratch (--init tiny), or --init's checkpoint."""
+    if args.init == "tiny":
+        tokenizer = build_char_tokenizer()
+        return tokenizer, build_tiny_model(tokenizer, args.hidden, args.layers, args.heads, max(512, args.max_len))
+    return load_tokenizer(args.init), load_for_training(args.init)  # fp32 master weights, bf16 autocast on a GPU
+
+
+def train_step(ddp, tokenizer, examples, mine, args, device, dtype, world):
+    """Forward and backward of this rank's examples `mine` in --grad-accum micro-batches (DDP no_sync
+    until the last); (the global batch's loss, tokens of all ranks' forwards)."""
+    batches, tokens = [], 0
+    for micro in range(args.grad_accum):
+        idx = mine[micro * args.batch_size:(micro + 1) * args.batch_size]
+        b = encode_completions(tokenizer, [examples[i][0] for i in idx], [examples[i][1] for i in idx],
+                               max_len=args.max_len)
+        batches.append({k: v.to(device) for k, v in b.items()})
+    # normalise by the completion tokens of the whole global batch (all ranks, all micro-batches),
+    # so 1 process and N processes compute the same loss and the same gradients
+    n_tok = torch.tensor(float(sum(int(b["loss_mask"][:, 1:].sum()) for b in batches)), device=device)
+    if world > 1:
+        torch.distributed.all_reduce(n_tok)
+    loss_sum = torch.zeros((), device=device)
+    for micro, batch in enumerate(batches):
+        sync = micro == args.grad_accum - 1
+        with (ddp.no_sync() if world > 1 and not sync else contextlib.nullcontext()):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                logps = token_logps(ddp, batch["input_ids"], batch["attention_mask"])
+            mask = batch["loss_mask"][:, 1:].to(logps.dtype)
+            loss = sft_loss(logps, mask) * mask.sum() / n_tok
+            (loss * world).backward()  # DDP averages gradients over ranks; undo it to get the global sum
+        loss_sum += loss.detach()
+        tokens += int(batch["attention_mask"].sum()) * world
+    if world > 1:
+        torch.distributed.all_reduce(loss_sum)
+    return loss_sum.item(), tokens
+
+
+def main():
+    args = get_parser().parse_args()
     check_flags(args)
 
     rank, world, local = setup_dist()
     device, dtype = pick_device(local)
     print0(json.dumps(vars(args)))
     torch.manual_seed(args.seed)
-    if args.init == "tiny":
-        tokenizer = build_char_tokenizer()
-        model = build_tiny_model(tokenizer, args.hidden, args.layers, args.heads, max(512, args.max_len))
-    else:
-        tokenizer = load_tokenizer(args.init)
-        model = load_for_training(args.init)  # fp32 master weights, bf16 autocast on a GPU
+    tokenizer, model = build_policy(args)
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())
     examples = load_examples(args.data, tokenizer)
@@ -154,52 +191,18 @@ def main():
            f"{steps} steps of {global_batch} | world {world}")
     ddp = DDP(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
-
     # the data order: one permutation per epoch from the seed, the same on every rank; rank r takes
     # its own slice of each global batch, so 1 process and N processes see the same global batches
-    order, epoch = [], 0
-
-    def next_global_batch():
-        nonlocal order, epoch
-        while len(order) < global_batch:
-            g = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-            order += torch.randperm(len(examples), generator=g).tolist()
-            epoch += 1
-        b, order = order[:global_batch], order[global_batch:]
-        return b
+    batches = global_batches(len(examples), global_batch, args.seed)
 
     t0, tokens, log = time.time(), 0, []
     for step in range(steps):
         lr = lr_at(step, steps, args.lr, max(1, int(args.warmup * steps)), args.min_lr_frac)
         for group in opt.param_groups:
             group["lr"] = lr
-        gb = next_global_batch()
-        mine = gb[rank * args.batch_size * args.grad_accum:(rank + 1) * args.batch_size * args.grad_accum]
-        batches = []
-        for micro in range(args.grad_accum):
-            idx = mine[micro * args.batch_size:(micro + 1) * args.batch_size]
-            b = encode_completions(tokenizer, [examples[i][0] for i in idx], [examples[i][1] for i in idx],
-                                   max_len=args.max_len)
-            batches.append({k: v.to(device) for k, v in b.items()})
-        # normalise by the completion tokens of the whole global batch (all ranks, all micro-batches),
-        # so 1 process and N processes compute the same loss and the same gradients
-        n_tok = torch.tensor(float(sum(int(b["loss_mask"][:, 1:].sum()) for b in batches)), device=device)
-        if world > 1:
-            torch.distributed.all_reduce(n_tok)
-        loss_sum = torch.zeros((), device=device)
-        for micro, batch in enumerate(batches):
-            sync = micro == args.grad_accum - 1
-            with (ddp.no_sync() if world > 1 and not sync else contextlib.nullcontext()):
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                    logps = token_logps(ddp, batch["input_ids"], batch["attention_mask"])
-                mask = batch["loss_mask"][:, 1:].to(logps.dtype)
-                loss = sft_loss(logps, mask) * mask.sum() / n_tok
-                (loss * world).backward()  # DDP averages gradients over ranks; undo it to get the global sum
-            loss_sum += loss.detach()
-            tokens += int(batch["attention_mask"].sum()) * world
-        if world > 1:
-            torch.distributed.all_reduce(loss_sum)
-        loss_sum = loss_sum.item()
+        mine = next(batches)[rank * args.batch_size * args.grad_accum:(rank + 1) * args.batch_size * args.grad_accum]
+        loss_sum, n = train_step(ddp, tokenizer, examples, mine, args, device, dtype, world)
+        tokens += n
         check_finite_loss(loss_sum, step + 1)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
