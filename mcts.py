@@ -76,67 +76,13 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume, edit_distance,
-                    fit_context, format_prompt, join_steps, load_jsonl, merge_shards, nonneg_float, nonneg_int,
-                    parse_shard, pick_device, positive_float, positive_int, print0, read_problems, run_main,
-                    shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
+                    fit_context, format_prompt, merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device,
+                    positive_float, positive_int, print0, read_problems, run_main, shard_path, shard_spec,
+                    stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
 from scoring import PPMScorer
-
-# ----------------------------------------------------------------------------- the tree
-
-
-class Node:
-    __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "value", "terminal", "reward",
-                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead")
-
-    def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
-        self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
-        self.children, self.N, self.Q, self.terminal = [], 0, 0.0, False
-        self.value = self.reward = self.correct = None
-        self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
-        self.fails, self.dead = 0, False  # expansions with no surviving sample; a dead end (NO_VALID_CHILD)
-
-    def to_json(self):
-        d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
-             "terminal": self.terminal, "tokens": self.tokens}
-        for k in ("prior", "value", "reward", "correct"):
-            v = getattr(self, k)
-            if v is not None:
-                d[k] = round(v, 6) if isinstance(v, float) else v
-        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {})
-        return d
-
-
-class Tree:
-    def __init__(self, problem, prompt, delim="\n\n"):
-        self.problem, self.prompt, self.delim = problem, prompt, delim
-        self.nodes = [Node()]
-        self.inflight, self.pending = [], set()  # paths of rollouts in progress; nodes being expanded
-        self.started = self.done = self.tokens = self.ticks = self.n_correct = 0
-        self.stopped = False
-
-    def add(self, node):
-        self.nodes.append(node)
-        self.nodes[node.parent].children.append(len(self.nodes) - 1)
-        return len(self.nodes) - 1
-
-    def steps(self, i):
-        out = []
-        while self.nodes[i].parent is not None:
-            out.append(self.nodes[i].step)
-            i = self.nodes[i].parent
-        return out[::-1]
-
-    def context(self, i):
-        """What the policy continues from node i: prompt + every step + delimiter."""
-        return join_steps(self.prompt, self.steps(i), self.delim)
-
-    def text(self, i):
-        """What the PPM scores: the trajectory up to and including node i's step."""
-        s = self.steps(i)
-        return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
-
+from tree import Node, Tree, dump_dot
 
 # ----------------------------------------------------------------------------- the method: pure pieces
 
@@ -211,6 +157,12 @@ def backup(tree, path, value):
         n = tree.nodes[i]
         n.N += 1
         n.Q += (value - n.Q) / n.N
+
+
+def ppm_prior(node, value):
+    """rStar-Math Eq. 3: a new node's Q starts at its PPM score, q(s)^0 = PPM(s), counted as one
+    visit (N = 1) and not backed up to its ancestors."""
+    node.N, node.Q = 1, float(value)
 
 
 def is_duplicate(a, b, threshold):
@@ -376,8 +328,8 @@ class Search:
         if opened and (cfg.leaf_eval == "ppm" or cfg.ppm_prior):
             for (t, j), v in zip(opened, self.scorer([t.text(j) for t, j in opened])):
                 t.nodes[j].value = float(v)
-                if cfg.leaf_eval == "none":  # rStar Eq. 3: q(s)^0 = PPM(s) as one visit, not propagated
-                    t.nodes[j].N, t.nodes[j].Q = 1, float(v)
+                if cfg.leaf_eval == "none":  # --ppm-prior
+                    ppm_prior(t.nodes[j], v)
         if opened and cfg.leaf_eval == "rollout":
             self.fast_rollouts(opened)
         # 3. back up, then each rollout ends or (leaf-eval none, rStar) goes on down the tree
@@ -436,18 +388,6 @@ class Search:
 # flags that change how a run is executed, not which trees it finds: left out of each record's config
 RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "code_workers", "limit",
                 "dump_dot", "dump_id"}
-
-
-def to_dot(rec, max_chars=48):
-    """Graphviz DOT of one tree: a box per node with its step, N and Q; correct terminals green, wrong red."""
-    lines = ["digraph tree {", '  node [shape=box, fontname="monospace", fontsize=10];']
-    for i, n in enumerate(rec["nodes"]):
-        step = n["step"] if n["parent"] is not None else rec["question"]
-        label = step[:max_chars] + ("..." if len(step) > max_chars else "") + f"\nN={n['N']} Q={n['Q']:.2f}"
-        color = "black" if not n["terminal"] else "green" if n.get("correct") or n.get("reward", -1) > 0 else "red"
-        lines.append(f"  n{i} [label={json.dumps(label)}, color={color}];")
-        lines += [f"  n{n['parent']} -> n{i};"] if n["parent"] is not None else []
-    return "\n".join(lines + ["}"]) + "\n"
 
 
 # ----------------------------------------------------------------------------- run
@@ -515,15 +455,6 @@ def get_parser():
     return ap
 
 
-def dump_dot(args):
-    recs = load_jsonl(args.out)
-    rec = next((r for r in recs if args.dump_id is None or str(r["id"]) == args.dump_id), None)
-    if rec is None:
-        raise SystemExit(f"{args.out}: no tree with id {args.dump_id}")
-    Path(args.dump_dot).write_text(to_dot(rec))
-    print0(f"wrote {args.dump_dot} (tree {rec['id']}, {len(rec['nodes'])} nodes)")
-
-
 def check_flags(args, out):
     """Model directories, paths and outputs, before any model is loaded or any record written."""
     check_model_dir(args.policy, "--policy")
@@ -535,6 +466,42 @@ def check_flags(args, out):
     check_output(out, "--out")
 
 
+def load_search(args, torchrun, local):
+    """The Search with its policy (and rollout policy) on this rank's device, and the PPM if any."""
+    def backend(path):  # one device per rank
+        if args.backend == "vllm":
+            if torchrun:  # vLLM takes the first visible GPU: make it this rank's
+                vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+                os.environ["CUDA_VISIBLE_DEVICES"] = vis.split(",")[local] if vis else str(local)
+            # a vLLM rollout policy shares the GPU with the policy: each engine reserves half
+            return make_backend("vllm", path, seed=args.seed, gpu_memory=0.45 if args.rollout_model else 0.9)
+        return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
+    return Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
+                  backend(args.rollout_model) if args.rollout_model else None)
+
+
+def search_all(search, todo, writer, show):
+    """Search the problems, each tree written (flushed) as it finishes; one tqdm bar with tok/s."""
+    t0 = time.time()
+    bar = tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=not show)
+    for rec in search.run(todo):
+        writer.write(rec)
+        bar.update(1)
+        bar.set_postfix_str(f"{search.tokens / (time.time() - t0):.0f} tok/s")
+    bar.close()
+    writer.close()
+    return time.time() - t0
+
+
+def merge_ranks(out, shard, nshards):
+    """torchrun: a CPU rendezvous once every rank is done, then rank 0 merges the shard files."""
+    dist.init_process_group("gloo", timeout=timedelta(days=1))
+    dist.barrier()
+    if shard == 0:
+        print0(f"merged {merge_shards(out, nshards)} trees into {out}")
+    dist.destroy_process_group()
+
+
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if not args.out:
@@ -542,7 +509,7 @@ def main(argv=None):
     if args.merge:
         return print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
     if args.dump_dot and not args.data:
-        return dump_dot(args)
+        return dump_dot(args.out, args.dump_dot, args.dump_id)
     if not (args.data and args.policy):
         raise SystemExit("--policy and --data are required")
     shard, nshards = parse_shard(args.shard)  # torchrun: RANK / WORLD_SIZE
@@ -557,39 +524,18 @@ def main(argv=None):
     write_json(Path(str(out) + ".args.json"), vars(args))
     todo = [p for p in problems if p["id"] not in writer.done]
     print0(f"shard {shard}/{nshards}: {len(problems)} problems, {len(problems) - len(todo)} done, {len(todo)} to search")
-
-    def backend(path):  # one device per rank
-        if args.backend == "vllm":
-            if torchrun:  # vLLM takes the first visible GPU: make it this rank's
-                vis = os.environ.get("CUDA_VISIBLE_DEVICES")
-                os.environ["CUDA_VISIBLE_DEVICES"] = vis.split(",")[local] if vis else str(local)
-            # a vLLM rollout policy shares the GPU with the policy: each engine reserves half
-            return make_backend("vllm", path, seed=args.seed, gpu_memory=0.45 if args.rollout_model else 0.9)
-        return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
-    search = Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
-                    backend(args.rollout_model) if args.rollout_model else None)
+    search = load_search(args, torchrun, local)
     todo = fit_context(todo, search.policy.tokenizer, args.policy, args.max_step_tokens)
-    t0 = time.time()
-    bar = tqdm(total=len(todo), desc="trees", unit="tree", mininterval=2, disable=shard != 0)
-    for rec in search.run(todo):
-        writer.write(rec)
-        bar.update(1)
-        bar.set_postfix_str(f"{search.tokens / (time.time() - t0):.0f} tok/s")
-    bar.close()
-    writer.close()
+    dt = search_all(search, todo, writer, show=shard == 0)
     write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same file however it ran
-    recs, dt = writer.records, time.time() - t0
+    recs = writer.records
     solved = "n/a" if args.no_gold else f"{100 * sum(r['stats']['correct'] > 0 for r in recs) / max(len(recs), 1):.1f}%"
     print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | {solved} with a correct "
            f"terminal | {search.tokens} tokens this run | {search.tokens / dt:.0f} tok/s | {dt:.0f}s")
-    if torchrun:  # a CPU rendezvous once every rank is done, then rank 0 merges the shard files
-        dist.init_process_group("gloo", timeout=timedelta(days=1))
-        dist.barrier()
-        if shard == 0:
-            print0(f"merged {merge_shards(args.out, nshards)} trees into {args.out}")
-        dist.destroy_process_group()
+    if torchrun:
+        merge_ranks(args.out, shard, nshards)
     if args.dump_dot:
-        dump_dot(args)
+        dump_dot(args.out, args.dump_dot, args.dump_id)
 
 
 if __name__ == "__main__":

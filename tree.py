@@ -1,0 +1,96 @@
+"""The search tree of mcts.py, in memory and on disk.
+
+`Node` is one step with its statistics (N, Q, prior, value, reward, ...); `Tree` is one problem's
+nodes (nodes[0] the root, step "") plus the bookkeeping of the rollouts in flight, and the texts
+the policy continues from (`context`) and the PPM scores (`text`). `Node.to_json` is a node of the
+trees JSONL record (mcts.py's docstring lists the fields); `to_dot` / `dump_dot` draw one tree
+record as Graphviz DOT (`mcts.py --dump-dot`).
+"""
+import json
+import sys
+from pathlib import Path
+
+from common import join_steps, load_jsonl, print0
+
+# ----------------------------------------------------------------------------- the tree
+
+
+class Node:
+    __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "value", "terminal", "reward",
+                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead")
+
+    def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
+        self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
+        self.children, self.N, self.Q, self.terminal = [], 0, 0.0, False
+        self.value = self.reward = self.correct = None
+        self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
+        self.fails, self.dead = 0, False  # expansions with no surviving sample; a dead end (NO_VALID_CHILD)
+
+    def to_json(self):
+        d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
+             "terminal": self.terminal, "tokens": self.tokens}
+        for k in ("prior", "value", "reward", "correct"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = round(v, 6) if isinstance(v, float) else v
+        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {})
+        return d
+
+
+class Tree:
+    def __init__(self, problem, prompt, delim="\n\n"):
+        self.problem, self.prompt, self.delim = problem, prompt, delim
+        self.nodes = [Node()]
+        self.inflight, self.pending = [], set()  # paths of rollouts in progress; nodes being expanded
+        self.started = self.done = self.tokens = self.ticks = self.n_correct = 0
+        self.stopped = False
+
+    def add(self, node):
+        self.nodes.append(node)
+        self.nodes[node.parent].children.append(len(self.nodes) - 1)
+        return len(self.nodes) - 1
+
+    def steps(self, i):
+        out = []
+        while self.nodes[i].parent is not None:
+            out.append(self.nodes[i].step)
+            i = self.nodes[i].parent
+        return out[::-1]
+
+    def context(self, i):
+        """What the policy continues from node i: prompt + every step + delimiter."""
+        return join_steps(self.prompt, self.steps(i), self.delim)
+
+    def text(self, i):
+        """What the PPM scores: the trajectory up to and including node i's step."""
+        s = self.steps(i)
+        return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
+
+
+# ----------------------------------------------------------------------------- Graphviz
+
+
+def to_dot(rec, max_chars=48):
+    """Graphviz DOT of one tree: a box per node with its step, N and Q; correct terminals green, wrong red."""
+    lines = ["digraph tree {", '  node [shape=box, fontname="monospace", fontsize=10];']
+    for i, n in enumerate(rec["nodes"]):
+        step = n["step"] if n["parent"] is not None else rec["question"]
+        label = step[:max_chars] + ("..." if len(step) > max_chars else "") + f"\nN={n['N']} Q={n['Q']:.2f}"
+        color = "black" if not n["terminal"] else "green" if n.get("correct") or n.get("reward", -1) > 0 else "red"
+        lines.append(f"  n{i} [label={json.dumps(label)}, color={color}];")
+        lines += [f"  n{n['parent']} -> n{i};"] if n["parent"] is not None else []
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def dump_dot(trees, dot, tree_id=None):
+    """Write the tree `tree_id` (default: the first) of the trees JSONL file `trees` as DOT to `dot`."""
+    recs = load_jsonl(trees)
+    rec = next((r for r in recs if tree_id is None or str(r["id"]) == tree_id), None)
+    if rec is None:
+        raise SystemExit(f"{trees}: no tree with id {tree_id}")
+    Path(dot).write_text(to_dot(rec))
+    print0(f"wrote {dot} (tree {rec['id']}, {len(rec['nodes'])} nodes)")
+
+
+if __name__ == "__main__":
+    sys.exit("tree.py is a library; run mcts.py.")
