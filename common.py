@@ -13,7 +13,7 @@ What lives here:
     model's context are skipped with a count). Readers refuse NaN and Infinity.
   - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
     randomness does not depend on the number of workers or on batch composition.
-  - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` for inference stages.
+  - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` / `merge_ranks` for inference stages.
   - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor), and
     `global_batches`, the data order of the trainers.
   - text: `edit_distance` (characters), for mcts.py's state merge and pairs.py's PPM pair filter.
@@ -520,6 +520,19 @@ def merge_shards(out, world, key="id"):
     recs = [r for i in range(world) for r in load_jsonl(shard_path(out, i, world))]
     write_jsonl(out, sorted(recs, key=lambda r: str(r[key])))
     return len(recs)
+
+
+def merge_ranks(out, rank, world, noun="records"):
+    """torchrun, inference stages: a CPU (gloo) rendezvous once every rank has written its shard (no
+    timeout to speak of: ranks finish far apart), then rank 0 merges the shard files into `out`."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+    dist.init_process_group("gloo", timeout=timedelta(days=1))
+    dist.barrier()
+    if rank == 0:
+        print0(f"merged {merge_shards(out, world)} {noun} into {out}")
+    dist.destroy_process_group()
 
 
 # ----------------------------------------------------------------------------- training

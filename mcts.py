@@ -69,16 +69,14 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
-import torch.distributed as dist
 from tqdm import tqdm
 
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume, edit_distance,
-                    fit_context, format_prompt, merge_shards, nonneg_float, nonneg_int, parse_shard, pick_device,
-                    positive_float, positive_int, print0, read_problems, run_main, shard_path, shard_spec,
-                    stable_seed, unit_float, write_json, write_jsonl)
+                    fit_context, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int, parse_shard,
+                    pick_device, positive_float, positive_int, print0, read_problems, run_main, shard_path,
+                    shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
 from scoring import PPMScorer
@@ -276,18 +274,6 @@ class Search:
             return self.cfg.width_min[node.depth > 0]
         return max(1, node.width - node.samples)
 
-    def follow(self, t, path, new):
-        """Put a rollout on `path`: virtual loss on its new nodes, its leaf pending."""
-        for i in new:
-            t.nodes[i].vloss += 1
-        t.pending.add(path[-1])
-
-    def end(self, t, path):
-        for i in path:
-            t.nodes[i].vloss -= 1
-        t.inflight.remove(path)
-        t.done += 1
-
     def tick(self, trees):
         cfg = self.cfg
         jobs = []  # (tree, rollout path); the last node of the path is expanded this tick
@@ -298,7 +284,7 @@ class Search:
                 if path is None:
                     t.stopped = t.nodes[0].terminal
                     break
-                self.follow(t, path, path)
+                t.follow(path, path)
                 t.inflight.append(path)
                 t.started += 1
             jobs += [(t, r) for r in t.inflight]
@@ -346,11 +332,11 @@ class Search:
             if not t.stopped and cfg.leaf_eval == "none" and any(not t.nodes[i].terminal for i in leaf.children):
                 nxt = select_leaf(t, r, cfg.selection, self.c, self.widths)
                 if nxt is not None:
-                    self.follow(t, nxt, nxt[len(r):])
+                    t.follow(nxt, nxt[len(r):])
                     r.extend(nxt[len(r):])
                     continue
             if r in t.inflight:
-                self.end(t, r)
+                t.end(r)
 
     def run_code(self, jobs, cands):
         """rStar 2.3: run the code of the path plus each candidate in the sandbox, in a thread pool."""
@@ -379,10 +365,7 @@ class Search:
             t.nodes[j].value = sum(rewards) / m
 
     def record(self, t):
-        return {"id": t.problem["id"], "question": t.problem["question"], "answer": t.problem.get("answer"),
-                **({"ops": t.problem["ops"]} if "ops" in t.problem else {}), "prompt": t.prompt, "nodes": [n.to_json() for n in t.nodes],
-                "config": {k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS},
-                "stats": {"rollouts": t.done, "tokens": t.tokens, "ticks": t.ticks, "correct": t.n_correct}}
+        return t.record({k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS})
 
 
 # flags that change how a run is executed, not which trees it finds: left out of each record's config
@@ -493,15 +476,6 @@ def search_all(search, todo, writer, show):
     return time.time() - t0
 
 
-def merge_ranks(out, shard, nshards):
-    """torchrun: a CPU rendezvous once every rank is done, then rank 0 merges the shard files."""
-    dist.init_process_group("gloo", timeout=timedelta(days=1))
-    dist.barrier()
-    if shard == 0:
-        print0(f"merged {merge_shards(out, nshards)} trees into {out}")
-    dist.destroy_process_group()
-
-
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if not args.out:
@@ -533,7 +507,7 @@ def main(argv=None):
     print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | {solved} with a correct "
            f"terminal | {search.tokens} tokens this run | {search.tokens / dt:.0f} tok/s | {dt:.0f}s")
     if torchrun:
-        merge_ranks(args.out, shard, nshards)
+        merge_ranks(args.out, shard, nshards, "trees")  # rank 0 merges the shard files once every rank is done
     if args.dump_dot:
         dump_dot(args.out, args.dump_dot, args.dump_id)
 

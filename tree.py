@@ -45,6 +45,27 @@ class Tree:
         self.started = self.done = self.tokens = self.ticks = self.n_correct = 0
         self.stopped = False
 
+    def follow(self, path, new):
+        """Put a rollout on `path`: virtual loss on its new nodes, its leaf pending."""
+        for i in new:
+            self.nodes[i].vloss += 1
+        self.pending.add(path[-1])
+
+    def end(self, path):
+        """A rollout is over: its virtual loss taken back, one more rollout done."""
+        for i in path:
+            self.nodes[i].vloss -= 1
+        self.inflight.remove(path)
+        self.done += 1
+
+    def record(self, config):
+        """The tree's JSONL record (mcts.py's docstring lists the fields); config: the search flags."""
+        p = self.problem
+        return {"id": p["id"], "question": p["question"], "answer": p.get("answer"),
+                **({"ops": p["ops"]} if "ops" in p else {}), "prompt": self.prompt, "nodes": [n.to_json() for n in self.nodes],
+                "config": config,
+                "stats": {"rollouts": self.done, "tokens": self.tokens, "ticks": self.ticks, "correct": self.n_correct}}
+
     def add(self, node):
         self.nodes.append(node)
         self.nodes[node.parent].children.append(len(self.nodes) - 1)
