@@ -117,7 +117,7 @@ def update_docs(table, cmd, meta):
     put_section("benchmarks.md", "Benchmarks: MCTS", f"## Benchmarks: MCTS\n\n`{cmd}` ({meta})\n\n{table}\n\n{NOTE}\n")
 
 
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policy", default=None, help="policy HF directory (default: build into --out-dir)")
     ap.add_argument("--data", default=None, help="directory with synth.py's pool.jsonl and test.jsonl (default: build)")
@@ -135,7 +135,11 @@ def main():
                     "ran 3-60x slower whenever another process was busy; 0: torch's default)")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
     ap.add_argument("--update-docs", action="store_true", help="write the table into docs/benchmarks.md")
-    args = ap.parse_args()
+    return ap
+
+
+def main():
+    args = get_parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     t_start = time.time()
