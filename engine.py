@@ -8,13 +8,10 @@ prefix caching on; vllm is imported only when chosen). `make_backend` picks one 
 return, per prompt, n dicts {"text", "tokens", "logp" (mean token log-prob), "finish" ("stop" |
 "eos" | "length")}.
 """
+import functools
 import sys
 
 import torch
-from transformers import AttentionInterface, DynamicCache
-from transformers.cache_utils import DynamicLayer
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from common import encode, load_model, load_tokenizer, pick_device, stable_seed
 
@@ -38,6 +35,7 @@ class HFBackend:
             device, dtype = pick_device(announce=False)
         self.tokenizer = load_tokenizer(path)
         self.model = load_model(path, device, dtype)
+        shared_prefix_cache_class()  # registers the attention below; without its cache it is plain SDPA
         self.model.set_attn_implementation("shared_prefix")
         self.device, self.batch_size = device, batch_size
         self._pieces = {}
@@ -75,7 +73,7 @@ class HFBackend:
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         uniforms = torch.stack([torch.rand(max_tokens, generator=g, dtype=torch.float64) for g in gens]).to(dev)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = SharedPrefixCache(model.config)
+        cache = shared_prefix_cache_class()(model.config)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                        use_cache=True).logits[:, -1].float()
         cache.share(rows, mask.bool(), max_tokens)
@@ -138,8 +136,10 @@ class HFBackend:
 # ----------------------------------------------------------------------------- the shared-prompt KV cache
 
 
-class SharedPrefixLayer(DynamicLayer):
-    """Prefill: keys/values as usual. Then (`SharedPrefixCache.share`) new tokens are written in
+class SharedPrefixLayer:
+    """A layer of SharedPrefixCache (on transformers' DynamicLayer: shared_prefix_cache_class).
+
+    Prefill: keys/values as usual. Then (`SharedPrefixCache.share`) new tokens are written in
     place into a buffer with room for all of them (DynamicLayer concatenates, copying the whole
     cache per token), and the prompts' keys/values either stay apart in `prefix`, one row per
     distinct prompt, or (few rows) are copied to the head of each row's buffer."""
@@ -163,17 +163,19 @@ class SharedPrefixLayer(DynamicLayer):
         self.keys, self.values = self.buf[0][:, :, :n], self.buf[1][:, :, :n]
 
 
-class SharedPrefixCache(DynamicCache):
-    """KV cache for many samples of few prompts (the children of one MCTS leaf, the N samples of
-    best-of-N): each prompt's keys/values are computed and stored once, not once per sample, and
-    decode steps attend to them with `shared_prefix_attention`. With the tiny model at 256 rows
-    on CPU, a per-sample copy of the prompt made attention memory-bound; sharing reads it n times
-    less. A batch of at most `few` rows copies the prompts instead: fewer, larger ops."""
+class SharedPrefixCache:
+    """KV cache for many samples of few prompts (on transformers' DynamicCache: shared_prefix_cache_class).
+
+    The children of one MCTS leaf, the N samples of best-of-N: each prompt's keys/values are computed
+    and stored once, not once per sample, and decode steps attend to them with
+    `shared_prefix_attention`. With the tiny model at 256 rows on CPU, a per-sample copy of the prompt
+    made attention memory-bound; sharing reads it n times less. A batch of at most `few` rows copies
+    the prompts instead: fewer, larger ops."""
     few = 16
 
     def __init__(self, config):
         super().__init__(config=config)
-        self.layers = [SharedPrefixLayer() for _ in self.layers]
+        self.layers = [self.shared_layer_class() for _ in self.layers]
 
     def share(self, rows, prompt_mask, room):
         """Switch from prefill to decoding: row r samples prompt rows[r]; prompt_mask (P, T) bool."""
@@ -218,6 +220,7 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     per row, with K_prompt read once per distinct prompt: queries are scattered into a
     (prompt, slot) grid and attend to their prompt's keys in batched matmuls; the two parts
     are merged by their softmax maxima m and sums l (out = sum_i e^(m_i - m) o_i / sum_i e^(m_i - m) l_i)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
     c = shared_prefix
     if c is None:  # prefill, or any other use of the model: plain SDPA
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
@@ -253,9 +256,20 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     return out.transpose(1, 2).contiguous(), None
 
 
-# registered once, at import: HFBackend sets the model's attention to it (without its cache it is plain SDPA)
-AttentionInterface.register("shared_prefix", shared_prefix_attention)
-AttentionMaskInterface.register("shared_prefix", sdpa_mask)
+@functools.cache
+def shared_prefix_cache_class():
+    """The cache class (SharedPrefixCache on transformers' DynamicCache, its layers SharedPrefixLayer on
+    DynamicLayer), with shared_prefix_attention registered in transformers under the name
+    "shared_prefix". Built on first use: transformers' attention modules take seconds to import, and a
+    stage that only checks its flags or merges shards should not wait for them."""
+    from transformers import AttentionInterface, DynamicCache
+    from transformers.cache_utils import DynamicLayer
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    layer = type("SharedPrefixLayer", (SharedPrefixLayer, DynamicLayer), {})
+    cache = type("SharedPrefixCache", (SharedPrefixCache, DynamicCache), {"shared_layer_class": layer})
+    AttentionInterface.register("shared_prefix", shared_prefix_attention)
+    AttentionMaskInterface.register("shared_prefix", sdpa_mask)
+    return cache
 
 
 # ----------------------------------------------------------------------------- vLLM
