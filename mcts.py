@@ -80,7 +80,7 @@ from common import (ResumableWriter, check_model_dir, check_not_input, check_out
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
 from scoring import PPMScorer
-from tree import Node, Tree, dump_dot
+from searchtree import Node, Tree, dump_dot
 
 # ----------------------------------------------------------------------------- the method: pure pieces
 

@@ -114,4 +114,4 @@ def dump_dot(trees, dot, tree_id=None):
 
 
 if __name__ == "__main__":
-    sys.exit("tree.py is a library; run mcts.py.")
+    sys.exit("searchtree.py is a library; run mcts.py.")
