@@ -13,7 +13,7 @@ What lives here:
     model's context are skipped with a count). Readers refuse NaN and Infinity.
   - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
     randomness does not depend on the number of workers or on batch composition.
-  - torchrun: `setup_dist`, `print0`, `shard_path` / `merge_shards` / `merge_ranks` for inference stages.
+  - torchrun: `setup_dist` (`setup_training` for the trainers), `print0`, `shard_path` / `merge_shards` / `merge_ranks` for inference stages.
   - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor), and
     `global_batches`, the data order of the trainers.
   - text: `edit_distance` (characters), for mcts.py's state merge and pairs.py's PPM pair filter.
@@ -463,6 +463,17 @@ def setup_dist():
             torch.cuda.set_device(local)
         dist.init_process_group(backend)
     return rank, world, local
+
+
+def setup_training(args):
+    """A trainer's start: torchrun's process group (setup_dist), this rank's device and dtype (one line
+    says which), the resolved args printed, torch seeded with args.seed. Returns (rank, world, device, dtype)."""
+    import torch
+    rank, world, local = setup_dist()
+    device, dtype = pick_device(local)
+    print0(json.dumps(vars(args)))
+    torch.manual_seed(args.seed)
+    return rank, world, device, dtype
 
 
 def teardown_dist():

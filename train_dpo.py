@@ -44,7 +44,6 @@ Commands
                  --batch-size 2 --grad-accum 4 --loss svpo --fsdp
 """
 import argparse
-import json
 import math
 import random
 import time
@@ -57,8 +56,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, float_in,
-                    load_for_training, load_tokenizer, lr_at, nonneg_float, pick_device, positive_float, positive_int,
-                    print0, run_main, save_checkpoint, setup_dist, teardown_dist, unit_float, write_json)
+                    load_for_training, load_tokenizer, lr_at, nonneg_float, positive_float, positive_int, print0,
+                    run_main, save_checkpoint, setup_training, teardown_dist, unit_float, write_json)
 from pairdata import collate, load_pairs, read_pairs
 
 # ----------------------------------------------------------------------------- the method
@@ -381,10 +380,7 @@ def main():
     if args.sft_weight is None:
         args.sft_weight = 5.0 if args.loss == "svpo" else 0.0
 
-    rank, world, local = setup_dist()
-    device, dtype = pick_device(local)
-    print0(json.dumps(vars(args)))
-    torch.manual_seed(args.seed)
+    rank, world, device, dtype = setup_training(args)
     tok = load_tokenizer(args.model)
     # fp32 master weights, bf16 autocast on GPU: AdamW on bf16 weights rounds DPO-sized updates away
     model, ddp = build_model(args, device, dtype, world)

@@ -53,7 +53,6 @@ Commands
   (rStar: lr 7e-6, global batch 512, 1 epoch; its section 4.1.)
 """
 import argparse
-import json
 import re
 import time
 
@@ -63,8 +62,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode,
                     global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
-                    pick_device, positive_float, positive_int, print0, run_main, save_checkpoint, setup_dist,
-                    stable_seed, teardown_dist, unit_float)
+                    positive_float, positive_int, print0, run_main, save_checkpoint, setup_training, stable_seed,
+                    teardown_dist, unit_float)
 
 # ----------------------------------------------------------------------------- the losses
 
@@ -263,10 +262,7 @@ def main():
     args = get_parser().parse_args()
     check_flags(args)
 
-    rank, world, local = setup_dist()
-    device, dtype = pick_device(local)
-    print0(json.dumps(vars(args)))
-    torch.manual_seed(args.seed)
+    rank, world, device, dtype = setup_training(args)
     train, held = load_pairs(args)
     model, tokenizer = build_model(args.init, args.from_scratch)
     model.to(device).train()

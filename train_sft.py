@@ -29,7 +29,6 @@ Commands
 """
 import argparse
 import contextlib
-import json
 import os
 import time
 
@@ -38,8 +37,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, format_prompt,
                     global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
-                    pick_device, positive_float, positive_int, print0, read_problems, run_main, save_checkpoint,
-                    setup_dist, teardown_dist, unit_float)
+                    positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_training,
+                    teardown_dist, unit_float)
 from scoring import encode_completions, token_logps
 
 # ----------------------------------------------------------------------------- the tiny model
@@ -176,10 +175,7 @@ def main():
     args = get_parser().parse_args()
     check_flags(args)
 
-    rank, world, local = setup_dist()
-    device, dtype = pick_device(local)
-    print0(json.dumps(vars(args)))
-    torch.manual_seed(args.seed)
+    rank, world, device, dtype = setup_training(args)
     tokenizer, model = build_policy(args)
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())

@@ -15,6 +15,7 @@ from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import common  # noqa: E402
 import train_dpo  # noqa: E402
 import train_ppm  # noqa: E402
 import train_sft  # noqa: E402
@@ -93,7 +94,7 @@ def test_every_trainable_tensor_changes(stage, fp32_policy, bf16_policy, tmp_pat
 @pytest.mark.parametrize("stage", ["sft", "ppm"])
 def test_trainer_keeps_fp32_master_weights_under_bf16(stage, bf16_policy, tmp_path, monkeypatch):
     mod = {"sft": train_sft, "ppm": train_ppm}[stage]
-    monkeypatch.setattr(mod, "pick_device", lambda *a, **k: (torch.device("cpu"), torch.bfloat16))
+    monkeypatch.setattr(common, "pick_device", lambda *a, **k: (torch.device("cpu"), torch.bfloat16))  # setup_training's
     out = tmp_path / "out"
     argv = {"sft": ["--init", str(bf16_policy), "--data", str(bf16_policy / "data.jsonl"), "--steps", "2",
                     "--batch-size", "4"],
