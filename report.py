@@ -1,11 +1,9 @@
 """evaluate.py's report: per-method accuracy (mean and std over seeds, per difficulty), tokens and
-wall time; the markdown table; the accuracy-vs-generated-tokens plot (matplotlib, imported only
-when plotting).
+wall time; the markdown table; the accuracy-vs-generated-tokens plot, and the figure helpers the
+benchmarks' plots share (matplotlib is imported only when plotting).
 """
 import sys
 from collections import defaultdict
-
-import torch
 
 from common import mean
 
@@ -28,6 +26,7 @@ def wall_seconds(name, seconds):
 
 def summarize(per_seed, seconds):
     """Mean (and std over seeds) accuracy, tokens, wall time and per-difficulty accuracy per method."""
+    import torch  # for the std (torch's, as before the report moved here); only when summarizing
     summary = {}
     for name in per_seed[0]:
         accs = [mean(s for _, s, _ in sc[name]) for sc in per_seed if name in sc]
@@ -58,16 +57,35 @@ def markdown(summary, label):
 # ----------------------------------------------------------------------------- plot
 
 
-def plot(summary, path, title):
-    """Accuracy against generated tokens per problem, one line per method (pass@k left out: an oracle)."""
+def new_plot(size):
+    """(pyplot, figure, axes) on matplotlib's file-only backend; matplotlib is imported here, so a
+    missing one raises ImportError only when a plot is asked for."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=size)
+    return plt, fig, ax
+
+
+def save_plot(plt, fig, ax, path, xlabel, ylabel, title, legend="best"):
+    """The house finish: axis labels, a small title, a light grid, a small legend; 110 dpi; closed."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc=legend)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot(summary, path, title):
+    """Accuracy against generated tokens per problem, one line per method (pass@k left out: an oracle)."""
     lines = defaultdict(list)
     for name, v in summary.items():
         if not name.startswith("pass@"):
             lines[name.rsplit("@", 1)[0]].append((v["tokens"], 100 * v["acc"], 100 * v["acc_std"]))
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    plt, fig, ax = new_plot((8, 5.5))
     colors = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle repeats after 10 lines
     # line i takes tab20's dark shades (even indices) first, then the light ones (odd), so neighbours differ
     for i, (key, pts) in enumerate(sorted(lines.items())):
@@ -76,14 +94,7 @@ def plot(summary, path, title):
                     capsize=2, color=colors[2 * i % 20 + 2 * i // 20 % 2], label=key.replace("greedy", "greedy (pass@1)"),
                     linestyle="-" if len(pts) > 1 else "none")
     ax.set_xscale("log")
-    ax.set_xlabel("generated tokens per problem (log scale)")
-    ax.set_ylabel("accuracy %")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(plt, fig, ax, path, "generated tokens per problem (log scale)", "accuracy %", title)
 
 
 if __name__ == "__main__":

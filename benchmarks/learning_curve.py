@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from loop import read_eval, run, stage  # noqa: E402
+from report import new_plot, save_plot  # noqa: E402
 
 PY = sys.executable
 
@@ -51,10 +52,7 @@ def base_curve(policy, test, log):
 
 
 def plot(path, curve, loops, xlabel, title, label="gold examples, from scratch"):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    plt, fig, ax = new_plot((6.4, 4.2))
     if curve:
         ax.plot([x for x, _ in curve], [100 * y for _, y in curve], "o-", color="black", label=label)
     for i, run_dir in enumerate(loops):
@@ -70,14 +68,7 @@ def plot(path, curve, loops, xlabel, title, label="gold examples, from scratch")
         ax.plot([], [], "v", color="gray", label="RS-SFT, same filter (equal tokens)")
     if xlabel.startswith("training"):
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("greedy pass@1 %")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(plt, fig, ax, path, xlabel, "greedy pass@1 %", title, legend="lower right")
 
 
 def main():
