@@ -127,7 +127,8 @@ def get_parser():
     g.add_argument("--seed-file", default="", help="seed problems with solutions (default: synth.py builtin)")
     g.add_argument("--pool-file", default="", help="answer-only problems to search (default: synth.py builtin)")
     g.add_argument("--test-file", default="", help="held-out problems (default: synth.py builtin)")
-    g.add_argument("--n-seed", type=positive_int, default=1000, help="built-in: seed problems with gold solutions")
+    g.add_argument("--n-seed", type=positive_int, default=500,
+                   help="built-in: seed problems with gold solutions (500: the base leaves room, docs/loop.md)")
     g.add_argument("--ops", default="2-6", help="built-in: operations per problem, the same range in every split "
                    "(the tiny model does not generalise to more steps than its seed set shows)")
     g.add_argument("--n-test", type=positive_int, default=1000, help="built-in: test problems (200 per level)")
@@ -136,7 +137,7 @@ def get_parser():
     g.add_argument("--synth-args", default="", help="extra synth.py builtin flags, e.g. '--max-operand 5'")
     g = ap.add_argument_group("training")
     g.add_argument("--init", default="tiny", help="'tiny' (built-in) or an HF policy to start from")
-    g.add_argument("--base-steps", type=positive_int, default=4000,
+    g.add_argument("--base-steps", type=positive_int, default=3000,
                    help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
     g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
@@ -147,7 +148,8 @@ def get_parser():
     g.add_argument("--refresh-lr", type=positive_float, default=1e-3, help="peak lr of a round's SFT update")
     g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl)")
     g = ap.add_argument_group("search")
-    g.add_argument("--n-pool", type=positive_int, default=2000, help="pool problems searched per round")
+    g.add_argument("--n-pool", type=positive_int, default=1000,
+                   help="pool problems searched per round (1000: a round in ~10 min on 2 CPU cores)")
     g.add_argument("--rollouts", type=positive_int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
     g.add_argument("--retry-rollouts", type=positive_int, default=32, help="rollouts for problems earlier rounds did not solve")
     g.add_argument("--children", type=positive_int, default=4, help="mcts.py samples per expansion")

@@ -8,7 +8,7 @@ the loop and be run again later), starting from the same base policy:
                 refresh lr. Steps are converted from seconds with the loop's own SFT speed in that
                 round (a ratio measured in one run: this machine's speed swings).
   RS-SFT        rejection sampling: the previous RS policy (round 1: the base) samples whole solutions
-                (temperature 1) for the same pool problems the loop searched in round r, in waves of
+                (`--temperature`, default 1) for the same pool problems the loop searched in round r, in waves of
                 `--wave-n` samples per unsolved problem, until it has generated as many tokens as the
                 loop's search did; a sample is kept when its answer is correct and it passes the same
                 verification as the loop's SFT data (grader.steps_verified), up to `--sft-k` distinct
@@ -45,7 +45,7 @@ def rejection_sample(policy, problems, token_budget, args):
         todo = [p for p in problems if len(kept[p["id"]]) < args.sft_k]
         if not todo:
             break
-        outs = backend.generate([prompts[p["id"]] for p in todo], n=args.wave_n, temperature=1.0,
+        outs = backend.generate([prompts[p["id"]] for p in todo], n=args.wave_n, temperature=args.temperature,
                                 max_tokens=args.max_tokens, seeds=[stable_seed(args.seed, p["id"], "rs", wave) for p in todo])
         for p, samples in zip(todo, outs):
             for s in samples:
@@ -74,6 +74,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", required=True, help="a finished loop.py --out directory")
     ap.add_argument("--wave-n", type=int, default=4, help="samples per unsolved problem per wave")
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of rejection sampling")
     ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per sampled solution")
     ap.add_argument("--batch-size", type=int, default=128, help="HF generation batch")
     ap.add_argument("--rounds", type=int, default=2, help="baselines for the loop's rounds 1..R (those finished so far)")
