@@ -9,6 +9,8 @@ and, where benchmarks/bench_loop.py ran, its baselines go on the same plot.
 
   python benchmarks/learning_curve.py --out benchmarks/out/curve --sizes 500,1000,2000,4000 \\
       --loop runs/loop_s1 --plot docs/learning_curve.png
+  python benchmarks/learning_curve.py --out benchmarks/out/curve --bases runs/a runs/b --loop runs/b \
+      --plot docs/learning_curve.png   (gold-example points from loop runs' round-0 bases, no training)
   python benchmarks/learning_curve.py --base-curve runs/loop_s1/round0/policy --plot docs/base_curve.png
       (accuracy against steps of one base run trained with train_sft.py --save-every)
 """
@@ -51,6 +53,16 @@ def base_curve(policy, test, log):
         [(steps, greedy(policy, test, Path(policy) / "eval_curve", log))]
 
 
+def base_points(runs):
+    """(seed examples, greedy of round 0) of loop.py runs: gold-example points already measured, one per run
+    (each run's own seed, so its own test set of the same distribution); the mean where sizes repeat."""
+    sizes = {}
+    for run_dir in runs:
+        n = json.loads((Path(run_dir) / "loop_args.json").read_text())["n_seed"]
+        sizes.setdefault(n, []).append(read_eval(Path(run_dir) / "round0" / "eval")[0]["greedy"])
+    return [(n, sum(a) / len(a)) for n, a in sorted(sizes.items())], sizes
+
+
 def plot(path, curve, loops, xlabel, title, label="gold examples, from scratch"):
     plt, fig, ax = new_plot((6.4, 4.2))
     if curve:
@@ -81,6 +93,8 @@ def main():
     ap.add_argument("--steps", type=int, default=4000, help="SFT steps per size (loop.py --base-steps)")
     ap.add_argument("--lr", type=float, default=3e-3, help="SFT peak lr (loop.py --base-lr)")
     ap.add_argument("--loop", nargs="*", default=[], help="loop.py output folders to put on the plot")
+    ap.add_argument("--bases", nargs="*", default=[],
+                    help="loop.py runs whose round-0 base is a gold-example point (instead of training --sizes)")
     ap.add_argument("--base-curve", default="", help="a train_sft.py --save-every output: plot accuracy against steps")
     ap.add_argument("--test", default="", help="test file for --base-curve (default: the loop's beside the policy)")
     ap.add_argument("--plot", default="", help="PNG to write")
@@ -96,11 +110,16 @@ def main():
                  "one cosine schedule, a checkpoint every --save-every steps")
         return
     curve = [(int(n), size_point(int(n), args, out)) for n in args.sizes.split(",") if n]
+    if args.bases:
+        points, per_seed = base_points(args.bases)
+        curve = sorted(curve + points)
+        print("\n".join(f"{n} gold examples (round 0 of --bases) | " + " ".join(f"{100 * a:.1f}" for a in accs)
+                         for n, accs in sorted(per_seed.items())))
     (out / "curve.json").write_text(json.dumps(curve))
     print("\n".join(f"{n} gold examples | greedy {100 * a:.1f}" for n, a in curve))
     if args.plot:
         plot(args.plot, curve, args.loop, "training examples (gold or verified)",
-             f"plateau greedy pass@1 against examples ({args.steps} steps each)")
+             "greedy pass@1 against training examples" + (f" ({args.steps} steps each)" if not args.bases else ""))
 
 
 if __name__ == "__main__":
