@@ -54,6 +54,19 @@ def main():
         examples = f"{statistics.mean(ex):.0f}" if ex else "-"
         print(f"| {key[0]} | {key[1]} | {per} | {mean_sd(g)} | {mean_sd(gain) if key[0] else ''} | " +
               " | ".join(by) + f" | {examples} |")
+    print_margins(keys, runs)
+
+
+def print_margins(keys, runs):
+    """Loop minus each baseline of the same round, per seed where both exist: the acceptance margins."""
+    lines = []
+    for r, name in keys:
+        if not r or name == "loop":
+            continue
+        d = [x[(r, "loop")]["greedy"] - x[(r, name)]["greedy"] for x in runs if (r, "loop") in x and (r, name) in x]
+        lines.append(f"| {r} | loop minus {name} | {' / '.join(f'{100 * v:+.1f}' for v in d)} | {mean_sd(d)} |")
+    if lines:
+        print("\n| round | margin | per seed (points) | mean ± sd |\n|---|---|---|---|\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":
