@@ -149,7 +149,7 @@ def fmt(xs):
 def table(results, args):
     seeds = [r["seed"] for r in results]
     sft = [r["sft"]["acc"] for r in results]
-    lines = [f"| method | greedy pass@1, epoch 1 | greedy pass@1, epoch 2 | epoch 2 minus SFT | per seed (epoch 2) |",
+    lines = ["| method | greedy pass@1, epoch 1 | greedy pass@1, epoch 2 | epoch 2 minus SFT | per seed (epoch 2) |",
              "|---|---|---|---|---|",
              f"| SFT policy (start of every row) | {fmt(sft)} | | | {', '.join(f'{100 * x:.1f}' for x in sft)} |"]
     labels = dict((k, v[1]) for k, v in METHODS.items())
