@@ -59,7 +59,7 @@ def base_points(runs):
     sizes = {}
     for run_dir in runs:
         n = json.loads((Path(run_dir) / "loop_args.json").read_text())["n_seed"]
-        sizes.setdefault(n, []).append(read_eval(Path(run_dir) / "round0" / "eval")[0]["greedy"])
+        sizes.setdefault(n, []).append(read_eval(Path(run_dir) / "round0" / "eval" / "greedy")[0]["greedy"])
     return [(n, sum(a) / len(a)) for n, a in sorted(sizes.items())], sizes
 
 

@@ -1,0 +1,45 @@
+"""benchmarks/loop_table.py and learning_curve.py: the numbers they report, on hand-built run folders."""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import learning_curve  # noqa: E402
+import loop_table  # noqa: E402
+
+
+def fake_run(d, seed, n_seed, greedy, baselines=()):
+    """A loop.py folder: loop_args.json, results.json with rounds 0..len(greedy)-1, round-0 eval, baselines."""
+    d.mkdir(parents=True)
+    (d / "loop_args.json").write_text(json.dumps({"seed": seed, "n_seed": n_seed}))
+    rows = [{"round": r, "greedy": g, "greedy_by_difficulty": {"2": g}, "examples": n_seed + 100 * r}
+            for r, g in enumerate(greedy)]
+    (d / "results.json").write_text(json.dumps({"args": {"seed": seed}, "rows": rows}))
+    ev = d / "round0" / "eval" / "greedy"
+    ev.mkdir(parents=True)
+    (ev / "summary.json").write_text(json.dumps({"methods": {"greedy": {"acc": greedy[0], "by_difficulty": {"2": greedy[0]}}}}))
+    if baselines:
+        (d / "baselines").mkdir()
+        (d / "baselines" / "results.json").write_text(json.dumps({"rows": [
+            {"round": r, "policy": p, "greedy": g, "greedy_by_difficulty": {"2": g}, "examples": n_seed} for r, p, g in baselines]}))
+    return d
+
+
+def test_margins_are_loop_minus_baseline_per_seed(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 2, 500, [0.50, 0.60], [(1, "more SFT on seed", 0.52)])
+    b = fake_run(tmp_path / "b", 3, 500, [0.40, 0.46], [(1, "more SFT on seed", 0.44)])
+    sys.argv = ["loop_table.py", str(a), str(b)]
+    loop_table.main()
+    out = capsys.readouterr().out
+    # +8 and +2 points: mean 5.0, sample sd sqrt(((8-5)^2 + (2-5)^2) / 1) = 4.2
+    assert "| 1 | loop minus more SFT on seed | +8.0 / +2.0 | 5.0 ± 4.2 |" in out
+    assert "| 1 | loop | 60.0 / 46.0 | 53.0 ± 9.9 | 8.0 ± 2.8 |" in out
+
+
+def test_base_points_average_the_bases_of_one_size(tmp_path):
+    runs = [fake_run(tmp_path / "a", 2, 500, [0.6]), fake_run(tmp_path / "b", 3, 500, [0.4]),
+            fake_run(tmp_path / "c", 1, 250, [0.2])]
+    points, per_size = learning_curve.base_points(runs)
+    assert points == [(250, 0.2), (500, 0.5)] and per_size[500] == [0.6, 0.4]
