@@ -4,7 +4,7 @@ What it does (the self-evolution recipe of "rStar-Math: Small LLMs Can Master Ma
 Self-Evolved Deep Thinking", Guan et al. 2025, on the built-in task by default; every step is one of
 the stage scripts, run as a subprocess):
   round 0  synth.py builtin: a seed set with gold solutions spanning every difficulty of the test
-           set (1000 problems of 2-6 operations), an answer-only pool at the same difficulties, a
+           set (500 problems of 2-6 operations), an answer-only pool at the same difficulties, a
            disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps`, meant to
            reach its plateau (docs/loop.md measures it: accuracy against steps, and more SFT at equal
            time); evaluate.py greedy.
@@ -149,7 +149,7 @@ def get_parser():
     g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl)")
     g = ap.add_argument_group("search")
     g.add_argument("--n-pool", type=positive_int, default=1000,
-                   help="pool problems searched per round (1000: a round in ~10 min on 2 CPU cores)")
+                   help="pool problems searched per round (1000: ~11 min a round on 2 free CPU cores, estimated)")
     g.add_argument("--rollouts", type=positive_int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
     g.add_argument("--retry-rollouts", type=positive_int, default=32, help="rollouts for problems earlier rounds did not solve")
     g.add_argument("--children", type=positive_int, default=4, help="mcts.py samples per expansion")
