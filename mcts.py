@@ -480,7 +480,10 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if not args.out:
         raise SystemExit("--out is required")
-    if args.merge:
+    if args.merge:  # the shards' settings (shard 0's args file) go with the merged file
+        first = Path(str(shard_path(args.out, 0, args.merge)) + ".args.json")
+        if first.exists():
+            write_json(Path(str(args.out) + ".args.json"), {**json.loads(first.read_text()), "shard": ""})
         return print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
     if args.dump_dot and not args.data:
         return dump_dot(args.out, args.dump_dot, args.dump_id)

@@ -36,6 +36,9 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     # the search found both correct and wrong terminals, so every kind of data exists
     trees = read(out / "round1" / "trees_fresh.jsonl")
     assert len(trees) == 12 and any(t["stats"]["correct"] for t in trees) and all("ops" in t for t in trees)
+    # searched by two mcts.py processes (--search-procs 2, the default), merged in id order with their args
+    assert (out / "round1" / "trees_fresh.shard1of2.jsonl").exists() and [t["id"] for t in trees] == sorted(t["id"] for t in trees)
+    assert json.loads((out / "round1" / "trees_fresh.jsonl.args.json").read_text())["shard"] == ""
     counts = json.loads((out / "round1" / "pairs" / "pairs_meta.json").read_text())["counts"]
     assert counts["sft"] > 0 and counts["step"] > 0 and counts["ppm"] + counts["ppm_final"] > 0
     # SFT data is verified: every equation true, one per operation
