@@ -5,54 +5,36 @@ What it does
   advance together: every tick takes `--leaves-per-tick` leaves from each unfinished tree and makes ONE
   batched backend call for all of them (a row per sample, seeded by stable_seed(seed, id, node, sample
   index): a tree does not depend on what else is in the batch). A finished tree is written at once and
-  the next problem takes its slot (a sliding window keeps the batch full). A rollout:
-  1. Select from the root: an unvisited child first, else the best of
-       UCT  Q + c sqrt(ln N_parent / (1 + N))     rStar-Math Eq. 1 (its +1 in the denominator), c = 2
-       PUCT Q + c P sqrt(N_parent) / (1 + N)      SVPO Eq. 4 / AlphaMath, c = 1.25, P = exp(mean token logp)
-     Terminal children are never selected (rStar and SVPO code). Rollouts of one tree in the same tick
-     spread by virtual loss (a pending visit counts as value -1).
+  the next problem takes its slot. A rollout:
+  1. Select from the root: an unvisited child first, else the best UCT (rStar-Math Eq. 1, `uct_score`)
+     or PUCT (SVPO Eq. 4 / AlphaMath, `puct_score`) score; terminal children are never selected (rStar
+     and SVPO code); rollouts of one tree in the same tick spread by virtual loss.
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
-     state merge; normalized edit distance <= `--merge-threshold`; a duplicate of a terminal backs its
-     reward up again, being one more sample of it); `--format code` runs the code of the path plus the
-     candidate in the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog
-     (grader.equations_hold: a step with a false "a op b = c" is dropped); `--adaptive-width` is AlphaLLM's
-     importance-weighted width n(s) = max(c_min(t), min(floor(alpha I(s)) + 1, c_max(t))) with
-     I(s) = max_i |Q_i - mean_j Q_j| (the released code's estimate): a node is expanded again while it
-     has drawn fewer samples. A node whose children are all terminal is expanded again too: the new
-     samples refine its Q, which tends to 2 p(correct) - 1.
+     state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
+     the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog (a step with a false
+     "a op b = c" is dropped); `--adaptive-width` is AlphaLLM's importance-weighted width (`adaptive_width`).
+     A node whose children are all terminal is expanded again: its Q tends to 2 p(correct) - 1.
   3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
-     or the PPM score with `--no-gold`) and backed up (rStar and SVPO code). Open children, by
-     `--leaf-eval`: `none` (rStar) goes on down the selected child next tick until the expanded node has
-     no open child; `ppm` backs up each new child's PPM score (AlphaLLM value critic, rStar round 3+);
-     `rollout` backs up the mean reward of `--fast-rollouts` completions to the end (AlphaLLM fast
-     rollout, SVPO one-step rollout). `--ppm-prior` seeds a new child's Q with its PPM score, N = 1,
-     without propagating it (rStar Eq. 3).
-  4. Backup: along the path N += 1 and Q = running mean of the values backed up.
+     or the PPM score with `--no-gold`) and backed up. Open children, by `--leaf-eval`: `none` (rStar)
+     goes on down the selected child next tick; `ppm` backs up each new child's PPM score (AlphaLLM value
+     critic, rStar round 3+); `rollout` backs up the mean reward of `--fast-rollouts` completions
+     (AlphaLLM fast rollout, SVPO one-step rollout). `--ppm-prior` is rStar Eq. 3 (`ppm_prior`).
+  4. Backup: along the path N += 1 and Q = running mean of the values backed up (`backup`).
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
-  code, false equation) is sampled again, `--resample` times, then becomes terminal with reward -1 (rStar
-  NO_VALID_CHILD, without resampling; "dead_end" in its record). A tree stops after `--rollouts`
-  rollouts or `--stop-after` distinct correct terminals (SVPO: 4).
+  code, false equation) is sampled again `--resample` times, then is a dead end with reward -1 (rStar
+  NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals.
 Departures: near-duplicates by normalized character edit distance (AlphaLLM: 20 or 50 characters on
 long steps); code output is not appended to the step; one tree per problem (SVPO: up to 10); a node
 whose samples all fail is resampled before it dead-ends (rStar dead-ends it at once).
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
-Output  `--out` trees JSONL, a record per problem flushed as it finishes, resumed when run again on the
-        same file, sorted by id at the end: {"id", "question", "answer", "ops" (built-in), "prompt", "nodes", "config"
-        (the search flags), "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
-        nodes[0] is the root (step ""); a node: {"parent", "step", "depth", "N", "Q", "terminal",
-        "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct" (terminal,
-        gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived)}. Beside it: <out>.args.json.
-Resume  a rerun resumes only with the args the output was made with (runtime flags such as --window,
-        --batch-size, --limit aside); other settings are refused naming the flags, --force starts over.
-        A torn last line (a crash mid-write) is redone; a corrupt line elsewhere stops the run
-        (file:line) and nothing is rewritten. A problem whose prompt leaves no room for a step in
-        the model's context is skipped with a count, not searched and not written.
-Test time (evaluate.py): `mcts.py --policy P --data D --out T --ppm DIR --no-gold` never reads the
-        gold; every terminal node holds its final step (with \\boxed), reward = PPM score of the whole
-        trajectory join_steps(prompt, steps[:-1]) + steps[-1], and Q; the trajectory is its parent chain;
-        stats.tokens is the compute. rStar answers with the terminal of highest reward.
+Output  `--out` trees JSONL, a record per problem flushed as it finishes and sorted by id at the end (the
+        fields: searchtree.Tree.record); beside it <out>.args.json. A rerun resumes with the same
+        settings (runtime flags aside) and refuses others naming them (--force starts over); a torn last
+        line is redone. A problem whose prompt leaves no room for a step is skipped with a count.
+Test time (evaluate.py): with `--ppm DIR --no-gold` the gold is never read; a terminal's reward is the
+        PPM score of its whole trajectory; rStar answers with the terminal of highest reward.
 
 Commands
   CPU smoke: python mcts.py --policy runs/sft --data runs/data/pool.jsonl --out runs/trees.jsonl \\
@@ -73,14 +55,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume, edit_distance,
+from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume,
                     fit_context, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int, parse_shard,
                     pick_device, positive_float, positive_int, print0, read_problems, run_main, shard_path,
                     shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
 from scoring import PPMScorer
-from searchtree import Node, Tree, dump_dot
+from searchtree import Node, Tree, dump_dot, merge_duplicates
 
 # ----------------------------------------------------------------------------- the method: pure pieces
 
@@ -161,23 +143,6 @@ def ppm_prior(node, value):
     """rStar-Math Eq. 3: a new node's Q starts at its PPM score, q(s)^0 = PPM(s), counted as one
     visit (N = 1) and not backed up to its ancestors."""
     node.N, node.Q = 1, float(value)
-
-
-def is_duplicate(a, b, threshold):
-    """Same text up to whitespace, or normalized edit distance d(a, b) / max(|a|, |b|) <= threshold."""
-    a, b = " ".join(a.split()), " ".join(b.split())
-    m = max(len(a), len(b))
-    return a == b or threshold > 0 and abs(len(a) - len(b)) <= threshold * m and edit_distance(a, b) <= threshold * m
-
-
-def merge_duplicates(steps, threshold, keys=None):
-    """AlphaLLM state merge: rep[i] = the first step that step i duplicates (i when it is new). Steps with
-    different keys (e.g. different final answers) never merge."""
-    keys = keys or [None] * len(steps)
-    reps = []
-    for i, s in enumerate(steps):
-        reps.append(next((j for j in sorted(set(reps)) if keys[j] == keys[i] and is_duplicate(steps[j], s, threshold)), i))
-    return reps
 
 
 def step_code(step):
@@ -398,27 +363,22 @@ def get_parser():
       help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
     a("--c", type=nonneg_float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
     a("--rollouts", type=positive_int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
-    a("--stop-after", type=nonneg_int, default=0,
-      help="stop a tree after this many distinct correct terminals (SVPO: 4; 0: off)")
+    a("--stop-after", type=nonneg_int, default=0, help="stop a tree at this many distinct correct terminals (SVPO: 4; 0: off)")
     a("--max-depth", type=positive_int, default=16, help="max steps per trajectory (rStar: 16; SVPO: 8)")
     a = ap.add_argument_group("expansion").add_argument
     a("--children", type=positive_int, default=8, help="samples per expansion (rStar rounds 2-3: 8; SVPO: 5)")
     a("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
     a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
-    a("--format", default="text", choices=["text", "code"],
-      help="code: rStar code-augmented steps, run in the sandbox, failures dropped")
-    a("--check-equations", action="store_true",
-      help="drop a text step whose integer equations a op b = c are false (the text analog of failing code)")
-    a("--resample", type=nonneg_int, default=3,
-      help="a node none of whose samples survives (failing code, false equation, empty) is sampled again this "
-           "many times before it becomes a dead end with reward -1 (rStar: 0)")
+    a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
+    a("--check-equations", action="store_true", help="drop a text step with a false equation a op b = c (as failing code)")
+    a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false "
+      "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
     a("--code-workers", type=positive_int, default=4, help="sandboxed code runs in parallel")
     a("--merge-threshold", type=unit_float, default=0.0,
       help="AlphaLLM state merge: siblings within this normalized edit distance merge (0: exact duplicates only)")
-    a("--adaptive-width", action="store_true",
-      help="AlphaLLM importance-weighted expansion: width from the spread of children's Q")
+    a("--adaptive-width", action="store_true", help="AlphaLLM importance-weighted width: from the spread of children's Q")
     a("--width-min", type=positive_int, nargs=2, default=[4, 2],
       help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3; smaller for small budgets)")
     a("--width-max", type=positive_int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
@@ -429,12 +389,10 @@ def get_parser():
       help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
     a("--fast-rollouts", type=positive_int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
     a("--rollout-max-tokens", type=positive_int, default=512, help="max new tokens of a fast rollout")
-    a("--rollout-model", default=None,
-      help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
+    a("--rollout-model", default=None, help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
     a("--ppm", default=None, help="PPM directory from train_ppm.py (scoring.PPMScorer)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
-    a("--no-gold", action="store_true",
-      help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
+    a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
     return ap
 
 

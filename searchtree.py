@@ -3,14 +3,14 @@
 `Node` is one step with its statistics (N, Q, prior, value, reward, ...); `Tree` is one problem's
 nodes (nodes[0] the root, step "") plus the bookkeeping of the rollouts in flight, and the texts
 the policy continues from (`context`) and the PPM scores (`text`). `Node.to_json` is a node of the
-trees JSONL record (mcts.py's docstring lists the fields); `to_dot` / `dump_dot` draw one tree
+trees JSONL record (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree
 record as Graphviz DOT (`mcts.py --dump-dot`).
 """
 import json
 import sys
 from pathlib import Path
 
-from common import join_steps, load_jsonl, print0
+from common import edit_distance, join_steps, load_jsonl, print0
 
 # ----------------------------------------------------------------------------- the tree
 
@@ -59,7 +59,15 @@ class Tree:
         self.done += 1
 
     def record(self, config):
-        """The tree's JSONL record (mcts.py's docstring lists the fields); config: the search flags."""
+        """The tree's JSONL record; config: the search flags (runtime flags left out).
+
+        {"id", "question", "answer", "ops" (built-in task), "prompt", "nodes", "config",
+         "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
+        nodes[0] is the root (step ""); a node (Node.to_json): {"parent", "step", "depth", "N", "Q",
+        "terminal", "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct"
+        (terminal, gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived)}.
+        A test-time tree (--no-gold) holds the final step in each terminal, its reward the PPM score of
+        the whole trajectory; the trajectory is the terminal's parent chain."""
         p = self.problem
         return {"id": p["id"], "question": p["question"], "answer": p.get("answer"),
                 **({"ops": p["ops"]} if "ops" in p else {}), "prompt": self.prompt, "nodes": [n.to_json() for n in self.nodes],
@@ -86,6 +94,23 @@ class Tree:
         """What the PPM scores: the trajectory up to and including node i's step."""
         s = self.steps(i)
         return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
+
+
+def is_duplicate(a, b, threshold):
+    """Same text up to whitespace, or normalized edit distance d(a, b) / max(|a|, |b|) <= threshold."""
+    a, b = " ".join(a.split()), " ".join(b.split())
+    m = max(len(a), len(b))
+    return a == b or threshold > 0 and abs(len(a) - len(b)) <= threshold * m and edit_distance(a, b) <= threshold * m
+
+
+def merge_duplicates(steps, threshold, keys=None):
+    """AlphaLLM state merge: rep[i] = the first step that step i duplicates (i when it is new). Steps with
+    different keys (e.g. different final answers) never merge."""
+    keys = keys or [None] * len(steps)
+    reps = []
+    for i, s in enumerate(steps):
+        reps.append(next((j for j in sorted(set(reps)) if keys[j] == keys[i] and is_duplicate(steps[j], s, threshold)), i))
+    return reps
 
 
 # ----------------------------------------------------------------------------- Graphviz
