@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mcts  # noqa: E402
+import searchtree  # noqa: E402
 from common import load_jsonl, save_checkpoint, stable_seed, write_jsonl  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
 
@@ -124,7 +125,7 @@ def test_virtual_loss_sends_leaves_of_one_tree_to_different_nodes():
 
 
 def test_state_merge_of_near_duplicates():
-    assert mcts.edit_distance("kitten", "sitting") == 3
+    assert searchtree.edit_distance("kitten", "sitting") == 3
     steps = ["x = 3 + 4", "x = 3 + 4 ", "x = 3 + 5", "y = 10 * 2"]
     assert mcts.merge_duplicates(steps, 0.0) == [0, 0, 2, 3]
     assert mcts.merge_duplicates(steps, 0.2) == [0, 0, 0, 3]
