@@ -191,6 +191,8 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
                 child.reward, child.correct = outcome(child.step, gold)
                 tree.n_correct += child.correct
             hits.append(slot[-1])
+    if cfg.keep_false and ok is not None:
+        tree.keep_false(idx, [c for i, c in enumerate(cands) if c["text"].strip() and not ok[i]], gold)
     if not node.children:  # nothing survived: sample again, or after 1 + cfg.resample tries a dead end
         node.fails += 1
         if node.fails > cfg.resample:  # rStar NO_VALID_CHILD
@@ -374,6 +376,8 @@ def get_parser():
     a("--check-equations", action="store_true", help="drop a text step with a false equation a op b = c (as failing code)")
     a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false "
       "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
+    a("--keep-false", action="store_true", help="keep the samples that fail the check as negative children "
+      "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
     a("--code-workers", type=positive_int, default=4, help="sandboxed code runs in parallel")
     a("--merge-threshold", type=unit_float, default=0.0,

@@ -20,6 +20,10 @@ What it does
     --ppm-margin and the step texts are >= --ppm-min-edit characters apart (Levenshtein; rStar's
     released filter: 0.5 and 20); plus `ppm_final`: the top-2 correct vs bottom-2 wrong whole
     trajectories by mean Q. Problems whose terminals are all correct or all wrong give none.
+  - `false` (trees searched with `mcts.py --keep-false`): per step that failed the check (a false
+    equation, failing code; a "false_step" node), the best-Q sibling that leads to a correct answer
+    vs that step: the difference is the arithmetic alone (the negatives the issue of clean labels
+    asks for: a rejected side that is false, a chosen side that is true and reaches the gold).
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
     AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
     written equation holds and, on the built-in task, one per operation (grader.steps_verified).
@@ -62,7 +66,7 @@ from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_
                     nonneg_float, nonneg_int, read_jsonl, run_main, stable_seed, write_json, write_jsonl)
 from grader import steps_verified
 
-DPO_RULES = ("step", "complete", "depth", "svpo")
+DPO_RULES = ("step", "complete", "depth", "svpo", "false")
 
 # ----------------------------------------------------------------------------- tree helpers
 
@@ -179,7 +183,8 @@ def make_pair(tree, prompt, chosen, rejected, kind, q_c=None, q_r=None, delim=ST
         return None
 
     def side(path, steps):
-        end = "" if tree.nodes[path[-1]]["terminal"] else delim  # a terminal gets EOS from the trainer
+        last = tree.nodes[path[-1]]  # a terminal gets EOS from the trainer; a false step goes on unless it answers
+        end = "" if last["terminal"] and not (last.get("false_step") and "\\boxed" not in last["step"]) else delim
         return delim.join(steps[k:]) + end, [tree.q(i) for i in path[k:]]
 
     (c_text, r_c), (r_text, r_r) = side(pc, sc), side(pr, sr)
@@ -250,6 +255,17 @@ def svpo_pairs(tree, prompt, n_sibling=2, n_cousin=1, n_other=1, seed=0, delim=S
     return [p for p in out if p]
 
 
+def false_pairs(tree, prompt, delim=STEP_DELIM):
+    """Per false step f (mcts.py --keep-false): the highest-Q sibling of f that leads to a correct answer
+    (has_correct) vs f; none when no sibling does."""
+    out = []
+    for f in (i for i, nd in enumerate(tree.nodes) if nd.get("false_step")):
+        good = [k for k in tree.children[tree.nodes[f]["parent"]] if k in tree.live_set and tree.has_correct[k]]
+        if good:
+            out.append(make_pair(tree, prompt, max(good, key=tree.q), f, "false_step", delim=delim))
+    return [p for p in out if p]
+
+
 def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
     """rStar-Math PPM pairs: per parent top-`top` correct-leading vs bottom-`top` wrong-leading
     children (Q margin >= margin, edit distance >= min_edit), plus top vs bottom whole trajectories."""
@@ -306,6 +322,8 @@ def extract(tree, prompt, args):
         dpo += complete_pairs(tree, prompt, args.tau, args.max_complete, args.seed, d)
     if "depth" in rules:
         dpo += depth_pairs(tree, prompt, args.tau, d)
+    if "false" in rules:
+        dpo += false_pairs(tree, prompt, d)
     if "svpo" in rules:
         dpo += svpo_pairs(tree, prompt, args.svpo_siblings, args.svpo_cousins, args.svpo_other, args.seed, d)
     ppm = ppm_pairs(tree, prompt, args.ppm_margin, args.ppm_min_edit, 2, d) if "ppm" in rules else []
@@ -317,8 +335,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trees", nargs="+", required=True, help="trees JSONL file(s) from mcts.py")
     ap.add_argument("--out-dir", required=True, help="writes pairs.jsonl, ppm_pairs.jsonl, sft.jsonl, pairs_meta.json")
-    ap.add_argument("--rules", default="step,complete,depth,svpo,ppm",
-                    help="comma-separated pair rules: step, complete, depth, svpo, ppm")
+    ap.add_argument("--rules", default="step,complete,depth,svpo,false,ppm",
+                    help="comma-separated pair rules: step, complete, depth, svpo, false, ppm")
     ap.add_argument("--model", default=None,
                     help="policy/tokenizer dir, only for the prompt format (chat template); none: the plain template")
     ap.add_argument("--tau", type=nonneg_float, default=0.5,

@@ -17,7 +17,7 @@ from common import edit_distance, join_steps, load_jsonl, print0
 
 class Node:
     __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "value", "terminal", "reward",
-                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead")
+                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead", "false")
 
     def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
         self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
@@ -25,6 +25,7 @@ class Node:
         self.value = self.reward = self.correct = None
         self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
         self.fails, self.dead = 0, False  # expansions with no surviving sample; a dead end (NO_VALID_CHILD)
+        self.false = False  # a sample that failed the check, kept as a negative (--keep-false): never visited
 
     def to_json(self):
         d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
@@ -33,7 +34,8 @@ class Node:
             v = getattr(self, k)
             if v is not None:
                 d[k] = round(v, 6) if isinstance(v, float) else v
-        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {})
+        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {},
+                 **{"false_step": True} if self.false else {})
         return d
 
 
@@ -44,6 +46,7 @@ class Tree:
         self.inflight, self.pending = [], set()  # paths of rollouts in progress; nodes being expanded
         self.started = self.done = self.tokens = self.ticks = self.n_correct = 0
         self.stopped = False
+        self.false_steps = {}  # (parent, step) -> Node: samples that failed the check (keep_false)
 
     def follow(self, path, new):
         """Put a rollout on `path`: virtual loss on its new nodes, its leaf pending."""
@@ -65,14 +68,30 @@ class Tree:
          "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
         nodes[0] is the root (step ""); a node (Node.to_json): {"parent", "step", "depth", "N", "Q",
         "terminal", "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct"
-        (terminal, gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived)}.
+        (terminal, gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived), "false_step" (a sample that
+        failed the check, kept with --keep-false: terminal, reward -1, N = 0, never backed up)}.
         A test-time tree (--no-gold) holds the final step in each terminal, its reward the PPM score of
         the whole trajectory; the trajectory is the terminal's parent chain."""
         p = self.problem
         return {"id": p["id"], "question": p["question"], "answer": p.get("answer"),
-                **({"ops": p["ops"]} if "ops" in p else {}), "prompt": self.prompt, "nodes": [n.to_json() for n in self.nodes],
+                **({"ops": p["ops"]} if "ops" in p else {}), "prompt": self.prompt,
+                "nodes": [n.to_json() for n in self.nodes + list(self.false_steps.values())],
                 "config": config,
                 "stats": {"rollouts": self.done, "tokens": self.tokens, "ticks": self.ticks, "correct": self.n_correct}}
+
+    def keep_false(self, idx, failed, gold=None):
+        """mcts.py --keep-false: samples that failed the check (false equation, failing code) kept as
+        negative children of node idx (terminal, reward -1, never visited or backed up) in false_steps,
+        outside `nodes`, so node ids, seeds and the whole search are as without the flag; the record
+        lists them after the searched nodes (pairs.py's `false` pairs). A repeat merges into its first copy."""
+        for c in failed:
+            k = self.false_steps.get((idx, c["text"]))
+            if k is not None:
+                k.merged += 1
+                continue
+            k = self.false_steps[idx, c["text"]] = Node(idx, c["text"], self.nodes[idx].depth + 1, None, c["tokens"])
+            k.terminal, k.false, k.reward = True, True, -1.0
+            k.correct = False if gold is not None else None
 
     def add(self, node):
         self.nodes.append(node)

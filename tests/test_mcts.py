@@ -204,6 +204,25 @@ def test_resampling_keeps_a_tree_alive_whose_first_samples_are_all_false():
     assert solved["3"] + dead_roots["3"] == 20
 
 
+def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
+    table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
+    probs = [problem(str(k), "5") for k in range(6)]
+    plain, _ = search(table, "--children", "2", "--rollouts", "6", "--check-equations", problems=probs)
+    kept, _ = search(table, "--children", "2", "--rollouts", "6", "--check-equations", "--keep-false", problems=probs)
+    for a, b in zip(plain, kept):
+        assert b["nodes"][:len(a["nodes"])] == a["nodes"] and a["stats"] == b["stats"]  # the same search, ids too
+        false = b["nodes"][len(a["nodes"]):]  # listed after the searched nodes
+        assert false and all(n["terminal"] and n["reward"] == -1.0 and n["N"] == 0 and n["correct"] is False
+                             and n["false_step"] is True for n in false)
+        assert {n["step"] for n in false} <= {"2+3=6", "5-1=3. \\boxed{3}"}  # only what the check refused
+    # a failed step drawn twice at one node is one false child with a merge count
+    t = mcts.Tree(problem(answer="5"), "Q" + DELIM)
+    bad = [{"text": "2+3=6", "tokens": 3, "logp": 0.0, "finish": "stop"}] * 2
+    assert mcts.expand(t, 0, bad, cfg("--keep-false"), [False, False], "5") == ([], [])
+    assert len(t.nodes) == 1 and t.nodes[0].fails == 1  # the search sees no child: the root is resampled
+    assert [n["step"] for n in t.record({})["nodes"]] == ["", "2+3=6"] and t.record({})["nodes"][1]["merged"] == 1
+
+
 def test_stop_after_k_correct_terminals():
     table = {0: [("a", .5), ("b", .5)], 1: [(f"\\boxed{{{k % 2}}} v{k}", .125) for k in range(8)]}
     stopped, _ = search(table, "--children", "4", "--rollouts", "16", "--stop-after", "2")

@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import edit_distance  # noqa: E402
-from pairs import Tree, complete_pairs, depth_pairs, ppm_pairs, sft_records, step_pairs, svpo_pairs  # noqa: E402
+from pairs import (Tree, complete_pairs, depth_pairs, false_pairs, ppm_pairs, sft_records, step_pairs,  # noqa: E402
+                   svpo_pairs)
 
 P = "Question: Q?\nAnswer:\n"
 A, B, C = "7+3=10", "7*3=21", "7-3=4"
@@ -139,6 +140,23 @@ def test_sft_keeps_only_verified_trajectories():
     # without "ops" (not the built-in task) only the arithmetic is checked: the equation-free answer stays
     rec.pop("ops")
     assert len(sft_records(Tree(rec), P, k=5)) == 2
+
+
+def test_false_pairs_a_true_sibling_that_reaches_the_gold_against_each_false_step():
+    """mcts.py --keep-false lists the samples that failed the check after the searched nodes (N = 0)."""
+    false = lambda parent, step, depth: {**node(parent, step, depth, 0, 0.0, True, False), "false_step": True}  # noqa: E731
+    nodes = hand_tree().nodes + [false(0, "7+3=11", 1), false(1, "10*2=22. The answer is \\boxed{22}.", 2),
+                                 false(2, "21-1=19", 2)]
+    pairs = false_pairs(Tree({"id": "t", "question": "Q?", "nodes": nodes}), P)
+    # under the root: A (Q .5, reaches A1) is the best sibling that leads to a correct answer, the false
+    # step goes on (delimiter); under A: A1 against a false final step (both end: EOS); under B: no
+    # sibling reaches the gold, no pair
+    assert triples(pairs) == {(P, A + "\n\n", "7+3=11\n\n"), (P + A + "\n\n", A1, "10*2=22. The answer is \\boxed{22}.")}
+    assert {p["kind"] for p in pairs} == {"false_step"}
+    # every other rule ignores them (N = 0): the same pairs as without them
+    with_false, plain = Tree({"id": "t", "question": "Q?", "nodes": nodes}), hand_tree()
+    assert step_pairs(with_false, P, 0.5) == step_pairs(plain, P, 0.5)
+    assert ppm_pairs(with_false, P, 0.5, 3) == ppm_pairs(plain, P, 0.5, 3)
 
 
 def test_cli_writes_files_and_counts(tmp_path):
