@@ -12,7 +12,8 @@ the stage scripts, run as a subprocess):
            solve first, with `--retry-rollouts` (rStar spends more rollouts on hard problems in later
            rounds), then fresh ones with `--rollouts`; terminal-guided (+1/-1 from the grader, backed
            up), steps whose written arithmetic is false dropped (`--check-equations`, the text analog
-           of rStar dropping code that fails), a tree stops after `--stop-after` correct answers;
+           of rStar dropping code that fails), a tree stops after `--stop-after` correct answers; on a
+           CPU the problems are split over `--search-procs` mcts.py processes (the same trees, sooner);
            pairs.py -> sft.jsonl: up to `--sft-k` verified trajectories per problem (correct answer,
            every equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
            policy_r: `--update sft` trains policy_{r-1} (or the base init with `--update-from init`,
