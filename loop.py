@@ -176,7 +176,7 @@ def get_parser():
     g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl)")
     g = ap.add_argument_group("search")
     g.add_argument("--n-pool", type=positive_int, default=1000,
-                   help="pool problems searched per round (1000: ~11 min a round on 2 free CPU cores, estimated)")
+                   help="pool problems searched per round (1000: 8.3 min a round on 2 free CPU cores, measured)")
     g.add_argument("--rollouts", type=positive_int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
     g.add_argument("--retry-rollouts", type=positive_int, default=32, help="rollouts for problems earlier rounds did not solve")
     g.add_argument("--children", type=positive_int, default=4, help="mcts.py samples per expansion")
@@ -203,14 +203,15 @@ RESUME_FREE = {"rounds", "backend", "force", "eval_search", "eval_limit", "n", "
 
 
 def expected_minutes(args):
-    """Measured on a 2-core CPU with both cores free (docs/loop.md): ~0.39 s per SFT step of 16 built-in
-    examples, ~0.34 s per pool problem searched (16 rollouts x 4 children; a tree that finds 4 correct
-    answers stops sooner), ~1 min to evaluate greedy on 1000 test problems."""
-    builtin = args.init == "tiny"
-    if not builtin:
+    """Measured on a 2-core CPU with both cores free (docs/loop.md, seed 2): 0.31 s per SFT step of 16
+    built-in examples, 0.28 s per pool problem searched with --search-procs 2 (0.39 s with one process;
+    16 rollouts x 4 children, a tree that finds 4 correct answers stops sooner), ~0.5 min for pairs,
+    evaluation and start-ups. Round 0 applies the same SFT speed (the base was never timed alone)."""
+    if args.init != "tiny":
         return "a real model: see the README's GPU recipe"
-    r0, rnd = 0.39 * args.base_steps / 60 + 1, (0.34 * args.n_pool + 0.39 * args.refresh_steps) / 60 + 1
-    return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 CPU cores"
+    per_problem = 0.28 if args.search_procs > 1 else 0.39
+    r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
+    return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 free CPU cores"
 
 
 def check_run(args, out):
