@@ -527,9 +527,13 @@ def parse_shard(spec):
 
 
 def merge_shards(out, world, key="id"):
-    """Concatenate the shard files of `out`, ordered by key, into `out` itself."""
+    """Concatenate the shard files of `out`, ordered by key, into `out` itself; shard 0's settings
+    (<shard>.args.json, if any) go with it as <out>.args.json, their "shard" emptied."""
     recs = [r for i in range(world) for r in load_jsonl(shard_path(out, i, world))]
     write_jsonl(out, sorted(recs, key=lambda r: str(r[key])))
+    first = Path(str(shard_path(out, 0, world)) + ".args.json")
+    if first.exists():
+        write_json(Path(str(out) + ".args.json"), {**json.loads(first.read_text()), "shard": ""})
     return len(recs)
 
 

@@ -12,7 +12,8 @@ What it does
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
      the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog (a step with a false
-     "a op b = c" is dropped); `--adaptive-width` is AlphaLLM's importance-weighted width (`adaptive_width`).
+     "a op b = c" is dropped; `--keep-false` keeps such samples as negatives for pairs.py);
+     `--adaptive-width` is AlphaLLM's importance-weighted width (`adaptive_width`).
      A node whose children are all terminal is expanded again: its Q tends to 2 p(correct) - 1.
   3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
      or the PPM score with `--no-gold`) and backed up. Open children, by `--leaf-eval`: `none` (rStar)
@@ -24,9 +25,8 @@ What it does
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
   code, false equation) is sampled again `--resample` times, then is a dead end with reward -1 (rStar
   NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals.
-Departures: near-duplicates by normalized character edit distance (AlphaLLM: 20 or 50 characters on
-long steps); code output is not appended to the step; one tree per problem (SVPO: up to 10); a node
-whose samples all fail is resampled before it dead-ends (rStar dead-ends it at once).
+Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
+is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
 Output  `--out` trees JSONL, a record per problem flushed as it finishes and sorted by id at the end (the
@@ -40,9 +40,8 @@ Commands
   CPU smoke: python mcts.py --policy runs/sft --data runs/data/pool.jsonl --out runs/trees.jsonl \\
                  --limit 64 --rollouts 16 --children 4 --max-depth 8 --max-step-tokens 48
   one GPU:   python mcts.py --policy ckpt --data pool.jsonl --out trees.jsonl --backend vllm --window 512
-  torchrun:  torchrun --nproc_per_node 8 mcts.py --policy ckpt --data pool.jsonl --out trees.jsonl
-             (or --shard i/n in n processes, then the same command with --merge n)
-  a tree:    python mcts.py --out trees.jsonl --dump-dot tree.dot --dump-id ID; dot -Tsvg tree.dot > t.svg
+  torchrun:  torchrun --nproc_per_node 8 mcts.py ... (or --shard i/n in n processes, then --merge n)
+  a tree:    python searchtree.py trees.jsonl tree.dot --id ID; dot -Tsvg tree.dot > t.svg
 """
 import argparse
 import json
@@ -62,7 +61,7 @@ from common import (ResumableWriter, check_model_dir, check_not_input, check_out
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
 from scoring import PPMScorer
-from searchtree import Node, Tree, dump_dot, merge_duplicates
+from searchtree import Node, Tree, merge_duplicates
 
 # ----------------------------------------------------------------------------- the method: pure pieces
 
@@ -336,8 +335,7 @@ class Search:
 
 
 # flags that change how a run is executed, not which trees it finds: left out of each record's config
-RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "code_workers", "limit",
-                "dump_dot", "dump_id"}
+RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "code_workers", "limit"}
 
 
 # ----------------------------------------------------------------------------- run
@@ -358,11 +356,8 @@ def get_parser():
     a("--shard", type=shard_spec, default="", help="'i/n': search every n-th problem from i into its own file (default: torchrun rank)")
     a("--merge", type=nonneg_int, default=0, help="merge this many shard files of --out into --out, ordered by id, and exit")
     a("--force", action="store_true", help="start --out over when it was made with other settings (else: refuse)")
-    a("--dump-dot", default=None, help="write one tree of --out as Graphviz DOT to this file")
-    a("--dump-id", default=None, help="which tree --dump-dot writes (default: the first)")
     a = ap.add_argument_group("search: selection and budget").add_argument
-    a("--selection", default="uct", choices=["uct", "puct"],
-      help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath with the step prior")
+    a("--selection", default="uct", choices=["uct", "puct"], help="uct: rStar-Math Eq. 1; puct: SVPO Eq. 4 / AlphaMath")
     a("--c", type=nonneg_float, default=None, help="exploration constant (default: 2 for uct, rStar; 1.25 for puct, SVPO)")
     a("--rollouts", type=positive_int, default=16, help="rollouts per problem (rStar rounds 2-4: 16)")
     a("--stop-after", type=nonneg_int, default=0, help="stop a tree at this many distinct correct terminals (SVPO: 4; 0: off)")
@@ -380,14 +375,11 @@ def get_parser():
       "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
     a("--code-workers", type=positive_int, default=4, help="sandboxed code runs in parallel")
-    a("--merge-threshold", type=unit_float, default=0.0,
-      help="AlphaLLM state merge: siblings within this normalized edit distance merge (0: exact duplicates only)")
+    a("--merge-threshold", type=unit_float, default=0.0, help="AlphaLLM state merge: siblings within this edit distance merge")
     a("--adaptive-width", action="store_true", help="AlphaLLM importance-weighted width: from the spread of children's Q")
-    a("--width-min", type=positive_int, nargs=2, default=[4, 2],
-      help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3; smaller for small budgets)")
+    a("--width-min", type=positive_int, nargs=2, default=[4, 2], help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3)")
     a("--width-max", type=positive_int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
-    a("--width-alpha", type=nonneg_float, default=4.0,
-      help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale; guessed for Q in [-1, 1])")
+    a("--width-alpha", type=nonneg_float, default=4.0, help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale)")
     a = ap.add_argument_group("evaluation of leaves and terminals").add_argument
     a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"],
       help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
@@ -442,13 +434,8 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if not args.out:
         raise SystemExit("--out is required")
-    if args.merge:  # the shards' settings (shard 0's args file) go with the merged file
-        first = Path(str(shard_path(args.out, 0, args.merge)) + ".args.json")
-        if first.exists():
-            write_json(Path(str(args.out) + ".args.json"), {**json.loads(first.read_text()), "shard": ""})
+    if args.merge:
         return print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
-    if args.dump_dot and not args.data:
-        return dump_dot(args.out, args.dump_dot, args.dump_id)
     if not (args.data and args.policy):
         raise SystemExit("--policy and --data are required")
     shard, nshards = parse_shard(args.shard)  # torchrun: RANK / WORLD_SIZE
@@ -473,8 +460,6 @@ def main(argv=None):
            f"terminal | {search.tokens} tokens this run | {search.tokens / dt:.0f} tok/s | {dt:.0f}s")
     if torchrun:
         merge_ranks(args.out, shard, nshards, "trees")  # rank 0 merges the shard files once every rank is done
-    if args.dump_dot:
-        dump_dot(args.out, args.dump_dot, args.dump_id)
 
 
 if __name__ == "__main__":

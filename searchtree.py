@@ -4,10 +4,10 @@
 nodes (nodes[0] the root, step "") plus the bookkeeping of the rollouts in flight, and the texts
 the policy continues from (`context`) and the PPM scores (`text`). `Node.to_json` is a node of the
 trees JSONL record (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree
-record as Graphviz DOT (`mcts.py --dump-dot`).
+record as Graphviz DOT (`python searchtree.py trees.jsonl tree.dot --id ID`).
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from common import edit_distance, join_steps, load_jsonl, print0
@@ -157,5 +157,15 @@ def dump_dot(trees, dot, tree_id=None):
     print0(f"wrote {dot} (tree {rec['id']}, {len(rec['nodes'])} nodes)")
 
 
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Draw one tree of mcts.py's output as Graphviz DOT "
+                                 "(then: dot -Tsvg tree.dot > tree.svg).")
+    ap.add_argument("trees", help="trees JSONL written by mcts.py")
+    ap.add_argument("dot", help="DOT file to write")
+    ap.add_argument("--id", default=None, help="the problem id of the tree (default: the first tree)")
+    args = ap.parse_args(argv)
+    dump_dot(args.trees, args.dot, args.id)
+
+
 if __name__ == "__main__":
-    sys.exit("searchtree.py is a library; run mcts.py.")
+    main()

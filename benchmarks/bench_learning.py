@@ -13,6 +13,9 @@ every checkpoint. Methods (CPL Table 1 rows; SVPO; a control):
   shuffle  DPO on step + complete pairs, shuffled (AlphaLLM-PL-Shuffle)
   cpl      DPO on step + complete pairs in the CPL order (AlphaLLM-CPL)
   svpo     the SVPO loss on SVPO's sibling / cousin / other-depth pairs, shuffled
+  false    DPO on false-step pairs only (mcts.py --keep-false, pairs.py rule false): a true step that
+           reaches the gold against a sibling whose written arithmetic is false
+  allcpl   DPO on step + complete + false-step pairs in the CPL order
   rft      control: plain SFT on the trees' top-k correct trajectories (rejection sampling / rStar's
            policy SFT), the same number of optimizer steps as a 2-epoch DPO run on step + complete
 All DPO methods share --dpo-args (lr, beta, NLL weight, batch); the table says which.
@@ -21,6 +24,10 @@ Writes OUT/results.json and OUT/table.md; --update-docs puts the table under
 
 --reuse-loop 'runs/loop_s{seed}' takes the data and the SFT policy from loop.py runs instead (round 0
 of the loop is exactly the first two commands); --loop-trees takes their round-1 trees as well.
+--loop-round R (with --reuse-loop) starts every method from the loop's round-R policy (the round's
+SFT update: the "SFT policy" row is then the SFT-only update of that round) and trains on that
+round's pairs (OUT/roundR/pairs/pairs.jsonl, made by loop.py; run the loop with --keep-false in
+--mcts-args for false-step pairs).
 --search-tag names a variant of the search (e.g. --check-equations in --mcts-args) so that its
 trees, pairs, runs and table sit beside the plain ones.
 
@@ -46,6 +53,8 @@ METHODS = {  # name: (train_dpo.py flags, label)
     "shuffle": ("--kinds step,complete --order shuffle", "DPO, step + complete, shuffled (PL-Shuffle)"),
     "cpl": ("--kinds step,complete --order cpl", "DPO, step + complete, CPL order (AlphaLLM-CPL)"),
     "svpo": ("--kinds sibling,cousin,other_depth --order shuffle --loss svpo", "SVPO loss, sibling/cousin/other-depth pairs"),
+    "false": ("--kinds false_step --order shuffle", "DPO, false-step pairs only (true step vs false arithmetic)"),
+    "allcpl": ("--kinds step,complete,false_step --order cpl", "DPO, step + complete + false-step, CPL order"),
 }
 
 
@@ -75,23 +84,27 @@ def count_steps(meta_path):
     return json.loads(Path(meta_path).read_text())["steps"]
 
 
-def loop_artifacts(template, seed, with_trees):
-    """(data dir, SFT policy, round-1 trees or None) of a finished loop.py run of this seed."""
+def loop_artifacts(template, seed, with_trees, round_=0):
+    """(data dir, start policy, round-1 trees or None, pairs dir or None) of a finished loop.py run of this
+    seed: round 0's policy, or with round_ > 0 that round's policy and pairs."""
     run = Path(template.format(seed=seed))
-    data, sft, trees = run / "data", run / "round0" / "policy", run / "round1" / "trees_fresh.jsonl"
-    for need in (data / "test.jsonl", sft / "config.json") + ((run / "round1" / "mcts_fresh_time.json",) if with_trees else ()):
+    data, sft, trees = run / "data", run / f"round{round_}" / "policy", run / "round1" / "trees_fresh.jsonl"
+    pairs = run / f"round{round_}" / "pairs" if round_ else None
+    needs = [data / "test.jsonl", sft / "config.json"] + ([run / "round1" / "mcts_fresh_time.json"] if with_trees else []) \
+        + ([pairs / "pairs_meta.json"] if pairs else [])
+    for need in needs:
         if not need.exists():
             raise SystemExit(f"--reuse-loop: {need} missing; run `python loop.py --out {run} --seed {seed}` first")
-    return data, sft, trees if with_trees else None
+    return data, sft, trees if with_trees and not round_ else None, pairs
 
 
 def run_seed(seed, args):
     d = Path(args.out_dir) / f"s{seed}"
     d.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    data, sft, trees = d / "data", d / "sft", None
+    data, sft, trees, pairs = d / "data", d / "sft", None, None
     if args.reuse_loop:
-        data, sft, trees = loop_artifacts(args.reuse_loop, seed, args.loop_trees)
+        data, sft, trees, pairs = loop_artifacts(args.reuse_loop, seed, args.loop_trees, args.loop_round)
     if not (data / "test.jsonl").exists():
         sh(f"{py} synth.py builtin --seed {seed} --out-dir {data} {args.synth_args}")
     if not (sft / "config.json").exists():
@@ -99,14 +112,14 @@ def run_seed(seed, args):
         sh(f"{py} train_sft.py --init tiny --data {data / 'seed.jsonl'} --seed {seed} --out {sft} {steps}",
            d / "sft.log")
     st = args.search_tag
-    if trees is None:
+    if trees is None and pairs is None:
         trees = d / f"trees{st}.jsonl"
         if not (d / f"trees{st}.done").exists():
             limit = f"--limit {args.n_pool}" if args.n_pool else ""
             sh(f"{py} mcts.py --policy {sft} --data {data / 'pool.jsonl'} --out {trees} --seed {seed} {limit} "
                f"{args.mcts_args}", d / f"mcts{st}.log")
             (d / f"trees{st}.done").write_text("")
-    pairs = d / f"pairs{st}"
+    pairs = pairs or d / f"pairs{st}"
     if not (pairs / "pairs_meta.json").exists():
         sh(f"{py} pairs.py --trees {trees} --out-dir {pairs} --seed {seed} {args.pairs_args}", d / f"pairs{st}.log")
     res = {"seed": seed, "pair_counts": json.loads((pairs / "pairs_meta.json").read_text())["counts"],
@@ -162,10 +175,6 @@ def table(results, args):
     return "\n".join(lines), seeds
 
 
-def update_docs(section):
-    put_section("preference.md", "Results: preference learning (CPL)", section)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2", help="pipeline seeds (synth, SFT, MCTS, DPO), comma-separated")
@@ -186,6 +195,8 @@ def main():
                          "e.g. 'runs/loop_s{seed}' (the same stages with loop.py's settings)")
     ap.add_argument("--loop-trees", action="store_true",
                     help="with --reuse-loop: take the loop's round-1 trees too instead of searching here")
+    ap.add_argument("--loop-round", type=int, default=0,
+                    help="with --reuse-loop: start from round R's policy (its SFT update) and train on round R's pairs")
     ap.add_argument("--search-tag", default="",
                     help="suffix of the trees, pairs, run and eval names (e.g. '_eq' with --check-equations in --mcts-args)")
     ap.add_argument("--tag", default="", help="suffix of the run and eval directories (settings sweeps)")
@@ -203,17 +214,22 @@ def main():
     tab, seeds = table(results, args)
     cmd = "python benchmarks/bench_learning.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     n_test = json.loads((Path(args.out_dir) / f"s{seeds[0]}" / "eval" / "sft" / "summary.json").read_text())["problems"]
-    source = (f"data and SFT policy of `loop.py --out {args.reuse_loop} --seed S`, then its own "
+    r = args.loop_round
+    source = (f"data, round-{r} policy (its SFT update: the first row) and round-{r} trees and pairs of "
+              f"`loop.py --out {args.reuse_loop} --seed S`, then its own " if r else
+              f"data and SFT policy of `loop.py --out {args.reuse_loop} --seed S`, then its own "
               + ("" if args.loop_trees else "trees, ") if args.reuse_loop else "synth data, SFT policy, trees, ")
-    section = (f"## Results: preference learning (CPL)\n\n`{cmd}`\n\nSeeds {', '.join(map(str, seeds))} (each: its own "
-               f"{source}pairs and runs); greedy pass@1 on each seed's test split "
+    title = f"Results: preference learning after the round-{r} SFT update" if r else "Results: preference learning (CPL)"
+    search = f"loop.py round {r or 1}" if r or args.loop_trees else args.mcts_args
+    section = (f"## {title}\n\n`{cmd}`\n\nSeeds {', '.join(map(str, seeds))} (each: its own "
+               f"{source}{'' if r else 'pairs and '}runs); greedy pass@1 on each seed's test split "
                f"({n_test} problems), mean ± standard deviation over seeds. DPO flags: `{args.dpo_args}`; "
-               f"MCTS: `{'loop.py round 1' if args.loop_trees else args.mcts_args}`; pairs: `{args.pairs_args}`.\n\n{tab}\n")
+               f"MCTS: `{search}`; pairs: `{'loop.py' if r else args.pairs_args}`.\n\n{tab}\n")
     Path(args.out_dir, f"results{args.search_tag}{args.tag}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
     Path(args.out_dir, f"table{args.search_tag}{args.tag}.md").write_text(section)
     print(section)
     if args.update_docs:
-        update_docs(section)
+        put_section("preference.md", title, section)
 
 
 if __name__ == "__main__":

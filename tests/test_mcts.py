@@ -335,7 +335,7 @@ def test_same_seed_same_trees_and_two_shards_equal_one(tiny, tmp_path):
         mcts.main(run_args(tiny, tmp_path / "s.jsonl", "--shard", f"{i}/2"))
     mcts.main(["--out", str(tmp_path / "s.jsonl"), "--merge", "2"])
     assert (tmp_path / "s.jsonl").read_text() == a
-    mcts.main(["--out", str(tmp_path / "a.jsonl"), "--dump-dot", str(tmp_path / "t.dot"), "--dump-id", "p03"])
+    searchtree.main([str(tmp_path / "a.jsonl"), str(tmp_path / "t.dot"), "--id", "p03"])
     dot = (tmp_path / "t.dot").read_text()
     assert dot.startswith("digraph") and dot.count("->") == len(load_jsonl(tmp_path / "a.jsonl")[3]["nodes"]) - 1
 
