@@ -410,6 +410,29 @@ def equations_hold(text):
     return True
 
 
+def correct_equations(text):
+    """The text with every false integer equation a op b = c given its true result c' (and a
+    \\boxed{c} of the last one becomes \\boxed{c'}), or None when every equation holds or a false
+    division has no integer result."""
+    out, end, last = [], 0, None
+    for m in _EQUATION.finditer(text):
+        a, op, b, c = int(m.group(1)), m.group(2), int(m.group(3)), int(m.group(4))
+        if op == "/":
+            true = a // b if b != 0 and a % b == 0 else None
+        else:
+            true = {"+": a + b, "-": a - b}.get(op, a * b)
+        if true == c:
+            continue
+        if true is None:
+            return None
+        out += [text[end:m.start(4)], str(true)]
+        end, last = m.end(4), (c, true)
+    if last is None:
+        return None
+    fixed = "".join(out) + text[end:]
+    return fixed.replace(f"\\boxed{{{last[0]}}}", f"\\boxed{{{last[1]}}}")
+
+
 def steps_verified(steps, ops=None):
     """rStar's rule for training data, text analog: every step's written arithmetic holds.
 

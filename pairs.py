@@ -24,6 +24,10 @@ What it does
     equation, failing code; a "false_step" node), the best-Q sibling that leads to a correct answer
     vs that step: the difference is the arithmetic alone (the negatives the issue of clean labels
     asks for: a rejected side that is false, a chosen side that is true and reaches the gold).
+  - `fix` (with --keep-false): per false step whose false equations have integer results, the same
+    step with the checker's results (grader.correct_equations) vs the step as the policy wrote it
+    (kind `fixed_step`): the chosen side is verified, not sampled, so the policy's own likely false
+    sums get a pair where no sibling was true (not in the default rules).
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
     AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
     written equation holds and, on the built-in task, one per operation (grader.steps_verified).
@@ -64,9 +68,9 @@ from pathlib import Path
 
 from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_output, edit_distance, format_prompt,
                     nonneg_float, nonneg_int, read_jsonl, run_main, stable_seed, write_json, write_jsonl)
-from grader import steps_verified
+from grader import correct_equations, steps_verified
 
-DPO_RULES = ("step", "complete", "depth", "svpo", "false")
+DPO_RULES = ("step", "complete", "depth", "svpo", "false", "fix")
 
 # ----------------------------------------------------------------------------- tree helpers
 
@@ -266,6 +270,23 @@ def false_pairs(tree, prompt, delim=STEP_DELIM):
     return [p for p in out if p]
 
 
+def fixed_pairs(tree, prompt, delim=STEP_DELIM):
+    """Per false step f (mcts.py --keep-false): correct_equations(f) vs f, both after f's path so far;
+    q_chosen = the parent's Q (the corrected step's value is unknown), q_rejected = -1 (f's reward)."""
+    out = []
+    for f in (i for i, nd in enumerate(tree.nodes) if nd.get("false_step")):
+        step, parent = tree.nodes[f]["step"], tree.nodes[f]["parent"]
+        fixed = correct_equations(step)
+        if fixed is None:
+            continue
+        end = "" if "\\boxed" in step else delim
+        q_c = tree.q(parent)
+        out.append({"problem": tree.id, "prompt": prompt + "".join(tree.nodes[i]["step"] + delim for i in tree.path(parent)),
+                    "chosen": fixed + end, "rejected": step + end, "kind": "fixed_step", "q_chosen": q_c,
+                    "q_rejected": -1.0, "r_chosen": [q_c], "r_rejected": [-1.0], "depth": tree.nodes[f]["depth"]})
+    return out
+
+
 def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
     """rStar-Math PPM pairs: per parent top-`top` correct-leading vs bottom-`top` wrong-leading
     children (Q margin >= margin, edit distance >= min_edit), plus top vs bottom whole trajectories."""
@@ -324,6 +345,8 @@ def extract(tree, prompt, args):
         dpo += depth_pairs(tree, prompt, args.tau, d)
     if "false" in rules:
         dpo += false_pairs(tree, prompt, d)
+    if "fix" in rules:
+        dpo += fixed_pairs(tree, prompt, d)
     if "svpo" in rules:
         dpo += svpo_pairs(tree, prompt, args.svpo_siblings, args.svpo_cousins, args.svpo_other, args.seed, d)
     ppm = ppm_pairs(tree, prompt, args.ppm_margin, args.ppm_min_edit, 2, d) if "ppm" in rules else []
@@ -336,7 +359,7 @@ def main():
     ap.add_argument("--trees", nargs="+", required=True, help="trees JSONL file(s) from mcts.py")
     ap.add_argument("--out-dir", required=True, help="writes pairs.jsonl, ppm_pairs.jsonl, sft.jsonl, pairs_meta.json")
     ap.add_argument("--rules", default="step,complete,depth,svpo,false,ppm",
-                    help="comma-separated pair rules: step, complete, depth, svpo, false, ppm")
+                    help="comma-separated pair rules: step, complete, depth, svpo, false, fix, ppm")
     ap.add_argument("--model", default=None,
                     help="policy/tokenizer dir, only for the prompt format (chat template); none: the plain template")
     ap.add_argument("--tau", type=nonneg_float, default=0.5,

@@ -313,3 +313,13 @@ def test_is_equiv_from_a_thread():
     ("2.5*4=10", True), ("1,000+5=1005", True), ("x = x * 2", True)])
 def test_equations_hold(text, expected):
     assert equations_hold(text) is expected
+
+
+def test_correct_equations_gives_each_false_equation_its_true_result():
+    from grader import correct_equations
+    assert correct_equations("27+6=31. The answer is \\boxed{31}.") == "27+6=33. The answer is \\boxed{33}."
+    assert correct_equations("3+4=7\n\n2x3=5") == "3+4=7\n\n2x3=6"
+    assert correct_equations("8/2=3") == "8/2=4"
+    assert correct_equations("-3+5=1") == "-3+5=2"
+    assert correct_equations("14*2=28") is None  # nothing false
+    assert correct_equations("7/2=3") is None  # no integer result

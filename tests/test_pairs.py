@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import edit_distance  # noqa: E402
-from pairs import (Tree, complete_pairs, depth_pairs, false_pairs, ppm_pairs, sft_records, step_pairs,  # noqa: E402
-                   svpo_pairs)
+from pairs import (Tree, complete_pairs, depth_pairs, false_pairs, fixed_pairs, ppm_pairs, sft_records,  # noqa: E402
+                   step_pairs, svpo_pairs)
 
 P = "Question: Q?\nAnswer:\n"
 A, B, C = "7+3=10", "7*3=21", "7-3=4"
@@ -157,6 +157,20 @@ def test_false_pairs_a_true_sibling_that_reaches_the_gold_against_each_false_ste
     with_false, plain = Tree({"id": "t", "question": "Q?", "nodes": nodes}), hand_tree()
     assert step_pairs(with_false, P, 0.5) == step_pairs(plain, P, 0.5)
     assert ppm_pairs(with_false, P, 0.5, 3) == ppm_pairs(plain, P, 0.5, 3)
+
+
+def test_fixed_pairs_the_checkers_result_against_each_false_step_even_without_a_true_sibling():
+    false = lambda parent, step, depth: {**node(parent, step, depth, 0, 0.0, True, False), "false_step": True}  # noqa: E731
+    nodes = hand_tree().nodes + [false(0, "7+3=11", 1), false(1, "10*2=22. The answer is \\boxed{22}.", 2),
+                                 false(2, "21-1=19", 2), false(2, "21/2=10", 2)]
+    pairs = fixed_pairs(Tree({"id": "t", "question": "Q?", "nodes": nodes}), P)
+    # the same step with the true result (and its box); under B too, where no sibling reaches the
+    # gold; 21/2 has no integer result: no pair
+    assert triples(pairs) == {(P, "7+3=10\n\n", "7+3=11\n\n"),
+                              (P + A + "\n\n", A1, "10*2=22. The answer is \\boxed{22}."),
+                              (P + B + "\n\n", "21-1=20\n\n", "21-1=19\n\n")}
+    assert {(p["kind"], p["q_chosen"], p["q_rejected"]) for p in pairs} == {
+        ("fixed_step", 0.0, -1.0), ("fixed_step", 0.5, -1.0), ("fixed_step", -0.6, -1.0)}
 
 
 def test_cli_writes_files_and_counts(tmp_path):
