@@ -105,8 +105,9 @@ def seconds(time_file):
 
 
 def timed(cmd, log, done, time_file, shards=1):
-    """run() (run_shards() with shards > 1), and keep the stage's wall time beside its output (so a resumed run keeps its timings)."""
-    dt = run_shards(cmd, shards, log, done) if shards > 1 else run(cmd, log, done)
+    """run_shards() (run() when shards is 1), and keep the stage's wall time beside its output (so a resumed
+    run keeps its timings)."""
+    dt = run_shards(cmd, shards, log, done)
     if dt:
         write_json(time_file, {"seconds": dt})
     return seconds(time_file)

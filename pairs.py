@@ -67,7 +67,7 @@ from itertools import combinations
 from pathlib import Path
 
 from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_output, edit_distance, format_prompt,
-                    nonneg_float, nonneg_int, read_jsonl, run_main, stable_seed, write_json, write_jsonl)
+                    join_steps, nonneg_float, nonneg_int, read_jsonl, run_main, stable_seed, write_json, write_jsonl)
 from grader import correct_equations, steps_verified
 
 DPO_RULES = ("step", "complete", "depth", "svpo", "false", "fix")
@@ -157,6 +157,10 @@ class Tree:
             return bool(nd["correct"])
         return float(nd.get("reward", nd["Q"])) > 0
 
+    def false_steps(self):
+        """Ids of the samples mcts.py --keep-false kept as negatives (false_step nodes)."""
+        return [i for i, nd in enumerate(self.nodes) if nd.get("false_step")]
+
     def path(self, i):
         """Node ids from depth 1 down to i (the root excluded)."""
         out = []
@@ -192,7 +196,7 @@ def make_pair(tree, prompt, chosen, rejected, kind, q_c=None, q_r=None, delim=ST
         return delim.join(steps[k:]) + end, [tree.q(i) for i in path[k:]]
 
     (c_text, r_c), (r_text, r_r) = side(pc, sc), side(pr, sr)
-    return {"problem": tree.id, "prompt": prompt + "".join(s + delim for s in sc[:k]), "chosen": c_text,
+    return {"problem": tree.id, "prompt": join_steps(prompt, sc[:k], delim), "chosen": c_text,
             "rejected": r_text, "kind": kind, "q_chosen": tree.q(chosen) if q_c is None else q_c,
             "q_rejected": tree.q(rejected) if q_r is None else q_r, "r_chosen": r_c, "r_rejected": r_r,
             "depth": tree.nodes[chosen]["depth"]}
@@ -263,7 +267,7 @@ def false_pairs(tree, prompt, delim=STEP_DELIM):
     """Per false step f (mcts.py --keep-false): the highest-Q sibling of f that leads to a correct answer
     (has_correct) vs f; none when no sibling does."""
     out = []
-    for f in (i for i, nd in enumerate(tree.nodes) if nd.get("false_step")):
+    for f in tree.false_steps():
         good = [k for k in tree.children[tree.nodes[f]["parent"]] if k in tree.live_set and tree.has_correct[k]]
         if good:
             out.append(make_pair(tree, prompt, max(good, key=tree.q), f, "false_step", delim=delim))
@@ -274,14 +278,14 @@ def fixed_pairs(tree, prompt, delim=STEP_DELIM):
     """Per false step f (mcts.py --keep-false): correct_equations(f) vs f, both after f's path so far;
     q_chosen = the parent's Q (the corrected step's value is unknown), q_rejected = -1 (f's reward)."""
     out = []
-    for f in (i for i, nd in enumerate(tree.nodes) if nd.get("false_step")):
+    for f in tree.false_steps():
         step, parent = tree.nodes[f]["step"], tree.nodes[f]["parent"]
         fixed = correct_equations(step)
         if fixed is None:
             continue
         end = "" if "\\boxed" in step else delim
         q_c = tree.q(parent)
-        out.append({"problem": tree.id, "prompt": prompt + "".join(tree.nodes[i]["step"] + delim for i in tree.path(parent)),
+        out.append({"problem": tree.id, "prompt": join_steps(prompt, [tree.nodes[i]["step"] for i in tree.path(parent)], delim),
                     "chosen": fixed + end, "rejected": step + end, "kind": "fixed_step", "q_chosen": q_c,
                     "q_rejected": -1.0, "r_chosen": [q_c], "r_rejected": [-1.0], "depth": tree.nodes[f]["depth"]})
     return out
