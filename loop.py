@@ -18,7 +18,10 @@ the stage scripts, run as a subprocess):
            every equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
            policy_r: `--update sft` trains policy_{r-1} (or the base init with `--update-from init`,
            as rStar retrains) on the seed set plus every round's verified trajectories; `cpl` runs CPL
-           DPO on the round's step + complete pairs; `sft+cpl` does both in that order;
+           DPO on the round's step + complete pairs; `sft+cpl` does both in that order; `sft+fix`
+           follows the SFT with DPO on fixed-step pairs (each false step kept by mcts.py --keep-false
+           against the same step with its arithmetic corrected: pairs.py --rules fix), the best of the
+           preference updates measured (docs/preference.md);
            with `--ppm`: PPM_r = train_ppm.py on every round's PPM pairs, and round r+1 searches with
            it as the prior of new nodes (rStar Eq. 3);
            evaluate.py: greedy pass@1 on the whole test set (`--eval-search`: also maj@N, and with a
@@ -169,12 +172,13 @@ def get_parser():
                    help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
     g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
-    g.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl"], help="policy update each round")
+    g.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl", "sft+fix"],
+                   help="policy update each round (sft+fix needs --keep-false in --mcts-args)")
     g.add_argument("--update-from", default="previous", choices=["previous", "init"],
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
     g.add_argument("--refresh-lr", type=positive_float, default=1e-3, help="peak lr of a round's SFT update")
-    g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl)")
+    g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl, fix)")
     g = ap.add_argument_group("search")
     g.add_argument("--n-pool", type=positive_int, default=1000,
                    help="pool problems searched per round (1000: 8.3 min a round on 2 free CPU cores, measured)")
@@ -224,6 +228,9 @@ def check_run(args, out):
     for f in (args.seed_file, args.pool_file, args.test_file):
         if f:
             read_problems(f)
+    if args.update == "sft+fix" and "--keep-false" not in args.mcts_args.split():
+        raise SystemExit("--update sft+fix needs --keep-false in --mcts-args: fixed-step pairs come from the "
+                         "false steps it keeps")
     check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "loop_args.json", vars(args))
@@ -283,9 +290,14 @@ def search(args, log, rd, retry, fresh, policy, ppm):
     return search_s, trees_files
 
 
+def pair_rules(args):
+    """pairs.py --rules: its default, plus the fixed-step pairs that --update sft+fix trains on."""
+    return "step,complete,depth,svpo,false,ppm" + (",fix" if args.update == "sft+fix" else "")
+
+
 def update_policy(args, log, rd, policy, seed_file, sft_files):
     """The round's policy update (--update: SFT on the seed set and every verified trajectory so far,
-    CPL, or both); (new policy, seconds)."""
+    then, or instead, DPO: on step + complete pairs in CPL order, or on fixed-step pairs); (new policy, seconds)."""
     new_policy, train_s = rd / "policy", 0.0
     if "sft" in args.update.split("+"):
         dest = new_policy if args.update == "sft" else rd / "policy_sft"
@@ -293,10 +305,11 @@ def update_policy(args, log, rd, policy, seed_file, sft_files):
                            else (args.init, args.base_steps, args.base_lr))
         train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
                        args.sft_args.split() if args.update_from == "init" else ())
-    if "cpl" in args.update.split("+"):
-        start = rd / "policy_sft" if args.update == "sft+cpl" else policy
+    if args.update != "sft":
+        start = rd / "policy_sft" if args.update.startswith("sft+") else policy
+        kinds, order = ("fixed_step", "shuffle") if args.update == "sft+fix" else ("step,complete", "cpl")
         train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
-                          "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed]
+                          "--kinds", kinds, "--order", order, "--out", new_policy, "--seed", args.seed]
                          + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
     return new_policy, train_s
 
@@ -344,7 +357,8 @@ def main():
         searched |= {p["id"] for p in retry + fresh}
         mcts_tokens = sum(t["stats"]["tokens"] for f in trees_files for t in load_jsonl(f))
         run([PY, stage("pairs.py"), "--trees", *trees_files, "--out-dir", rd / "pairs", "--model", policy,
-             "--sft-k", args.sft_k, "--ppm-min-edit", args.ppm_min_edit], log, rd / "pairs" / "pairs_meta.json")
+             "--sft-k", args.sft_k, "--ppm-min-edit", args.ppm_min_edit, "--rules", pair_rules(args)],
+            log, rd / "pairs" / "pairs_meta.json")
         sft_file, ppm_file = rd / "pairs" / "sft.jsonl", rd / "pairs" / "ppm_pairs.jsonl"
         round_sft = load_jsonl(sft_file) if sft_file.stat().st_size else []  # a round may verify nothing
         solved |= {rec["problem"] for rec in round_sft}

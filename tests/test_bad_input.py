@@ -183,6 +183,7 @@ FLAGS = [
     ("loop", LOOP + ["--n-pool", "0"], "--n-pool"),
     ("loop", LOOP + ["--base-lr", "nan"], "--base-lr"),
     ("loop", LOOP + ["--init", "{d}/nope"], "--init"),
+    ("loop", LOOP + ["--update", "sft+fix"], "--keep-false"),
     ("loop", LOOP + ["--seed-file", "{d}/nope.jsonl", "--pool-file", "{d}/problems.jsonl", "--test-file",
                      "{d}/problems.jsonl"], "nope.jsonl"),
 ]

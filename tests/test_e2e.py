@@ -83,3 +83,23 @@ def test_loop_with_its_own_files_runs_no_synth(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert not (out / "data").exists() and "synth.py" not in (out / "log.txt").read_text()
     assert json.loads((out / "results.json").read_text())["rows"][0]["examples"] == 8
+
+
+def test_sft_fix_update_trains_dpo_on_fixed_steps_after_sft(tmp_path, monkeypatch):
+    """--update sft+fix: pairs.py also writes fixed-step pairs, and the round's SFT policy is trained
+    with DPO on those pairs alone (shuffled), into the round's policy."""
+    import loop
+    calls = []
+    monkeypatch.setattr(loop, "sft", lambda args, log, init, files, dest, *a, **k: calls.append(("sft", init, dest)) or 1.0)
+    monkeypatch.setattr(loop, "timed", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 2.0)
+    args = loop.get_parser().parse_args(["--out", str(tmp_path), "--update", "sft+fix", "--mcts-args=--keep-false"])
+    assert loop.pair_rules(args).split(",")[-1] == "fix"
+    assert "fix" not in loop.pair_rules(loop.get_parser().parse_args(["--out", str(tmp_path)])).split(",")
+    new, seconds = loop.update_policy(args, tmp_path / "log", tmp_path / "round1", tmp_path / "round0" / "policy",
+                                      tmp_path / "seed.jsonl", [])
+    assert new == tmp_path / "round1" / "policy" and seconds == 3.0
+    assert calls[0] == ("sft", tmp_path / "round0" / "policy", tmp_path / "round1" / "policy_sft")
+    dpo = calls[1]
+    assert dpo[1].endswith("train_dpo.py") and dpo[dpo.index("--model") + 1] == str(tmp_path / "round1" / "policy_sft")
+    assert dpo[dpo.index("--kinds") + 1] == "fixed_step" and dpo[dpo.index("--order") + 1] == "shuffle"
+    assert dpo[dpo.index("--out") + 1] == str(tmp_path / "round1" / "policy")
