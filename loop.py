@@ -21,7 +21,7 @@ the stage scripts, run as a subprocess):
            DPO on the round's step + complete pairs; `sft+cpl` does both in that order; `sft+fix`
            follows the SFT with DPO on fixed-step pairs (each false step kept by mcts.py --keep-false
            against the same step with its arithmetic corrected: pairs.py --rules fix), +1.1 points over
-           the SFT update alone in docs/preference.md, which NLL on the corrected steps alone matches;
+           the SFT update alone (docs/preference.md: SFT on corrected steps alone gains as much);
            with `--ppm`: PPM_r = train_ppm.py on every round's PPM pairs, and round r+1 searches with
            it as the prior of new nodes (rStar Eq. 3);
            evaluate.py: greedy pass@1 on the whole test set (`--eval-search`: also maj@N, and with a
