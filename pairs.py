@@ -274,21 +274,28 @@ def false_pairs(tree, prompt, delim=STEP_DELIM):
     return [p for p in out if p]
 
 
+def fix_pair(problem, prompt, steps_before, step, q_chosen, depth, delim=STEP_DELIM):
+    """A fixed_step pair: correct_equations(step) vs the false `step`, both after `prompt` and
+    `steps_before`; q_rejected = -1 (a false step's reward). None when the checker cannot correct it.
+    A side that writes \\boxed ends there (the trainer adds EOS), any other with the delimiter."""
+    fixed = correct_equations(step)
+    if fixed is None:
+        return None
+    end = "" if "\\boxed" in step else delim
+    return {"problem": problem, "prompt": join_steps(prompt, steps_before, delim), "chosen": fixed + end,
+            "rejected": step + end, "kind": "fixed_step", "q_chosen": q_chosen, "q_rejected": -1.0,
+            "r_chosen": [q_chosen], "r_rejected": [-1.0], "depth": depth}
+
+
 def fixed_pairs(tree, prompt, delim=STEP_DELIM):
     """Per false step f (mcts.py --keep-false): correct_equations(f) vs f, both after f's path so far;
-    q_chosen = the parent's Q (the corrected step's value is unknown), q_rejected = -1 (f's reward)."""
+    q_chosen = the parent's Q (the corrected step's value is unknown)."""
     out = []
     for f in tree.false_steps():
-        step, parent = tree.nodes[f]["step"], tree.nodes[f]["parent"]
-        fixed = correct_equations(step)
-        if fixed is None:
-            continue
-        end = "" if "\\boxed" in step else delim
-        q_c = tree.q(parent)
-        out.append({"problem": tree.id, "prompt": join_steps(prompt, [tree.nodes[i]["step"] for i in tree.path(parent)], delim),
-                    "chosen": fixed + end, "rejected": step + end, "kind": "fixed_step", "q_chosen": q_c,
-                    "q_rejected": -1.0, "r_chosen": [q_c], "r_rejected": [-1.0], "depth": tree.nodes[f]["depth"]})
-    return out
+        parent = tree.nodes[f]["parent"]
+        out.append(fix_pair(tree.id, prompt, [tree.nodes[i]["step"] for i in tree.path(parent)],
+                            tree.nodes[f]["step"], tree.q(parent), tree.nodes[f]["depth"], delim))
+    return [p for p in out if p]
 
 
 def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):

@@ -5,7 +5,7 @@ unlikely slips, docs/ppm.md) with their corrections. The errors the policy makes
 another set: 85% of its greedy test errors have a false equation (docs/preference.md). This probe
 pairs those: evaluate.py --methods greedy on answer-carrying problems (the pool, never the test
 set) writes predictions.jsonl; in each greedy solution the first step whose written arithmetic is
-false (grader.equations_hold) gives one pair, in pairs.py's record (kind fixed_step):
+false (grader.equations_hold) gives one pair, built by pairs.fix_pair as pairs.py --rules fix does:
   prompt   = the question's prompt and the steps before it (common.format_prompt, join_steps)
   chosen   = that step with the checker's results (grader.correct_equations)
   rejected = the step as the policy wrote it
@@ -22,25 +22,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import STEP_DELIM, format_prompt, join_steps, load_jsonl, load_tokenizer, write_jsonl  # noqa: E402
-from grader import correct_equations, equations_hold  # noqa: E402
+from common import STEP_DELIM, format_prompt, load_jsonl, load_tokenizer, write_jsonl  # noqa: E402
+from grader import equations_hold  # noqa: E402
+from pairs import fix_pair  # noqa: E402
 
 
 def greedy_fix_pair(problem_id, prompt, text, delim=STEP_DELIM):
     """The pair at the first false step of one solution `text` after `prompt`, or None when every
     step holds or the checker cannot correct it (a division with no integer result)."""
     steps = text.split(delim)
-    for k, step in enumerate(steps):
-        if equations_hold(step):
-            continue
-        fixed = correct_equations(step)
-        if fixed is None:
-            return None
-        end = "" if "\\boxed" in step else delim
-        return {"problem": problem_id, "prompt": join_steps(prompt, steps[:k], delim), "chosen": fixed + end,
-                "rejected": step + end, "kind": "fixed_step", "q_chosen": 0.0, "q_rejected": -1.0,
-                "r_chosen": [0.0], "r_rejected": [-1.0], "depth": k + 1, "id": f"{problem_id}-greedy_fix-0"}
-    return None
+    k = next((k for k, step in enumerate(steps) if not equations_hold(step)), None)
+    pair = None if k is None else fix_pair(problem_id, prompt, steps[:k], steps[k], 0.0, k + 1, delim)
+    return pair and {**pair, "id": f"{problem_id}-greedy_fix-0"}
 
 
 def main():
