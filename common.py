@@ -37,6 +37,7 @@ from pathlib import Path
 from grader import gold_from_gsm8k, gold_from_math
 
 STEP_DELIM = "\n\n"
+IMPLICIT_PRM_FILE = "implicit_prm.json"  # marks a --ppm directory as an implicit PRM (scoring.ImplicitPRM)
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:\n"
 CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 
@@ -371,8 +372,9 @@ def check_model_dir(path, flag, kind="causal"):
     """Refuse a model directory that is not what the stage needs, saying what was found instead.
 
     kind "causal": a policy (a *ForCausalLM checkpoint with tokenizer files); kind "ppm": a
-    process preference model (a *ForSequenceClassification checkpoint, train_ppm.py). A causal LM
-    passed as a PPM would load with a freshly initialised score head and score noise."""
+    process preference model (a *ForSequenceClassification checkpoint, train_ppm.py, or a causal LM
+    with IMPLICIT_PRM_FILE, train_dpo.py --implicit-prm). A plain causal LM passed as a PPM would
+    load with a freshly initialised score head and score noise."""
     p = Path(path)
     if not p.exists() and HUB_ID.match(str(path)) and not p.parent.exists():
         return  # a hub id ("org/name", no local folder "org"): transformers or vLLM fetch and check it
@@ -386,6 +388,8 @@ def check_model_dir(path, flag, kind="causal"):
         archs = json.loads((p / "config.json").read_text()).get("architectures") or []
     except (ValueError, AttributeError, UnicodeDecodeError):
         raise UsageError(f"{flag}: {path}/config.json: not a JSON object") from None
+    if kind == "ppm" and (p / IMPLICIT_PRM_FILE).exists():
+        kind = "causal"
     want = ("ForSequenceClassification",) if kind == "ppm" else ("ForCausalLM", "LMHeadModel")
     if not any(a.endswith(want) for a in archs):
         found = ", ".join(archs) or "no architecture"

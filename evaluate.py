@@ -30,7 +30,8 @@ Methods (`--methods`, comma-separated)
            mcts-vote = the PPM-weighted vote over all terminals (rStar's released code, weights as
            bon-vote). Further mcts.py flags go through `--mcts-args`.
 The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples.
-Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py).
+Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py), or an implicit PRM's
+tanh(q) (train_dpo.py --implicit-prm, scoring.ImplicitPRM).
 For each method: accuracy (overall, per difficulty, mean and std over `--seed` seeds), generated
 tokens per problem (the compute axis: every token the policy sampled, PPM forward passes not
 counted) and wall time (sampling + scoring; bon includes its samples' time).
@@ -67,7 +68,7 @@ from common import (STEP_DELIM, check_model_dir, check_output, fit_context, form
 from engine import make_backend
 from grader import extract_answer, is_equiv
 from report import markdown, plot, summarize
-from scoring import PPMScorer
+from scoring import load_ppm
 
 # ----------------------------------------------------------------------------- the metrics and rules
 
@@ -358,14 +359,14 @@ def timed(seconds, group, seed, fn, *a):
 
 
 def load_models(args, methods, ppms, seed):
-    """The policy's backend and a PPMScorer per --ppm (bon, beam). vLLM engines in one process share
+    """The policy's backend and a scorer per --ppm (scoring.load_ppm; bon, beam). vLLM engines in one process share
     the GPU: each vLLM PPM takes --ppm-gpu-memory, the policy the rest of 0.9."""
     vllm_ppms = len(ppms) if args.ppm_backend == "vllm" and {"bon", "beam"} & set(methods) else 0
     if 0.9 - args.ppm_gpu_memory * vllm_ppms < 0.1:
         raise SystemExit(f"{vllm_ppms} vLLM PPMs x --ppm-gpu-memory {args.ppm_gpu_memory} leave the policy no memory")
     backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seed,
                            gpu_memory=0.9 - args.ppm_gpu_memory * vllm_ppms)
-    scorers = {k: PPMScorer(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend, gpu_memory=args.ppm_gpu_memory)
+    scorers = {k: load_ppm(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend, gpu_memory=args.ppm_gpu_memory)
                for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}
     return backend, scorers
 

@@ -60,7 +60,7 @@ from common import (ResumableWriter, check_model_dir, check_not_input, check_out
                     shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
-from scoring import PPMScorer
+from scoring import load_ppm
 from searchtree import Node, Tree, merge_duplicates
 
 # ----------------------------------------------------------------------------- the method: pure pieces
@@ -206,7 +206,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
 
 class Search:
     """Lock-step MCTS over many trees. policy: anything with engine.HFBackend's generate(); scorer: a
-    callable texts -> values in [-1, 1] (scoring.PPMScorer or a stub); cfg: this script's args."""
+    callable texts -> values in [-1, 1] (scoring.PPMScorer, ImplicitPRM or a stub); cfg: this script's args."""
 
     def __init__(self, policy, cfg, scorer=None, rollout_policy=None):
         self.policy, self.cfg, self.scorer = policy, cfg, scorer
@@ -386,7 +386,7 @@ def get_parser():
     a("--fast-rollouts", type=positive_int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
     a("--rollout-max-tokens", type=positive_int, default=512, help="max new tokens of a fast rollout")
     a("--rollout-model", default=None, help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
-    a("--ppm", default=None, help="PPM directory from train_ppm.py (scoring.PPMScorer)")
+    a("--ppm", default=None, help="PPM directory: train_ppm.py (scoring.PPMScorer) or train_dpo.py --implicit-prm (scoring.ImplicitPRM)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
     a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
     return ap
@@ -413,7 +413,7 @@ def load_search(args, torchrun, local):
             # a vLLM rollout policy shares the GPU with the policy: each engine reserves half
             return make_backend("vllm", path, seed=args.seed, gpu_memory=0.45 if args.rollout_model else 0.9)
         return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
-    return Search(backend(args.policy), args, PPMScorer(args.ppm) if args.ppm else None,
+    return Search(backend(args.policy), args, load_ppm(args.ppm) if args.ppm else None,
                   backend(args.rollout_model) if args.rollout_model else None)
 
 

@@ -6,13 +6,17 @@
   - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by
     train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1], and
     `prefix_values`: the value of every step prefix of whole solutions, one forward pass each.
+  - `ImplicitPRM`: the same interface for the implicit process reward of a DPO-tuned policy
+    against its reference (train_dpo.py --implicit-prm); `load_ppm` picks the class a directory needs.
 """
+import json
 import math
 import sys
+from pathlib import Path
 
 import torch
 
-from common import encode, load_model, load_tokenizer, pick_device
+from common import IMPLICIT_PRM_FILE, UsageError, encode, format_prompt, load_model, load_tokenizer, pick_device
 
 # ----------------------------------------------------------------------------- log-probs
 
@@ -144,6 +148,101 @@ class PPMScorer:
             vrow, off = per_full[t]
             values[p] = vrow[off + j].item()
         return [[values[p] for p in ps] for ps in prefixes]
+
+
+# ----------------------------------------------------------------------------- the implicit PRM
+
+
+def implicit_process_reward(logps_tuned, logps_ref, beta):
+    """The implicit process reward of Yuan et al. 2024 ("Free Process Rewards without Process
+    Labels", section 3): with r = beta * log(pi_tuned(y) / pi_ref(y)) as the outcome reward,
+        q_t = sum_{i <= t} beta * log( pi_tuned(y_i | y_<i) / pi_ref(y_i | y_<i) )
+    is the value after response token t, and a step's value is q at its last token.
+    logps_*: (..., T) token log-probs, 0 where a token is not scored (the prompt) -> q (..., T)"""
+    return beta * (logps_tuned - logps_ref).cumsum(-1)
+
+
+def write_implicit_prm(out, reference, beta):
+    """Make OUT (a tuned policy's HF directory) an implicit PRM: its reference copied to
+    OUT/reference and IMPLICIT_PRM_FILE {"reference": "reference", "beta": beta}."""
+    from transformers import AutoModelForCausalLM
+    AutoModelForCausalLM.from_pretrained(reference).save_pretrained(Path(out) / "reference")
+    Path(out, IMPLICIT_PRM_FILE).write_text(json.dumps({"reference": "reference", "beta": beta}) + "\n")
+
+
+class ImplicitPRM:
+    """Scores partial trajectories by the implicit process reward q of a DPO-tuned policy
+    (implicit_process_reward), squashed to [-1, 1] by tanh as PPMScorer's scores. The directory is
+    the tuned causal LM with IMPLICIT_PRM_FILE naming its reference (write_implicit_prm). Only the
+    response is scored: the tokens after the prompt template's end (what common.format_prompt puts
+    after the question; the whole text if it is not found), since the prompt's log-ratio would add
+    a constant per question. Two forward passes (tuned, reference) per batch; hf backend only."""
+
+    def __init__(self, path, device=None, dtype=None, batch_size=64):
+        cfg = json.loads(Path(path, IMPLICIT_PRM_FILE).read_text())
+        if device is None:
+            device, dtype = pick_device(announce=False)
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_model(path, device, dtype)
+        self.reference = load_model(Path(path) / cfg["reference"], device, dtype)
+        self.beta, self.device, self.batch_size = float(cfg["beta"]), device, batch_size
+        self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
+
+    def response_start(self, text):
+        """Index of the first response token of `text` (0 when the prompt's end is not in it)."""
+        i = text.find(self.prompt_end)
+        return 0 if i < 0 else len(encode(self.tokenizer, text[:i + len(self.prompt_end)]))
+
+    @torch.no_grad()
+    def values(self, texts):
+        """Per text, q after each of its tokens: q[k - 1] is the value after token k (0 on the prompt)."""
+        ids = [encode(self.tokenizer, t) for t in texts]
+        out = [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for s in range(0, len(order), self.batch_size):
+            rows = order[s:s + self.batch_size]
+            T = max(len(ids[i]) for i in rows)
+            x = torch.tensor([ids[i] + [self.tokenizer.pad_token_id] * (T - len(ids[i])) for i in rows], device=self.device)
+            m = torch.tensor([[1] * len(ids[i]) + [0] * (T - len(ids[i])) for i in rows], device=self.device)
+            scored = torch.zeros(len(rows), T - 1)
+            for b, i in enumerate(rows):
+                scored[b, max(self.response_start(texts[i]) - 1, 0):len(ids[i]) - 1] = 1
+            lt = token_logps(self.model, x, m).float().cpu() * scored
+            lr = token_logps(self.reference, x, m).float().cpu() * scored
+            q = implicit_process_reward(lt, lr, self.beta)
+            for b, i in enumerate(rows):
+                out[i] = q[b, :len(ids[i]) - 1]
+        return ids, out
+
+    def __call__(self, texts):
+        _, qs = self.values(texts)
+        return [math.tanh(q[-1].item()) if len(q) else 0.0 for q in qs]
+
+    def prefix_values(self, prefixes):
+        """As PPMScorer.prefix_values: every prefix of a solution read from one pass over it."""
+        full = list(dict.fromkeys(ps[-1] for ps in prefixes))
+        ids, qs = self.values(full)
+        at = dict(zip(full, zip(ids, qs)))
+        values, alone = {}, []
+        for ps in prefixes:
+            fid, q = at[ps[-1]]
+            for p in ps:
+                pi = encode(self.tokenizer, p)
+                if fid[:len(pi)] == pi and len(pi) > 1:
+                    values[p] = math.tanh(q[len(pi) - 2].item())
+                else:
+                    alone.append(p)
+        values.update(zip(alone, self(alone)) if alone else {})
+        return [[values[p] for p in ps] for ps in prefixes]
+
+
+def load_ppm(path, device=None, dtype=None, batch_size=64, backend="hf", gpu_memory=0.2):
+    """The scorer a --ppm directory needs: ImplicitPRM when it holds IMPLICIT_PRM_FILE, else PPMScorer."""
+    if Path(path, IMPLICIT_PRM_FILE).exists():
+        if backend != "hf":
+            raise UsageError(f"{path}: an implicit PRM scores with the hf backend only (--ppm-backend hf)")
+        return ImplicitPRM(path, device, dtype, batch_size)
+    return PPMScorer(path, device, dtype, batch_size, backend, gpu_memory)
 
 
 if __name__ == "__main__":

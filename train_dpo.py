@@ -34,7 +34,10 @@ Input   --pairs: pairs JSONL {"prompt", "chosen", "rejected", "r_chosen"?, "r_re
         "kind"?} (pairs.py); --kinds picks kinds. --model: the policy HF directory (also the reference).
 Output  --out: HF directory + meta.json (args, per-step log, timings); value_head.pt beside it for
         SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))); --save-epochs writes
-        out/epoch{k} after every epoch but the last.
+        out/epoch{k} after every epoch but the last. --implicit-prm also makes --out an implicit
+        process reward model (scoring.ImplicitPRM: q_t = beta * sum_{i<=t} log pi_out / pi_model over
+        the response tokens) that mcts.py / evaluate.py --ppm load: --model copied to out/reference
+        and out/implicit_prm.json {"reference", "beta"}.
 
 Commands
   CPU smoke: python train_dpo.py --model runs/sft --pairs runs/pairs/pairs.jsonl --out runs/dpo \\
@@ -59,6 +62,7 @@ from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_in
                     load_for_training, load_tokenizer, lr_at, nonneg_float, positive_float, positive_int, print0,
                     run_main, save_checkpoint, setup_training, teardown_dist, unit_float, write_json)
 from pairdata import collate, load_pairs, read_pairs
+from scoring import write_implicit_prm
 
 # ----------------------------------------------------------------------------- the method
 
@@ -316,6 +320,8 @@ def get_parser():
     g.add_argument("--pairs", nargs="+", required=True, help="pairs JSONL file(s) from pairs.py")
     g.add_argument("--out", required=True, help="output HF directory")
     g.add_argument("--kinds", default="", help="comma-separated pair kinds to train on (empty: all)")
+    g.add_argument("--implicit-prm", action="store_true",
+                   help="also write --out as an implicit PRM that --ppm flags load (--model copied to OUT/reference)")
     g = ap.add_argument_group("loss and pair order")
     g.add_argument("--loss", choices=["dpo", "svpo"], default="dpo", help="plain DPO (+ optional NLL) or the SVPO loss")
     g.add_argument("--order", choices=["cpl", "shuffle", "file"], default="cpl", help="pair order each epoch")
@@ -431,6 +437,8 @@ def main():
             save(model, tok, args.out, meta, args.fsdp, rank)
         elif args.save_epochs:
             save(model, tok, f"{args.out}/epoch{epoch + 1}", meta, args.fsdp, rank)
+    if args.implicit_prm and rank == 0:
+        write_implicit_prm(args.out, args.model, args.beta)
     print0(f"saved {args.out} | {step} steps | {tokens / (time.time() - t_train):.0f} tok/s | ref {ref_seconds:.0f}s")
     teardown_dist()
 

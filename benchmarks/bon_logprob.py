@@ -8,6 +8,8 @@ for each scorer the accuracy of the sample it ranks first (mean +- sd over the s
 beside maj@N computed from the same samples:
   <model> sum   sum of the completion's token log-probs given the prompt
   <model> mean  their mean (length-normalised)
+  <model> implicit  the implicit process reward of a --tuned model (Yuan et al. 2024): its summed
+                log-prob minus the policy's, sum_t log pi_tuned(y_t) / pi_policy(y_t)
 Scorers: --policy (the model that sampled) and each --tuned model.
 
   python benchmarks/bon_logprob.py --predictions benchmarks/out/search2/eval/predictions.jsonl \\
@@ -59,6 +61,9 @@ def main():
         model = load_model(path, "cpu", torch.float32)
         sums, means = completion_logps(model, tok, prompts, [t for _, t in texts], args.batch_size)
         name = Path(path).name
+        if path != args.policy:
+            policy_sums = scores[f"{Path(args.policy).name} sum"]
+            scores[f"{name} implicit"] = {t: s - policy_sums[t] for t, s in zip(texts, sums)}
         scores[f"{name} sum"] = dict(zip(texts, sums))
         scores[f"{name} mean"] = dict(zip(texts, means))
         print(f"scored {len(texts)} distinct samples with {path}", flush=True)

@@ -161,6 +161,23 @@ def test_svpo_end_to_end_saves_value_head(tiny, tmp_path):
     assert (tmp_path / "o" / "model.safetensors").exists() and (tmp_path / "o" / "tokenizer.json").exists()
 
 
+def test_implicit_prm_output_loads_as_a_ppm_and_ranks_its_pairs(tiny, tmp_path):
+    from scoring import ImplicitPRM, load_ppm
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
+    run([sys.executable, str(ROOT / "train_dpo.py"), "--model", str(tiny[2]), "--pairs", str(pairs), "--out",
+         str(tmp_path / "o"), "--batch-size", "3", "--grad-accum", "1", "--epochs", "2", "--lr", "1e-2",
+         "--beta", "0.5", "--implicit-prm"], ROOT)
+    # the reference is --model, weight for weight
+    from safetensors.torch import load_file
+    a, b = load_file(tiny[2] / "model.safetensors"), load_file(tmp_path / "o" / "reference" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    scorer = load_ppm(str(tmp_path / "o"), device=torch.device("cpu"), dtype=torch.float32)
+    assert isinstance(scorer, ImplicitPRM) and scorer.beta == 0.5
+    recs = [json.loads(line) for line in pairs.read_text().splitlines()]
+    chosen, rejected = scorer([r["prompt"] + r["chosen"] for r in recs]), scorer([r["prompt"] + r["rejected"] for r in recs])
+    assert sum(c > r for c, r in zip(chosen, rejected)) >= 5  # DPO raised the chosen sides' log-ratio
+
+
 def test_torchrun_ddp_and_fsdp_match_one_process(tiny, tmp_path):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 11)  # 11 = 2 full global batches of 4 + a partial one of 3
     common = ["--model", str(tiny[2]), "--pairs", str(pairs), "--order", "cpl", "--epochs", "2", "--lr", "5e-3",

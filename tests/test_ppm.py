@@ -13,8 +13,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_ppm  # noqa: E402
-from common import format_prompt, join_steps, load_tokenizer, write_jsonl  # noqa: E402
-from scoring import PPMScorer  # noqa: E402
+from common import check_model_dir, format_prompt, join_steps, load_model, load_tokenizer, write_jsonl  # noqa: E402
+from scoring import (ImplicitPRM, PPMScorer, encode_completions, implicit_process_reward, load_ppm,  # noqa: E402
+                     sequence_logps, write_implicit_prm)
 
 
 def test_bt_loss_hand_computed():
@@ -133,6 +134,58 @@ def test_train_ppm_end_to_end(policy_dir, tmp_path, loss):
         raw = train_ppm.raw_scores(loaded, load_tokenizer(str(out)), texts, 512, "cpu")
     v = PPMScorer(str(out), device=torch.device("cpu"), dtype=torch.float32)(texts)
     assert v == pytest.approx(torch.tanh(raw).tolist(), abs=1e-5) and v[0] > v[1]
+
+
+def test_implicit_process_reward_hand_computed():
+    tuned, ref = torch.tensor([[-1.0, -2.0, -0.5]]), torch.tensor([[-1.5, -1.0, -0.5]])
+    # q_t = beta * cumulative sum of (tuned - ref) = 0.1 * [0.5, 0.5 - 1, 0.5 - 1 + 0]
+    assert implicit_process_reward(tuned, ref, 0.1)[0].tolist() == pytest.approx([0.05, -0.05, -0.05])
+
+
+@pytest.fixture(scope="module")
+def implicit_dir(policy_dir, tmp_path_factory):
+    """An implicit PRM: a perturbed copy of the policy as the tuned model, the policy as reference."""
+    d = tmp_path_factory.mktemp("implicit")
+    tuned = load_model(str(policy_dir), "cpu", torch.float32)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for w in tuned.parameters():
+            w.add_(0.3 * torch.randn_like(w))
+    tuned.save_pretrained(d)
+    load_tokenizer(str(policy_dir)).save_pretrained(d)
+    write_implicit_prm(d, str(policy_dir), 0.5)
+    return d
+
+
+def test_implicit_prm_scores_the_response_log_ratio(policy_dir, implicit_dir):
+    check_model_dir(str(implicit_dir), "--ppm", kind="ppm")  # a causal LM, accepted as a PPM by its file
+    with pytest.raises(ValueError, match="sequence-classification"):
+        check_model_dir(str(policy_dir), "--ppm", kind="ppm")  # a plain policy still is not
+    scorer = load_ppm(str(implicit_dir), device=torch.device("cpu"), dtype=torch.float32, batch_size=2)
+    assert isinstance(scorer, ImplicitPRM) and scorer.beta == 0.5
+    tok = load_tokenizer(str(implicit_dir))
+    prompts = [format_prompt(tok, "1 and 2?"), format_prompt(tok, "a longer question, 3 and 4?")]
+    responses = ["1+2=3\n\n3*2=6 \\boxed{6}", "3+4=8\n\n"]
+    got = scorer([p + r for p, r in zip(prompts, responses)])
+    enc = encode_completions(tok, prompts, responses, add_eos=False)  # the prompt masked, as in training
+    with torch.no_grad():
+        tuned, ref = (sequence_logps(load_model(d, "cpu", torch.float32), **enc) for d in (implicit_dir, policy_dir))
+    assert got == pytest.approx(torch.tanh(0.5 * (tuned - ref)).tolist(), abs=1e-5)
+    assert len(set(got)) == 2 and all(v != 0 for v in got)
+    # every prefix from one pass over the whole solution equals the prefix scored alone
+    prefixes = [[prompts[0] + "1+2=3\n\n", prompts[0] + responses[0]], [prompts[1], prompts[1] + responses[1]]]
+    vals = scorer.prefix_values(prefixes)
+    assert vals == [pytest.approx(scorer(ps), abs=1e-5) for ps in prefixes] and vals[1][0] == 0.0  # no response yet
+
+
+def test_implicit_prm_with_itself_as_reference_scores_zero(policy_dir, tmp_path):
+    for f in policy_dir.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    write_implicit_prm(tmp_path, str(policy_dir), 0.1)
+    scorer = load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
+    assert scorer(["Question: 1 and 2?\nAnswer:\n1+2=3\n\n", "no prompt at all"]) == pytest.approx([0.0, 0.0], abs=1e-6)
+    with pytest.raises(ValueError, match="hf backend"):
+        load_ppm(str(tmp_path), backend="vllm")
 
 
 @pytest.mark.skipif(os.environ.get("SKIP_TORCHRUN") == "1", reason="SKIP_TORCHRUN=1")
