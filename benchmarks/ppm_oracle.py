@@ -13,6 +13,8 @@ scores both sides of ppm pairs (pairs.py --rules ppm) with the policy, without a
         of a policy T trained with DPO on the pairs (Yuan et al. 2024, beta dropped: it does not change
         the ranking), an alternative to train_ppm.py's last-token head
   tuned (with --tuned T) sum log pi_T(side): T's own log-prob, without the reference
+  LABEL (with --ppm LABEL=DIR) the score of a --ppm directory as mcts.py reads it (scoring.load_ppm:
+        a train_ppm.py head or a train_dpo.py --implicit-prm directory) on train_ppm.ppm_text
 and prints the share of pairs where the chosen side scores higher (ties count as wrong, as in
 train_ppm.py's pair accuracy), per pair kind, and the share of arith ties.
 
@@ -32,8 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import load_jsonl, load_model, load_tokenizer, stable_seed, write_jsonl  # noqa: E402
 from grader import equations_hold  # noqa: E402
-from scoring import encode_completions, token_logps  # noqa: E402
-from train_ppm import split_pairs  # noqa: E402
+from scoring import encode_completions, load_ppm, token_logps  # noqa: E402
+from train_ppm import ppm_text, split_pairs  # noqa: E402
 
 
 @torch.no_grad()
@@ -51,6 +53,7 @@ def main():
     ap.add_argument("--policy", help="policy HF directory (the reference of --tuned)")
     ap.add_argument("--pairs", required=True, help="ppm_pairs.jsonl from pairs.py")
     ap.add_argument("--tuned", default="", help="a DPO-trained copy of --policy: adds the implicit and tuned columns")
+    ap.add_argument("--ppm", action="append", default=[], help="DIR or LABEL=DIR: a scorer that --ppm flags load (repeatable)")
     ap.add_argument("--sample", type=float, default=0.1, help="stable share of the pairs scored, in tenths (1: all)")
     ap.add_argument("--limit", type=int, default=600, help="then the first N of them (0: no limit)")
     ap.add_argument("--batch-size", type=int, default=32, help="pairs per forward")
@@ -79,6 +82,11 @@ def main():
             tc, tr = side_scores(tuned, tok, b, "chosen")[0], side_scores(tuned, tok, b, "rejected")[0]
             wins["implicit"] += (tc - c[0] > tr - r[0]).tolist()
             wins["tuned"] += (tc > tr).tolist()
+    for spec in args.ppm:
+        label, path = spec.split("=", 1) if "=" in spec else (Path(spec).name, spec)
+        scorer = load_ppm(path, torch.device("cpu"), torch.float32, args.batch_size)
+        c, r = ([ppm_text(p["prompt"], p[side]) for p in pairs] for side in ("chosen", "rejected"))
+        wins[label] = [sc > sr for sc, sr in zip(scorer(c), scorer(r))]
     arith = [(equations_hold(p["chosen"]), equations_hold(p["rejected"])) for p in pairs]
     wins["arith"] = [c > r for c, r in arith]
     kinds = [p.get("kind", "ppm") for p in pairs]

@@ -178,6 +178,17 @@ def test_implicit_prm_scores_the_response_log_ratio(policy_dir, implicit_dir):
     assert vals == [pytest.approx(scorer(ps), abs=1e-5) for ps in prefixes] and vals[1][0] == 0.0  # no response yet
 
 
+def test_ppm_oracle_reads_a_ppm_directory_as_its_own_implicit_column(policy_dir, implicit_dir, tmp_path):
+    make_pairs(tmp_path / "pairs.jsonl", 12, seed=3)
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ppm_oracle.py"), "--policy", str(policy_dir),
+                        "--tuned", str(implicit_dir), "--ppm", f"prm={implicit_dir}", "--pairs", str(tmp_path / "pairs.jsonl"),
+                        "--sample", "1", "--limit", "0"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {line.split()[0]: float(line.split()[1]) for line in r.stdout.splitlines() if " | " in line and not line[0].isdigit()}
+    # the shared prompt cancels: ImplicitPRM ranks each pair as the summed log-ratio of its sides does
+    assert rows["prm"] == rows["implicit"] and 0 < rows["prm"] < 1, r.stdout
+
+
 def test_implicit_prm_with_itself_as_reference_scores_zero(policy_dir, tmp_path):
     for f in policy_dir.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())
