@@ -10,7 +10,9 @@ beside maj@N computed from the same samples:
   <model> mean  their mean (length-normalised)
   <model> implicit  the implicit process reward of a --tuned model (Yuan et al. 2024): its summed
                 log-prob minus the policy's, sum_t log pi_tuned(y_t) / pi_policy(y_t)
-Scorers: --policy (the model that sampled) and each --tuned model.
+Scorers: --policy (the model that sampled) and each --tuned model; and each --ppm directory
+(scoring.load_ppm: a train_ppm.py head or a train_dpo.py --implicit-prm directory) with evaluate.py's
+three best-of-N rules (evaluate.bon_select: bon-last, bon-min, bon-vote) on the same samples.
 
   python benchmarks/bon_logprob.py --predictions benchmarks/out/search2/eval/predictions.jsonl \\
       --data benchmarks/out/search2/data/test.jsonl --policy benchmarks/out/search2/policy \\
@@ -26,7 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import format_prompt, load_jsonl, load_model, load_tokenizer  # noqa: E402
-from scoring import encode_completions, sequence_logps  # noqa: E402
+from evaluate import bon_select, graded, step_values  # noqa: E402
+from scoring import encode_completions, load_ppm, sequence_logps  # noqa: E402
 
 
 @torch.no_grad()
@@ -49,10 +52,12 @@ def main():
     ap.add_argument("--data", required=True, help="the problems JSONL evaluate.py read (for the questions)")
     ap.add_argument("--policy", required=True, help="the policy that sampled (its tokenizer is used for all)")
     ap.add_argument("--tuned", action="append", default=[], help="another scorer model (repeatable)")
+    ap.add_argument("--ppm", action="append", default=[], help="a --ppm directory: bon-last / min / vote (repeatable)")
     ap.add_argument("--batch-size", type=int, default=64, help="sequences per forward")
     args = ap.parse_args()
     tok = load_tokenizer(args.policy)
     question = {str(p["id"]): p["question"] for p in load_jsonl(args.data)}
+    answer = {str(p["id"]): p["answer"] for p in load_jsonl(args.data)}
     recs = [r for r in load_jsonl(args.predictions) if "sample" in r]
     texts = sorted({(str(r["id"]), t) for r in recs for t in r["sample"]["texts"]})  # each distinct sample once
     prompts = [format_prompt(tok, question[i]) for i, _ in texts]
@@ -67,6 +72,12 @@ def main():
         scores[f"{name} sum"] = dict(zip(texts, sums))
         scores[f"{name} mean"] = dict(zip(texts, means))
         print(f"scored {len(texts)} distinct samples with {path}", flush=True)
+    ppm_values = {}  # (ppm name, problem id, text) -> the step values of that sample
+    for path in args.ppm:
+        scorer = load_ppm(path, torch.device("cpu"), torch.float32, args.batch_size)
+        values = step_values(scorer, [(prompt, t) for prompt, (_, t) in zip(prompts, texts)])
+        ppm_values.update({(Path(path).name, *key): v for key, v in zip(texts, values)})
+        print(f"scored {len(texts)} distinct samples with the PPM {path}", flush=True)
     acc = defaultdict(lambda: defaultdict(list))  # method -> seed -> [correct]
     for r in recs:
         s, key = r["sample"], str(r["id"])
@@ -77,6 +88,11 @@ def main():
         for name, sc in scores.items():
             best = max(range(len(s["texts"])), key=lambda j: sc[(key, s["texts"][j])])
             acc[f"best-of-{len(s['preds'])}, {name}"][r["seed"]].append(bool(s["correct"][best]))
+        for name in map(lambda p: Path(p).name, args.ppm):
+            values = [ppm_values[(name, key, t)] for t in s["texts"]]
+            for rule in ("last", "min", "vote"):
+                pick = bon_select(s["preds"], values, rule)
+                acc[f"bon-{rule}@{len(s['preds'])}, {name}"][r["seed"]].append(graded(pick, answer[key]))
     print("| method | accuracy % (mean +- sd over seeds) |\n|---|---|")
     for method, per_seed in acc.items():
         vals = [100 * sum(v) / len(v) for v in per_seed.values()]
