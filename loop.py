@@ -22,6 +22,10 @@ the stage scripts, run as a subprocess):
            follows the SFT with DPO on fixed-step pairs (each false step kept by mcts.py --keep-false
            against the same step with its arithmetic corrected: pairs.py --rules fix), +1.1 points over
            the SFT update alone (docs/preference.md: SFT on corrected steps alone gains as much);
+           `sft+greedyfix`, the default on the built-in task, follows the SFT with --fix-iterations
+           rounds of: the policy's greedy solutions on the whole pool, the first false step of each vs
+           the checker's correction (pairs.py --greedy), DPO from that policy as its own reference
+           (round 1, three seeds: +3.3 ± 2.4 points over the SFT update alone after 4; docs/preference.md);
            with `--ppm`: PPM_r = train_ppm.py on every round's PPM pairs, and round r+1 searches with
            it as the prior of new nodes (rStar Eq. 3);
            evaluate.py: greedy pass@1 on the whole test set (`--eval-search`: also maj@N, and with a
@@ -35,7 +39,7 @@ are refused, naming the flags: --force starts over). At the end a table is print
 
 Commands
   CPU (built-in task):  python loop.py --out runs/loop --rounds 2
-  fewer minutes:        python loop.py --out runs/smoke --rounds 1 --n-pool 64 --base-steps 60 --refresh-steps 20
+  fewer minutes:        python loop.py --out runs/smoke --rounds 1 --n-pool 64 --base-steps 60 --refresh-steps 20 --update sft
   a real model (GPU):   python loop.py --out runs/qwen --init Qwen/Qwen2.5-Math-1.5B-Instruct \\
                             --seed-file sft_seed.jsonl --pool-file gsm8k_train.jsonl --test-file gsm8k_test.jsonl \\
                             --backend vllm --base-lr 7e-6 --base-steps 500 --refresh-lr 7e-6 --mcts-args ""
@@ -172,8 +176,12 @@ def get_parser():
                    help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
     g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
-    g.add_argument("--update", default="sft", choices=["sft", "cpl", "sft+cpl", "sft+fix"],
-                   help="policy update each round (sft+fix needs --keep-false in --mcts-args)")
+    g.add_argument("--update", default=None, choices=["sft", "cpl", "sft+cpl", "sft+fix", "sft+greedyfix"],
+                   help="policy update each round (default: sft+greedyfix on the built-in task, where it beats sft "
+                        "(docs/preference.md); sft with an HF --init, rStar's update; sft+fix needs --keep-false in --mcts-args)")
+    g.add_argument("--fix-iterations", type=positive_int, default=4,
+                   help="sft+greedyfix: greedy-pool -> fixed-step pairs -> DPO iterations after the SFT "
+                        "(4: the number measured, docs/preference.md; ~1.7 min each on 2 free CPU cores)")
     g.add_argument("--update-from", default="previous", choices=["previous", "init"],
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
@@ -216,6 +224,8 @@ def expected_minutes(args):
         return "a real model: see the README's GPU recipe"
     per_problem = 0.28 if args.search_procs > 1 else 0.39
     r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
+    if args.update == "sft+greedyfix":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
+        rnd += args.fix_iterations * (0.016 * args.pool_size / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
     return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 free CPU cores"
 
 
@@ -305,13 +315,37 @@ def update_policy(args, log, rd, policy, seed_file, sft_files):
                            else (args.init, args.base_steps, args.base_lr))
         train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
                        args.sft_args.split() if args.update_from == "init" else ())
-    if args.update != "sft":
+    if args.update in ("cpl", "sft+cpl", "sft+fix"):
         start = rd / "policy_sft" if args.update.startswith("sft+") else policy
         kinds, order = ("fixed_step", "shuffle") if args.update == "sft+fix" else ("step,complete", "cpl")
         train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
                           "--kinds", kinds, "--order", order, "--out", new_policy, "--seed", args.seed]
                          + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
+    if args.update == "sft+greedyfix":
+        train_s += greedy_fix_iterations(args, log, rd, rd / "policy_sft", new_policy)
     return new_policy, train_s
+
+
+def greedy_fix_iterations(args, log, rd, start, new_policy):
+    """--update sft+greedyfix: --fix-iterations times, the policy decodes the whole pool greedily, the
+    first false step of each solution is paired with the checker's correction (pairs.py --greedy),
+    and DPO on those pairs (the policy itself as the reference) gives the next policy; the last one is
+    the round's. Seconds spent (decoding included)."""
+    pool_file, policy, spent = args.pool_file or Path(args.out) / "data" / "pool.jsonl", start, 0.0
+    for k in range(1, args.fix_iterations + 1):
+        it = rd / "greedyfix" / f"iter{k}"
+        dest = new_policy if k == args.fix_iterations else it / "policy"
+        spent += timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir",
+                        it / "pool_greedy", "--methods", "greedy", "--backend", args.backend, "--no-plot"],
+                       log, it / "pool_greedy" / "summary.json", it / "decode_time.json")
+        run([PY, stage("pairs.py"), "--greedy", it / "pool_greedy" / "predictions.jsonl", "--problems", pool_file,
+             "--model", policy, "--out-dir", it / "pairs"], log, it / "pairs" / "pairs_meta.json")
+        spent += timed([PY, stage("train_dpo.py"), "--model", policy, "--pairs", it / "pairs" / "pairs.jsonl",
+                        "--kinds", "fixed_step", "--order", "shuffle", "--out", dest, "--seed", args.seed,
+                        "--batch-size", 32, "--grad-accum", 1, "--max-len", 512] + args.dpo_args.split(),
+                       log, dest / "meta.json", it / "dpo_time.json")
+        policy = dest
+    return spent
 
 
 def write_results(args, out, rows, t_start):
@@ -325,8 +359,15 @@ def write_results(args, out, rows, t_start):
     print(md)
 
 
+def default_update(init):
+    """--update when not given: sft+greedyfix on the built-in task (it adds to sft there, docs/preference.md);
+    sft for an HF model (rStar's update: the checker's corrections and --dpo-args were measured on the tiny model only)."""
+    return "sft+greedyfix" if init == "tiny" else "sft"
+
+
 def main():
     args = get_parser().parse_args()
+    args.update = args.update or default_update(args.init)
     print(json.dumps(vars(args)), flush=True)
     print(f"expected time: {expected_minutes(args)}", flush=True)
     out = Path(args.out)

@@ -28,6 +28,9 @@ What it does
     step with the checker's results (grader.correct_equations) vs the step as the policy wrote it
     (kind `fixed_step`): the chosen side is verified, not sampled, so the policy's own likely false
     sums get a pair where no sibling was true (not in the default rules).
+  - `--greedy` (instead of trees): the same pair at the first false step of each of the policy's
+    greedy solutions (evaluate.py --methods greedy on pool problems): the errors it makes most
+    often, where the trees' false steps are its rare slips (loop.py --update sft+greedyfix).
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
     AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
     written equation holds and, on the built-in task, one per operation (grader.steps_verified).
@@ -49,7 +52,8 @@ Text conventions (the trainer relies on them)
     trajectory for complete / ppm_final); depth: depth of the chosen side's last node.
   - correct: a node's "correct" field, else reward > 0, else Q > 0 (terminal nodes only).
 
-Input   --trees: trees JSONL (mcts.py's output contract) from mcts.py, one or more files.
+Input   --trees: trees JSONL (mcts.py's output contract) from mcts.py, one or more files; or
+        --greedy: evaluate.py predictions.jsonl (method greedy) with --problems, its problems.
 Output  --out-dir: pairs.jsonl {"id", "problem", "prompt", "chosen", "rejected", "kind", "q_chosen",
         "q_rejected", "r_chosen", "r_rejected", "depth"} (every DPO kind), ppm_pairs.jsonl (same
         fields, kinds ppm / ppm_final), sft.jsonl {"id", "problem", "prompt", "completion"},
@@ -57,6 +61,7 @@ Output  --out-dir: pairs.jsonl {"id", "problem", "prompt", "chosen", "rejected",
 
 Commands (pure Python on one core: no GPU or torchrun variant)
   CPU:  python pairs.py --trees runs/trees.jsonl --out-dir runs/pairs
+  greedy errors:  python pairs.py --greedy E/predictions.jsonl --problems pool.jsonl --model P --out-dir G
   any:  python pairs.py --trees trees.jsonl --out-dir pairs --model Qwen/Qwen2.5-Math-7B-Instruct --tau 1
 """
 import argparse
@@ -67,8 +72,9 @@ from itertools import combinations
 from pathlib import Path
 
 from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_output, edit_distance, format_prompt,
-                    join_steps, nonneg_float, nonneg_int, read_jsonl, run_main, stable_seed, write_json, write_jsonl)
-from grader import correct_equations, steps_verified
+                    join_steps, load_jsonl, nonneg_float, nonneg_int, read_jsonl, read_problems, run_main, stable_seed,
+                    write_json, write_jsonl)
+from grader import correct_equations, equations_hold, steps_verified
 
 DPO_RULES = ("step", "complete", "depth", "svpo", "false", "fix")
 
@@ -298,6 +304,15 @@ def fixed_pairs(tree, prompt, delim=STEP_DELIM):
     return [p for p in out if p]
 
 
+def greedy_fix_pair(problem, prompt, text, delim=STEP_DELIM):
+    """`fix` for one greedy solution `text` after `prompt` (--greedy): the pair at its first false
+    step, or None when every step holds or the checker cannot correct it. The policy's likely
+    errors: 85% of its greedy test errors have a false equation (docs/preference.md)."""
+    steps = text.split(delim)
+    k = next((k for k, step in enumerate(steps) if not equations_hold(step)), None)
+    return None if k is None else fix_pair(problem, prompt, steps[:k], steps[k], 0.0, k + 1, delim)
+
+
 def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
     """rStar-Math PPM pairs: per parent top-`top` correct-leading vs bottom-`top` wrong-leading
     children (Q margin >= margin, edit distance >= min_edit), plus top vs bottom whole trajectories."""
@@ -367,7 +382,10 @@ def extract(tree, prompt, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trees", nargs="+", required=True, help="trees JSONL file(s) from mcts.py")
+    ap.add_argument("--trees", nargs="+", default=[], help="trees JSONL file(s) from mcts.py")
+    ap.add_argument("--greedy", default="", help="instead of --trees: evaluate.py greedy predictions.jsonl on answer-"
+                    "carrying problems (never the test set) -> fixed-step pairs at each solution's first false step")
+    ap.add_argument("--problems", default="", help="--greedy: the problems it decoded (for the questions)")
     ap.add_argument("--out-dir", required=True, help="writes pairs.jsonl, ppm_pairs.jsonl, sft.jsonl, pairs_meta.json")
     ap.add_argument("--rules", default="step,complete,depth,svpo,false,ppm",
                     help="comma-separated pair rules: step, complete, depth, svpo, false, fix, ppm")
@@ -393,6 +411,8 @@ def main():
     bad = set(args.rules.split(",")) - set(DPO_RULES) - {"ppm"}
     if bad:
         raise SystemExit(f"--rules: unknown rule(s) {sorted(bad)}")
+    if bool(args.trees) == bool(args.greedy) or bool(args.greedy) != bool(args.problems):
+        raise SystemExit("give --trees, or --greedy with --problems")
     check_output(args.out_dir, "--out-dir", is_dir=True)
     tok = None
     if args.model:
@@ -401,6 +421,14 @@ def main():
         tok = load_tokenizer(args.model)
 
     dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
+    if args.greedy:  # the policy's own greedy solutions, first false step vs its correction
+        questions = {str(p["id"]): p["question"] for p in read_problems(args.problems)}
+        for r in load_jsonl(args.greedy, {"id": (str, int), "greedy": dict}):
+            if str(r["id"]) not in questions:
+                raise DataError(f"{args.greedy}: problem {r['id']} is not in --problems {args.problems}")
+            pair = greedy_fix_pair(str(r["id"]), format_prompt(tok, questions[str(r["id"])]), r["greedy"]["text"],
+                                   args.step_delim)
+            dpo += [{**pair, "id": f"{r['id']}-greedy_fix-0"}] if pair else []
     for rec in read_trees(args.trees):
         tree = Tree(rec, args.min_visits)
         n_trees += 1

@@ -55,6 +55,18 @@ def sequence_logps(model, input_ids, attention_mask, loss_mask):
     return (token_logps(model, input_ids, attention_mask) * loss_mask[:, 1:]).sum(-1)
 
 
+def padded_batches(seqs, batch_size, pad_id, device):
+    """Batches of token-id lists of similar lengths (less padding), left-padded: yields (indices into
+    seqs, input_ids, attention_mask, position_ids counted from each row's first real token)."""
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    for s in range(0, len(order), batch_size):
+        rows = order[s:s + batch_size]
+        T = max(len(seqs[i]) for i in rows)
+        x = torch.tensor([[pad_id] * (T - len(seqs[i])) + list(seqs[i]) for i in rows], device=device)
+        m = torch.tensor([[0] * (T - len(seqs[i])) + [1] * len(seqs[i]) for i in rows], device=device)
+        yield rows, x, m, (m.cumsum(-1) - 1).clamp(min=0)
+
+
 # ----------------------------------------------------------------------------- the PPM
 
 
@@ -90,15 +102,8 @@ class PPMScorer:
                                      pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
             return [math.tanh(o.outputs.probs[0]) for o in outs]
         ids = [encode(self.tokenizer, t) for t in texts]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths per batch: less padding
         scores = [0.0] * len(ids)
-        for s in range(0, len(order), self.batch_size):
-            rows = order[s:s + self.batch_size]
-            T = max(len(ids[i]) for i in rows)
-            pad = self.tokenizer.pad_token_id
-            x = torch.tensor([[pad] * (T - len(ids[i])) + ids[i] for i in rows], device=self.device)
-            m = torch.tensor([[0] * (T - len(ids[i])) + [1] * len(ids[i]) for i in rows], device=self.device)
-            pos = (m.cumsum(-1) - 1).clamp(min=0)
+        for rows, x, m, pos in padded_batches(ids, self.batch_size, self.tokenizer.pad_token_id, self.device):
             logits = self.model(input_ids=x, attention_mask=m, position_ids=pos).logits  # (B, 1)
             for i, v in zip(rows, torch.tanh(logits[:, 0].float()).tolist()):
                 scores[i] = v
@@ -133,17 +138,13 @@ class PPMScorer:
                     alone.append(p)
         values = dict(zip(alone, self(alone))) if alone else {}
         per_full = {}
-        order = sorted(full, key=lambda t: len(full[t]))
+        texts = list(full)
         body = getattr(model, model.base_model_prefix)
-        for s in range(0, len(order), self.batch_size):
-            rows = order[s:s + self.batch_size]
-            T = max(len(full[t]) for t in rows)
-            x = torch.tensor([[tok.pad_token_id] * (T - len(full[t])) + full[t] for t in rows], device=dev)
-            m = (torch.arange(T)[None, :] >= torch.tensor([T - len(full[t]) for t in rows])[:, None]).long().to(dev)
-            h = body(input_ids=x, attention_mask=m, position_ids=(m.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
+        for rows, x, m, pos in padded_batches([full[t] for t in texts], self.batch_size, tok.pad_token_id, dev):
+            h = body(input_ids=x, attention_mask=m, position_ids=pos).last_hidden_state
             v = torch.tanh(model.score(h)[..., 0].float()).cpu()  # (B, T): the value at every position
-            for b, t in enumerate(rows):
-                per_full[t] = (v[b], T - len(full[t]))
+            for b, i in enumerate(rows):
+                per_full[texts[i]] = (v[b], x.shape[1] - len(full[texts[i]]))
         for p, (t, j) in where.items():
             vrow, off = per_full[t]
             values[p] = vrow[off + j].item()
@@ -198,20 +199,16 @@ class ImplicitPRM:
         """Per text, q after each of its tokens: q[k - 1] is the value after token k (0 on the prompt)."""
         ids = [encode(self.tokenizer, t) for t in texts]
         out = [None] * len(ids)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for s in range(0, len(order), self.batch_size):
-            rows = order[s:s + self.batch_size]
-            T = max(len(ids[i]) for i in rows)
-            x = torch.tensor([ids[i] + [self.tokenizer.pad_token_id] * (T - len(ids[i])) for i in rows], device=self.device)
-            m = torch.tensor([[1] * len(ids[i]) + [0] * (T - len(ids[i])) for i in rows], device=self.device)
-            scored = torch.zeros(len(rows), T - 1)
+        for rows, x, m, pos in padded_batches(ids, self.batch_size, self.tokenizer.pad_token_id, self.device):
+            scored = torch.zeros(len(rows), x.shape[1] - 1)  # response tokens only (token k at column k - 1)
             for b, i in enumerate(rows):
-                scored[b, max(self.response_start(texts[i]) - 1, 0):len(ids[i]) - 1] = 1
+                pad = x.shape[1] - len(ids[i])
+                scored[b, pad + max(self.response_start(texts[i]) - 1, 0):] = 1
             lt = token_logps(self.model, x, m).float().cpu() * scored
             lr = token_logps(self.reference, x, m).float().cpu() * scored
             q = implicit_process_reward(lt, lr, self.beta)
             for b, i in enumerate(rows):
-                out[i] = q[b, :len(ids[i]) - 1]
+                out[i] = q[b, x.shape[1] - len(ids[i]):]
         return ids, out
 
     def __call__(self, texts):

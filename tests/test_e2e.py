@@ -103,3 +103,39 @@ def test_sft_fix_update_trains_dpo_on_fixed_steps_after_sft(tmp_path, monkeypatc
     assert dpo[1].endswith("train_dpo.py") and dpo[dpo.index("--model") + 1] == str(tmp_path / "round1" / "policy_sft")
     assert dpo[dpo.index("--kinds") + 1] == "fixed_step" and dpo[dpo.index("--order") + 1] == "shuffle"
     assert dpo[dpo.index("--out") + 1] == str(tmp_path / "round1" / "policy")
+
+
+def test_sft_greedyfix_update_iterates_decode_pairs_dpo_from_each_policy(tmp_path, monkeypatch):
+    """--update sft+greedyfix: after the SFT, each iteration decodes the whole pool greedily with the
+    current policy, builds pairs.py --greedy pairs from it, and trains DPO from that same policy (its
+    reference); the last iteration writes the round's policy."""
+    import loop
+    calls = []
+    monkeypatch.setattr(loop, "sft", lambda args, log, init, files, dest, *a, **k: calls.append(("sft", init, dest)) or 1.0)
+    monkeypatch.setattr(loop, "timed", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 2.0)
+    monkeypatch.setattr(loop, "run", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 0.0)
+    args = loop.get_parser().parse_args(["--out", str(tmp_path), "--update", "sft+greedyfix", "--fix-iterations", "2"])
+    rd = tmp_path / "round1"
+    new, seconds = loop.update_policy(args, tmp_path / "log", rd, tmp_path / "round0" / "policy", tmp_path / "seed.jsonl", [])
+    assert new == rd / "policy" and seconds == 1.0 + 2 * (2.0 + 2.0)  # SFT, then per iteration decoding and DPO
+    assert calls[0] == ("sft", tmp_path / "round0" / "policy", rd / "policy_sft")
+    scripts = [Path(c[1]).name for c in calls[1:]]
+    assert scripts == ["evaluate.py", "pairs.py", "train_dpo.py"] * 2
+    flag = lambda c, f: c[c.index(f) + 1]  # noqa: E731
+    pool = str(tmp_path / "data" / "pool.jsonl")
+    for k, (dec, pairs, dpo) in enumerate([calls[1:4], calls[4:7]], 1):
+        start = str(rd / "policy_sft") if k == 1 else str(rd / "greedyfix" / "iter1" / "policy")
+        assert flag(dec, "--model") == start and flag(dec, "--data") == pool and flag(dec, "--methods") == "greedy"
+        assert flag(pairs, "--greedy") == str(rd / "greedyfix" / f"iter{k}" / "pool_greedy" / "predictions.jsonl")
+        assert flag(pairs, "--problems") == pool
+        assert flag(dpo, "--model") == start and flag(dpo, "--kinds") == "fixed_step"
+        assert flag(dpo, "--pairs") == str(rd / "greedyfix" / f"iter{k}" / "pairs" / "pairs.jsonl")
+    assert flag(calls[3], "--out") == str(rd / "greedyfix" / "iter1" / "policy") and flag(calls[6], "--out") == str(rd / "policy")
+
+
+def test_default_update_is_greedyfix_on_the_builtin_task_and_sft_for_an_hf_model(tmp_path):
+    """--update unset: sft+greedyfix with --init tiny (it wins docs/preference.md's table), sft with an HF model."""
+    import loop
+    args = loop.get_parser().parse_args(["--out", str(tmp_path)])
+    assert args.update is None and loop.default_update(args.init) == "sft+greedyfix"
+    assert loop.default_update("Qwen/Qwen2.5-Math-1.5B-Instruct") == "sft"

@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import edit_distance  # noqa: E402
-from pairs import (Tree, complete_pairs, depth_pairs, false_pairs, fixed_pairs, ppm_pairs, sft_records,  # noqa: E402
-                   step_pairs, svpo_pairs)
+from pairs import (Tree, complete_pairs, depth_pairs, false_pairs, fixed_pairs, greedy_fix_pair, ppm_pairs,  # noqa: E402
+                   sft_records, step_pairs, svpo_pairs)
 
 P = "Question: Q?\nAnswer:\n"
 A, B, C = "7+3=10", "7*3=21", "7-3=4"
@@ -171,6 +171,34 @@ def test_fixed_pairs_the_checkers_result_against_each_false_step_even_without_a_
                               (P + B + "\n\n", "21-1=20\n\n", "21-1=19\n\n")}
     assert {(p["kind"], p["q_chosen"], p["q_rejected"]) for p in pairs} == {
         ("fixed_step", 0.0, -1.0), ("fixed_step", 0.5, -1.0), ("fixed_step", -0.6, -1.0)}
+
+
+def test_greedy_fix_pair_corrects_the_first_false_step():
+    mid = greedy_fix_pair("p1", P, "3+4=7\n\n7*2=15\n\n15-1=14. The answer is \\boxed{14}.")
+    assert (mid["prompt"], mid["chosen"], mid["rejected"], mid["depth"]) == (P + "3+4=7\n\n", "7*2=14\n\n", "7*2=15\n\n", 2)
+    assert mid["kind"] == "fixed_step" and mid["problem"] == "p1"
+    last = greedy_fix_pair("p2", P, "3+4=8. The answer is \\boxed{8}.")  # answers: EOS, not the delimiter
+    assert (last["prompt"], last["chosen"], last["rejected"]) == (P, "3+4=7. The answer is \\boxed{7}.",
+                                                                  "3+4=8. The answer is \\boxed{8}.")
+    assert greedy_fix_pair("p3", P, "3+4=7\n\n7*2=14. The answer is \\boxed{14}.") is None  # all true
+    assert greedy_fix_pair("p4", P, "7/2=3\n\n3+1=5") is None  # 7/2 has no integer result
+
+
+def test_cli_greedy_pairs_from_predictions(tmp_path):
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"id": i, "question": "Q?", "answer": "14"}) + "\n"
+                                                 for i in ("a", "b")))
+    preds = [{"id": "a", "greedy": {"text": "3+4=7\n\n7*2=15. The answer is \\boxed{15}.", "correct": False}},
+             {"id": "b", "greedy": {"text": "3+4=7\n\n7*2=14. The answer is \\boxed{14}.", "correct": True}}]
+    (tmp_path / "pred.jsonl").write_text("".join(json.dumps(r) + "\n" for r in preds))
+    cmd = [sys.executable, str(ROOT / "pairs.py"), "--greedy", str(tmp_path / "pred.jsonl"), "--out-dir", str(tmp_path / "o")]
+    out = subprocess.run(cmd + ["--problems", str(tmp_path / "pool.jsonl")], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    pairs = [json.loads(line) for line in (tmp_path / "o" / "pairs.jsonl").read_text().splitlines()]
+    assert [(p["id"], p["prompt"], p["chosen"], p["rejected"]) for p in pairs] == [
+        ("a-greedy_fix-0", P + "3+4=7\n\n", "7*2=14. The answer is \\boxed{14}.", "7*2=15. The answer is \\boxed{15}.")]
+    assert json.loads((tmp_path / "o" / "pairs_meta.json").read_text())["counts"]["fixed_step"] == 1
+    bad = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)  # no --problems
+    assert bad.returncode != 0 and "--greedy with --problems" in bad.stderr
 
 
 def test_cli_writes_files_and_counts(tmp_path):

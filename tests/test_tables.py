@@ -1,5 +1,4 @@
-"""benchmarks/loop_table.py, learning_curve.py and greedy_fix_pairs.py: what they report and build, on hand-built
-run folders and solutions."""
+"""benchmarks/loop_table.py and learning_curve.py: what they report, on hand-built run folders."""
 import json
 import sys
 from pathlib import Path
@@ -7,7 +6,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import greedy_fix_pairs  # noqa: E402
 import learning_curve  # noqa: E402
 import loop_table  # noqa: E402
 
@@ -64,15 +62,3 @@ def test_bench_learning_takes_a_loop_round(tmp_path):
     (run / "round1" / "pairs" / "pairs_meta.json").unlink()
     with pytest.raises(SystemExit, match="pairs_meta.json missing"):
         bench_learning.loop_artifacts(tpl, 7, False, 1)
-
-
-def test_greedy_fix_pair_corrects_the_first_false_step():
-    q = "Question: ...\nAnswer:\n"
-    mid = greedy_fix_pairs.greedy_fix_pair("p1", q, "3+4=7\n\n7*2=15\n\n15-1=14. The answer is \\boxed{14}.")
-    assert (mid["prompt"], mid["chosen"], mid["rejected"], mid["depth"]) == (q + "3+4=7\n\n", "7*2=14\n\n", "7*2=15\n\n", 2)
-    assert mid["kind"] == "fixed_step" and mid["problem"] == "p1"
-    last = greedy_fix_pairs.greedy_fix_pair("p2", q, "3+4=8. The answer is \\boxed{8}.")  # answers: EOS, not the delimiter
-    assert (last["prompt"], last["chosen"], last["rejected"]) == (q, "3+4=7. The answer is \\boxed{7}.",
-                                                                  "3+4=8. The answer is \\boxed{8}.")
-    assert greedy_fix_pairs.greedy_fix_pair("p3", q, "3+4=7\n\n7*2=14. The answer is \\boxed{14}.") is None  # all true
-    assert greedy_fix_pairs.greedy_fix_pair("p4", q, "7/2=3\n\n3+1=5") is None  # 7/2 has no integer result
