@@ -181,7 +181,7 @@ def get_parser():
                         "(docs/preference.md); sft with an HF --init, rStar's update; sft+fix needs --keep-false in --mcts-args)")
     g.add_argument("--fix-iterations", type=positive_int, default=4,
                    help="sft+greedyfix: greedy-pool -> fixed-step pairs -> DPO iterations after the SFT "
-                        "(4: the number measured, docs/preference.md; ~1.7 min each on 2 free CPU cores)")
+                        "(4: the number measured, docs/preference.md; 1.4-1.8 min each on a host that trains the base in 11 min)")
     g.add_argument("--update-from", default="previous", choices=["previous", "init"],
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")

@@ -424,11 +424,11 @@ def main():
     if args.greedy:  # the policy's own greedy solutions, first false step vs its correction
         questions = {str(p["id"]): p["question"] for p in read_problems(args.problems)}
         for r in load_jsonl(args.greedy, {"id": (str, int), "greedy": dict}):
-            if str(r["id"]) not in questions:
-                raise DataError(f"{args.greedy}: problem {r['id']} is not in --problems {args.problems}")
-            pair = greedy_fix_pair(str(r["id"]), format_prompt(tok, questions[str(r["id"])]), r["greedy"]["text"],
-                                   args.step_delim)
-            dpo += [{**pair, "id": f"{r['id']}-greedy_fix-0"}] if pair else []
+            pid = str(r["id"])
+            if pid not in questions:
+                raise DataError(f"{args.greedy}: problem {pid} is not in --problems {args.problems}")
+            pair = greedy_fix_pair(pid, format_prompt(tok, questions[pid]), r["greedy"]["text"], args.step_delim)
+            dpo += [{**pair, "id": f"{pid}-greedy_fix-0"}] if pair else []
     for rec in read_trees(args.trees):
         tree = Tree(rec, args.min_visits)
         n_trees += 1
