@@ -209,8 +209,12 @@ def siblings(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    helps = {"ceiling": "maj@N, pass@N and the vote over the samples whose equations hold",
+             "value-head": "train a PPM head with MSE at every step end on clean Monte Carlo values",
+             "checker-pairs": "write train_ppm.py pairs labelled by the arithmetic checker",
+             "siblings": "a --ppm's step AUC and accuracy on same-prefix true / false sibling steps"}
     for name, fn in (("ceiling", ceiling), ("value-head", value_head), ("checker-pairs", pairs), ("siblings", siblings)):
-        p = sub.add_parser(name, help=fn.__name__)
+        p = sub.add_parser(name, help=helps[name])
         p.set_defaults(fn=fn)
         p.add_argument("--samples", required=True, help="evaluate.py predictions.jsonl (method sample)")
         p.add_argument("--data", required=True, help="the problems it sampled (questions)")
