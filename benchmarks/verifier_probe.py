@@ -146,16 +146,19 @@ def value_head(args):
     random.seed(args.seed)
     model, tok = build_model(args.policy, False)
     recs, problems = read(args)
-    examples = []  # (ids, step-end positions, values)
+    examples, split = [], 0  # (ids, step-end positions, values); samples whose prefixes tokenize apart
     for r in recs:
         prompt = format_prompt(tok, problems[str(r["id"])]["question"])
         for steps, qs in clean_values(r["sample"]["texts"], r["sample"]["preds"], r["answer"]):
             ids = encode(tok, trajectory_text(prompt, list(steps)))
-            ends = [len(encode(tok, trajectory_text(prompt, list(steps[:i + 1])))) - 1 for i in range(len(steps))]
-            if len(ids) <= args.max_len:
-                examples.append((ids, ends, qs))
+            prefixes = [encode(tok, trajectory_text(prompt, list(steps[:i + 1]))) for i in range(len(steps))]
+            if any(ids[:len(p)] != p for p in prefixes):  # a step end is not a position of the whole sample
+                split += 1
+            elif len(ids) <= args.max_len:
+                examples.append((ids, [len(p) - 1 for p in prefixes], qs))
     steps_total = int(args.epochs * len(examples) / args.batch_size)
-    print(f"{len(examples)} samples | {sum(len(q) for _, _, q in examples)} step values | {steps_total} steps", flush=True)
+    print(f"{len(examples)} samples ({split} skipped: a prefix tokenizes apart) | "
+          f"{sum(len(q) for _, _, q in examples)} step values | {steps_total} steps", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95))
     body, order, t0 = getattr(model, model.base_model_prefix), [], time.time()
     model.train()
