@@ -60,6 +60,27 @@ def clean_values(texts, preds, gold):
     return out
 
 
+def checker_values(texts, rng):
+    """Per distinct sample, (steps, targets) labelled by the checker alone: +1 at every step end while
+    every equation so far holds, -1 from the first false step on. Two truncated copies teach both sides
+    of each sum: the sample up to its first false step with that step corrected (all +1), and the sample
+    up to a true step chosen at random before it, that step's result moved by `perturb` (-1 there).
+    -> [(steps, [q_1, ..., q_m])]"""
+    out = []
+    for t in dict.fromkeys(texts):
+        steps = split_steps(t)
+        bad = next((k for k, s in enumerate(steps) if not equations_hold(s)), len(steps))
+        out.append((steps, [1.0] * bad + [-1.0] * (len(steps) - bad)))
+        fix = correct_equations(steps[bad]) if bad < len(steps) else None
+        if fix:
+            out.append((steps[:bad] + [fix], [1.0] * (bad + 1)))
+        j = rng.randrange(bad) if bad else None
+        moved = perturb(steps[j], rng) if j is not None else None
+        if moved:
+            out.append((steps[:j] + [moved], [1.0] * j + [-1.0]))
+    return out
+
+
 def perturb(step, rng):
     """The step with the result of its last equation moved by 1, 2, 3, 9, 10, 11 or 20 (up or down, never
     below 0; a \\boxed copy of it follows), or None when it has no equation."""
@@ -144,12 +165,14 @@ def value_head(args):
     from train_ppm import build_model
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    model, tok = build_model(args.policy, False)
-    recs, problems = read(args)
+    model, tok = build_model(args.policy, args.from_scratch)
+    recs, problems, rng = *read(args), random.Random(args.seed)
     examples, split = [], 0  # (ids, step-end positions, values); samples whose prefixes tokenize apart
     for r in recs:
         prompt = format_prompt(tok, problems[str(r["id"])]["question"])
-        for steps, qs in clean_values(r["sample"]["texts"], r["sample"]["preds"], r["answer"]):
+        labelled = (clean_values(r["sample"]["texts"], r["sample"]["preds"], r["answer"]) if args.target == "mc"
+                    else checker_values(r["sample"]["texts"], rng))
+        for steps, qs in labelled:
             ids = encode(tok, trajectory_text(prompt, list(steps)))
             prefixes = [encode(tok, trajectory_text(prompt, list(steps[:i + 1]))) for i in range(len(steps))]
             if any(ids[:len(p)] != p for p in prefixes):  # a step end is not a position of the whole sample
@@ -158,7 +181,8 @@ def value_head(args):
                 examples.append((ids, [len(p) - 1 for p in prefixes], qs))
     steps_total = int(args.epochs * len(examples) / args.batch_size)
     print(f"{len(examples)} samples ({split} skipped: a prefix tokenizes apart) | "
-          f"{sum(len(q) for _, _, q in examples)} step values | {steps_total} steps", flush=True)
+          f"{sum(len(q) for _, _, q in examples)} step values ({sum(v < 0 for _, _, q in examples for v in q)} "
+          f"below 0) | {steps_total} steps", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95))
     body, order, t0 = getattr(model, model.base_model_prefix), [], time.time()
     model.train()
@@ -227,6 +251,10 @@ def main():
         if name == "checker-pairs":
             p.add_argument("--share", type=float, default=1.0, help="share of the true steps given a perturbed pair")
         if name == "value-head":
+            p.add_argument("--target", choices=["mc", "checker"], default="mc",
+                           help="mc: clean Monte Carlo values (clean_values); checker: +1 / -1 by the checker "
+                                "with corrected and perturbed copies (checker_values)")
+            p.add_argument("--from-scratch", action="store_true", help="fresh weights of the policy's architecture")
             p.add_argument("--epochs", type=float, default=1.0, help="passes over the distinct samples")
             p.add_argument("--lr", type=float, default=1e-3, help="peak lr (warm-up 5%%, cosine to 5%%)")
             p.add_argument("--batch-size", type=int, default=32, help="samples per step")

@@ -75,3 +75,28 @@ def test_sibling_stats_reads_only_same_prefix_pairs():
     auc, n, acc = vp.sibling_stats([("p", r, [0.6, 0.9]), ("p", s, [0.5, -1.0]), ("q", r, [0.1, 0.1])])
     assert (n, acc) == (1, 1.0)  # problem q's true steps have no false sibling...
     assert auc == pytest.approx(2 / 4)  # ...but count in the AUC: 0.6, 0.9 above 0.5; 0.1, 0.1 below
+
+
+class Pick(Fixed):
+    """Fixed, with randrange(n) giving `j`."""
+    def __init__(self, d, u, j):
+        super().__init__(d, u)
+        self.j = j
+
+    def randrange(self, n):
+        assert self.j < n
+        return self.j
+
+
+def test_checker_values_label_by_the_checker_with_a_fixed_and_a_perturbed_copy():
+    split = lambda t: t.split("\n\n")  # noqa: E731
+    out = vp.checker_values([LUCKY, LUCKY, WRONG_READ], Pick(3, 0.1, 1))
+    # LUCKY (once): its false first step is -1 and so is all after it, right answer or not; its fixed copy
+    # stops at the corrected step (+1); no true step before it, so no perturbed copy
+    assert out[0] == (split(LUCKY), [-1.0, -1.0])
+    assert out[1] == (["2+3=5"], [1.0])
+    # WRONG_READ: every equation holds (+1 throughout; the checker does not read the question); the
+    # perturbed copy ends at step 2 (randrange -> 1) with its result moved by 3 (-1 there)
+    assert out[2] == (split(WRONG_READ), [1.0, 1.0])
+    assert out[3] == (["2+3=5", "5*3=18. The answer is \\boxed{18}."], [1.0, -1.0])
+    assert len(out) == 4
