@@ -8,7 +8,9 @@ predictions.jsonl (on the test problems, or on the pool problems as training dat
                  on this task; and how many wrong samples have a false equation.
   value-head     a PPM head (train_ppm.build_model) trained with MSE at EVERY step end of every distinct
                  sample, one forward pass per sample, on clean Monte Carlo values (`clean_values`): the
-                 AlphaMath value head on all nodes, with the samples of a problem as its tree.
+                 AlphaMath value head on all nodes, with the samples of a problem as its tree; or, with
+                 --target checker, on the checker's +1 / -1 alone with corrected and perturbed copies
+                 (`checker_values`).
   checker-pairs  train_ppm.py pairs labelled by the checker (`checker_pairs`): each sample's first false
                  step against the same step with the checker's results, and each true step before it
                  against the same step with its last result changed (`perturb`).
@@ -52,12 +54,15 @@ def clean_values(texts, preds, gold):
             count[steps[:i + 1]] += 1
     out = []
     for steps in dict.fromkeys(sols):
-        qs, bad = [], False
-        for i in range(len(steps)):
-            bad = bad or not equations_hold(steps[i])
-            qs.append(-1.0 if bad else total[steps[:i + 1]] / count[steps[:i + 1]])
-        out.append((steps, qs))
+        bad = first_false(steps)
+        out.append((steps, [-1.0 if i >= bad else total[steps[:i + 1]] / count[steps[:i + 1]]
+                            for i in range(len(steps))]))
     return out
+
+
+def first_false(steps):
+    """Index of the first step with a false equation (len(steps) when every one holds)."""
+    return next((k for k, s in enumerate(steps) if not equations_hold(s)), len(steps))
 
 
 def checker_values(texts, rng):
@@ -69,15 +74,16 @@ def checker_values(texts, rng):
     out = []
     for t in dict.fromkeys(texts):
         steps = split_steps(t)
-        bad = next((k for k, s in enumerate(steps) if not equations_hold(s)), len(steps))
+        bad = first_false(steps)
         out.append((steps, [1.0] * bad + [-1.0] * (len(steps) - bad)))
         fix = correct_equations(steps[bad]) if bad < len(steps) else None
         if fix:
             out.append((steps[:bad] + [fix], [1.0] * (bad + 1)))
-        j = rng.randrange(bad) if bad else None
-        moved = perturb(steps[j], rng) if j is not None else None
-        if moved:
-            out.append((steps[:j] + [moved], [1.0] * j + [-1.0]))
+        if bad:
+            j = rng.randrange(bad)
+            moved = perturb(steps[j], rng)
+            if moved:
+                out.append((steps[:j] + [moved], [1.0] * j + [-1.0]))
     return out
 
 
