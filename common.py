@@ -38,6 +38,7 @@ from grader import gold_from_gsm8k, gold_from_math
 
 STEP_DELIM = "\n\n"
 IMPLICIT_PRM_FILE = "implicit_prm.json"  # marks a --ppm directory as an implicit PRM (scoring.ImplicitPRM)
+RESULT_VERIFIER_FILE = "result_verifier.json"  # marks a --ppm directory as a result verifier (scoring.ResultVerifier)
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:\n"
 CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 
@@ -373,8 +374,9 @@ def check_model_dir(path, flag, kind="causal"):
 
     kind "causal": a policy (a *ForCausalLM checkpoint with tokenizer files); kind "ppm": a
     process preference model (a *ForSequenceClassification checkpoint, train_ppm.py, or a causal LM
-    with IMPLICIT_PRM_FILE, train_dpo.py --implicit-prm). A plain causal LM passed as a PPM would
-    load with a freshly initialised score head and score noise."""
+    with IMPLICIT_PRM_FILE, train_dpo.py --implicit-prm, or with RESULT_VERIFIER_FILE, train_sft.py
+    --verifier). A plain causal LM passed as a PPM would load with a freshly initialised score head
+    and score noise."""
     p = Path(path)
     if not p.exists() and HUB_ID.match(str(path)) and not p.parent.exists():
         return  # a hub id ("org/name", no local folder "org"): transformers or vLLM fetch and check it
@@ -388,7 +390,7 @@ def check_model_dir(path, flag, kind="causal"):
         archs = json.loads((p / "config.json").read_text()).get("architectures") or []
     except (ValueError, AttributeError, UnicodeDecodeError):
         raise UsageError(f"{flag}: {path}/config.json: not a JSON object") from None
-    if kind == "ppm" and (p / IMPLICIT_PRM_FILE).exists():
+    if kind == "ppm" and ((p / IMPLICIT_PRM_FILE).exists() or (p / RESULT_VERIFIER_FILE).exists()):
         kind = "causal"
     want = ("ForSequenceClassification",) if kind == "ppm" else ("ForCausalLM", "LMHeadModel")
     if not any(a.endswith(want) for a in archs):

@@ -410,6 +410,12 @@ def equations_hold(text):
     return True
 
 
+def result_spans(text):
+    """(start, end) character spans of the result c of every integer equation a op b = c in the
+    text, true or false: the tokens a result verifier scores (scoring.ResultVerifier)."""
+    return [m.span(4) for m in _EQUATION.finditer(text)]
+
+
 def correct_equations(text):
     """The text with every false integer equation a op b = c given its true result c' (and a
     \\boxed{c} of the last one becomes \\boxed{c'}), or None when every equation holds or a false

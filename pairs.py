@@ -31,6 +31,9 @@ What it does
   - `--greedy` (instead of trees): the same pair at the first false step of each of the policy's
     greedy solutions (evaluate.py --methods greedy on pool problems): the errors it makes most
     often, where the trees' false steps are its rare slips (loop.py --update sft+greedyfix).
+  - `--samples` (instead of trees): a result verifier's data (train_sft.py --verifier), in sft.jsonl:
+    every distinct sample of the policy (evaluate.py --methods sample on pool problems) with each false
+    result replaced by the checker's (`corrected_records`).
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
     AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
     written equation holds and, on the built-in task, one per operation (grader.steps_verified).
@@ -53,7 +56,7 @@ Text conventions (the trainer relies on them)
   - correct: a node's "correct" field, else reward > 0, else Q > 0 (terminal nodes only).
 
 Input   --trees: trees JSONL (mcts.py's output contract) from mcts.py, one or more files; or
-        --greedy: evaluate.py predictions.jsonl (method greedy) with --problems, its problems.
+        --greedy / --samples: evaluate.py predictions.jsonl (method greedy / sample) with --problems.
 Output  --out-dir: pairs.jsonl {"id", "problem", "prompt", "chosen", "rejected", "kind", "q_chosen",
         "q_rejected", "r_chosen", "r_rejected", "depth"} (every DPO kind), ppm_pairs.jsonl (same
         fields, kinds ppm / ppm_final), sft.jsonl {"id", "problem", "prompt", "completion"},
@@ -62,6 +65,7 @@ Output  --out-dir: pairs.jsonl {"id", "problem", "prompt", "chosen", "rejected",
 Commands (pure Python on one core: no GPU or torchrun variant)
   CPU:  python pairs.py --trees runs/trees.jsonl --out-dir runs/pairs
   greedy errors:  python pairs.py --greedy E/predictions.jsonl --problems pool.jsonl --model P --out-dir G
+  verifier data:  python pairs.py --samples S/predictions.jsonl --problems pool.jsonl --model P --out-dir V
   any:  python pairs.py --trees trees.jsonl --out-dir pairs --model Qwen/Qwen2.5-Math-7B-Instruct --tau 1
 """
 import argparse
@@ -313,6 +317,18 @@ def greedy_fix_pair(problem, prompt, text, delim=STEP_DELIM):
     return None if k is None else fix_pair(problem, prompt, steps[:k], steps[k], 0.0, k + 1, delim)
 
 
+def corrected_records(problem, prompt, texts, delim=STEP_DELIM):
+    """`--samples` for one problem: every distinct sample with each false result replaced by the
+    checker's (grader.correct_equations), kept when every step then holds. A verifier trained on them
+    learns the results the policy writes wrong, on the policy's own text (scoring.ResultVerifier)."""
+    out = []
+    for text in dict.fromkeys(texts):
+        steps = [correct_equations(s) or s for s in text.split(delim)]
+        if all(equations_hold(s) for s in steps):
+            out.append({"problem": problem, "prompt": prompt, "completion": delim.join(steps)})
+    return out
+
+
 def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
     """rStar-Math PPM pairs: per parent top-`top` correct-leading vs bottom-`top` wrong-leading
     children (Q margin >= margin, edit distance >= min_edit), plus top vs bottom whole trajectories."""
@@ -359,6 +375,16 @@ def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
 # ----------------------------------------------------------------------------- run
 
 
+def read_predictions(path, method, problems, tok):
+    """(problem id, prompt, record) per record of evaluate.py's predictions.jsonl holding `method`."""
+    questions = {str(p["id"]): p["question"] for p in read_problems(problems)}
+    for r in load_jsonl(path, {"id": (str, int), method: dict}):
+        pid = str(r["id"])
+        if pid not in questions:
+            raise DataError(f"{path}: problem {pid} is not in --problems {problems}")
+        yield pid, format_prompt(tok, questions[pid]), r
+
+
 def extract(tree, prompt, args):
     """All records of one tree: (dpo pairs, ppm pairs, sft records)."""
     rules, d = set(args.rules.split(",")), args.step_delim
@@ -385,7 +411,9 @@ def main():
     ap.add_argument("--trees", nargs="+", default=[], help="trees JSONL file(s) from mcts.py")
     ap.add_argument("--greedy", default="", help="instead of --trees: evaluate.py greedy predictions.jsonl on answer-"
                     "carrying problems (never the test set) -> fixed-step pairs at each solution's first false step")
-    ap.add_argument("--problems", default="", help="--greedy: the problems it decoded (for the questions)")
+    ap.add_argument("--samples", default="", help="instead of --trees: evaluate.py sample predictions.jsonl on answer-"
+                    "carrying problems -> sft.jsonl of the samples with their false results corrected (verifier data)")
+    ap.add_argument("--problems", default="", help="--greedy / --samples: the problems decoded (for the questions)")
     ap.add_argument("--out-dir", required=True, help="writes pairs.jsonl, ppm_pairs.jsonl, sft.jsonl, pairs_meta.json")
     ap.add_argument("--rules", default="step,complete,depth,svpo,false,ppm",
                     help="comma-separated pair rules: step, complete, depth, svpo, false, fix, ppm")
@@ -411,8 +439,8 @@ def main():
     bad = set(args.rules.split(",")) - set(DPO_RULES) - {"ppm"}
     if bad:
         raise SystemExit(f"--rules: unknown rule(s) {sorted(bad)}")
-    if bool(args.trees) == bool(args.greedy) or bool(args.greedy) != bool(args.problems):
-        raise SystemExit("give --trees, or --greedy with --problems")
+    if sum(map(bool, (args.trees, args.greedy, args.samples))) != 1 or bool(args.problems) == bool(args.trees):
+        raise SystemExit("give --trees, or --greedy or --samples with --problems")
     check_output(args.out_dir, "--out-dir", is_dir=True)
     tok = None
     if args.model:
@@ -422,13 +450,13 @@ def main():
 
     dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
     if args.greedy:  # the policy's own greedy solutions, first false step vs its correction
-        questions = {str(p["id"]): p["question"] for p in read_problems(args.problems)}
-        for r in load_jsonl(args.greedy, {"id": (str, int), "greedy": dict}):
-            pid = str(r["id"])
-            if pid not in questions:
-                raise DataError(f"{args.greedy}: problem {pid} is not in --problems {args.problems}")
-            pair = greedy_fix_pair(pid, format_prompt(tok, questions[pid]), r["greedy"]["text"], args.step_delim)
+        for pid, prompt, r in read_predictions(args.greedy, "greedy", args.problems, tok):
+            pair = greedy_fix_pair(pid, prompt, r["greedy"]["text"], args.step_delim)
             dpo += [{**pair, "id": f"{pid}-greedy_fix-0"}] if pair else []
+    if args.samples:  # the policy's samples with their results corrected: a result verifier's data
+        for pid, prompt, r in read_predictions(args.samples, "sample", args.problems, tok):
+            recs = corrected_records(pid, prompt, r["sample"]["texts"], args.step_delim)
+            sft += [{**c, "id": f"{pid}-corrected-{j}"} for j, c in enumerate(recs)]
     for rec in read_trees(args.trees):
         tree = Tree(rec, args.min_visits)
         n_trees += 1

@@ -7,7 +7,11 @@
     train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1], and
     `prefix_values`: the value of every step prefix of whole solutions, one forward pass each.
   - `ImplicitPRM`: the same interface for the implicit process reward of a DPO-tuned policy
-    against its reference (train_dpo.py --implicit-prm); `load_ppm` picks the class a directory needs.
+    against its reference (train_dpo.py --implicit-prm).
+  - `ResultVerifier`: the same interface for a generative verifier of the written arithmetic: a
+    causal LM fine-tuned on the policy's samples with every false result corrected (train_sft.py
+    --verifier) scores a trajectory by the probability it gives each result the trajectory wrote.
+  `load_ppm` picks the class a directory needs.
 """
 import json
 import math
@@ -16,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-from common import IMPLICIT_PRM_FILE, UsageError, encode, format_prompt, load_model, load_tokenizer, pick_device
+from common import (IMPLICIT_PRM_FILE, RESULT_VERIFIER_FILE, UsageError, encode, format_prompt, load_model, load_tokenizer,
+                    pick_device)
+from grader import result_spans
 
 # ----------------------------------------------------------------------------- log-probs
 
@@ -233,12 +239,98 @@ class ImplicitPRM:
         return [[values[p] for p in ps] for ps in prefixes]
 
 
+# ----------------------------------------------------------------------------- the result verifier
+
+
+def result_value(result_probs):
+    """The value of a partial trajectory from the probability a result verifier gives each result it
+    wrote so far (c_j of every equation a op b = c_j after the prompt):
+        v = 2 * min_j p(c_j) - 1,   p(c_j) = prod over the tokens x_t of c_j of p(x_t | x_<t)
+    (v = 1 before the first equation). 2p - 1 puts the weakest result's probability on the [-1, 1]
+    scale of the terminal rewards, and evaluate.py's vote weight (1 + v) / 2 is that probability."""
+    return 2.0 * min(result_probs, default=1.0) - 1.0
+
+
+def write_result_verifier(out):
+    """Mark OUT (a causal LM's HF directory) as a result verifier: RESULT_VERIFIER_FILE."""
+    Path(out, RESULT_VERIFIER_FILE).write_text(json.dumps(
+        {"score": "p(c) of each written result c of a op b = c after the prompt", "value": "2 * min_j p(c_j) - 1"}) + "\n")
+
+
+class ResultVerifier:
+    """Scores partial trajectories by how likely a causal LM finds the results they wrote
+    (result_value): a generative process verifier of the arithmetic. The LM is the policy fine-tuned
+    on its own samples with every false result replaced by the checker's (pairs.py --samples,
+    train_sft.py --verifier), so it knows the sums the policy gets wrong; it reads only the results
+    (grader.result_spans), not the operands or the words, so a sampled phrasing costs nothing. A
+    result's tokens are those whose characters overlap it; only results after the prompt's end count.
+    One forward pass per batch; hf backend only."""
+
+    def __init__(self, path, device=None, dtype=None, batch_size=64):
+        if device is None:
+            device, dtype = pick_device(announce=False)
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_model(path, device, dtype)
+        self.device, self.batch_size = device, batch_size
+        self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
+
+    def encode(self, text):
+        """(token ids, character offsets) as common.encode tokenizes the text."""
+        bos = self.tokenizer.bos_token
+        e = self.tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)), return_offsets_mapping=True)
+        return e["input_ids"], e["offset_mapping"]
+
+    @torch.no_grad()
+    def token_logps(self, ids):
+        """Per id list, [0, log p(x_1 | x_0), ..., log p(x_n | x_<n)] (the first token is not scored)."""
+        out = [None] * len(ids)
+        for rows, x, m, _ in padded_batches(ids, self.batch_size, self.tokenizer.pad_token_id, self.device):
+            lp = token_logps(self.model, x, m).float().cpu()  # (B, T-1): token k of a row at column k - 1
+            for b, i in enumerate(rows):
+                out[i] = [0.0] + lp[b, x.shape[1] - len(ids[i]):].tolist()
+        return out
+
+    def value(self, text, offsets, logps):
+        """result_value of `text` from its tokens' offsets and log-probs."""
+        i = text.find(self.prompt_end)
+        start = 0 if i < 0 else i + len(self.prompt_end)
+        probs = [math.exp(sum(lp for (s, e), lp in zip(offsets, logps) if e > s and s < b and e > a))
+                 for a, b in result_spans(text) if a >= start]
+        return result_value(probs)
+
+    def __call__(self, texts):
+        enc = [self.encode(t) for t in texts]
+        logps = self.token_logps([ids for ids, _ in enc])
+        return [self.value(t, offs, lp) for t, (_, offs), lp in zip(texts, enc, logps)]
+
+    def prefix_values(self, prefixes):
+        """As PPMScorer.prefix_values: every prefix of a solution read from one pass over it (a causal
+        LM's log-probs of a prefix's tokens do not depend on what follows)."""
+        full = list(dict.fromkeys(ps[-1] for ps in prefixes))
+        enc = {t: self.encode(t) for t in full}
+        logps = dict(zip(full, self.token_logps([enc[t][0] for t in full])))
+        values, alone = {}, []
+        for ps in prefixes:
+            ids, offs = enc[ps[-1]]
+            for p in ps:
+                pids = self.encode(p)[0]
+                if ids[:len(pids)] == pids:
+                    values[p] = self.value(p, offs[:len(pids)], logps[ps[-1]][:len(pids)])
+                else:  # the tokenizer splits this prefix differently alone
+                    alone.append(p)
+        values.update(zip(alone, self(alone)) if alone else {})
+        return [[values[p] for p in ps] for ps in prefixes]
+
+
 def load_ppm(path, device=None, dtype=None, batch_size=64, backend="hf", gpu_memory=0.2):
-    """The scorer a --ppm directory needs: ImplicitPRM when it holds IMPLICIT_PRM_FILE, else PPMScorer."""
-    if Path(path, IMPLICIT_PRM_FILE).exists():
-        if backend != "hf":
-            raise UsageError(f"{path}: an implicit PRM scores with the hf backend only (--ppm-backend hf)")
-        return ImplicitPRM(path, device, dtype, batch_size)
+    """The scorer a --ppm directory needs: ImplicitPRM when it holds IMPLICIT_PRM_FILE, ResultVerifier
+    when it holds RESULT_VERIFIER_FILE, else PPMScorer."""
+    for marker, cls, name in ((IMPLICIT_PRM_FILE, ImplicitPRM, "an implicit PRM"),
+                              (RESULT_VERIFIER_FILE, ResultVerifier, "a result verifier")):
+        if Path(path, marker).exists():
+            if backend != "hf":
+                raise UsageError(f"{path}: {name} scores with the hf backend only (--ppm-backend hf)")
+            return cls(path, device, dtype, batch_size)
     return PPMScorer(path, device, dtype, batch_size, backend, gpu_memory)
 
 

@@ -10,6 +10,9 @@ What it does
   - `--init PATH` fine-tunes any HF causal LM directory (e.g. Qwen2.5-Math-1.5B-Instruct):
     AlphaLLM's policy update on the best trajectory per problem, rStar-Math's SFT on the top-2
     trajectories per problem (both written by pairs.py as sft JSONL).
+  - `--verifier` also marks the output as a result verifier, a PPM that `--ppm` flags load
+    (scoring.ResultVerifier): trained from the policy on its samples with every false result
+    corrected (pairs.py --samples), it scores a step by the probability it gives the step's results.
 
 Input (one or more `--data` files, mixed freely)
   problems JSONL with a "solution" (seed set: prompt = format_prompt(question), completion =
@@ -39,7 +42,7 @@ from common import (UsageError, check_finite_loss, check_model_dir, check_not_in
                     global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
                     positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_training,
                     teardown_dist, unit_float)
-from scoring import encode_completions, token_logps
+from scoring import encode_completions, token_logps, write_result_verifier
 
 # ----------------------------------------------------------------------------- the tiny model
 
@@ -130,6 +133,9 @@ def get_parser():
     ap.add_argument("--log-every", type=positive_int, default=10, help="print a log line every this many steps")
     ap.add_argument("--save-every", type=nonneg_int, default=0,
                     help="also save OUT/checkpoints/step{N} every N steps (for accuracy-vs-steps curves; 0: off)")
+    ap.add_argument("--verifier", action="store_true",
+                    help="mark OUT as a result verifier (scoring.ResultVerifier) that --ppm flags load: train it from "
+                         "the policy on pairs.py --samples output")
     return ap
 
 
@@ -215,6 +221,8 @@ def main():
             "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0}
     if rank == 0:
         save_checkpoint(model, tokenizer, args.out, meta)
+        if args.verifier:
+            write_result_verifier(args.out)
         print0(f"saved {args.out} | final loss {meta['final_loss']:.4f} | {meta['train_seconds']:.0f}s")
     teardown_dist()
 

@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import edit_distance  # noqa: E402
-from pairs import (Tree, complete_pairs, depth_pairs, false_pairs, fixed_pairs, greedy_fix_pair, ppm_pairs,  # noqa: E402
-                   sft_records, step_pairs, svpo_pairs)
+from pairs import (Tree, complete_pairs, corrected_records, depth_pairs, false_pairs, fixed_pairs,  # noqa: E402
+                   greedy_fix_pair, ppm_pairs, sft_records, step_pairs, svpo_pairs)
 
 P = "Question: Q?\nAnswer:\n"
 A, B, C = "7+3=10", "7*3=21", "7-3=4"
@@ -198,7 +198,30 @@ def test_cli_greedy_pairs_from_predictions(tmp_path):
         ("a-greedy_fix-0", P + "3+4=7\n\n", "7*2=14. The answer is \\boxed{14}.", "7*2=15. The answer is \\boxed{15}.")]
     assert json.loads((tmp_path / "o" / "pairs_meta.json").read_text())["counts"]["fixed_step"] == 1
     bad = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)  # no --problems
-    assert bad.returncode != 0 and "--greedy with --problems" in bad.stderr
+    assert bad.returncode != 0 and "--greedy or --samples with --problems" in bad.stderr
+
+
+def test_corrected_records_fix_every_false_result_once_per_distinct_sample():
+    texts = ["3+4=8\n\n8*2=15. The answer is \\boxed{15}.",  # two false results: both corrected, operands kept
+             "3+4=7\n\n7*2=14. The answer is \\boxed{14}.",  # all true: as written
+             "3+4=8\n\n8*2=15. The answer is \\boxed{15}.",  # a repeat: once
+             "7/2=3\n\n3+1=4"]                                 # 7/2 has no integer result: dropped
+    recs = corrected_records("p1", P, texts)
+    assert [r["completion"] for r in recs] == ["3+4=7\n\n8*2=16. The answer is \\boxed{16}.",
+                                               "3+4=7\n\n7*2=14. The answer is \\boxed{14}."]
+    assert all(r["prompt"] == P and r["problem"] == "p1" for r in recs)
+
+
+def test_cli_samples_to_verifier_data(tmp_path):
+    (tmp_path / "pool.jsonl").write_text(json.dumps({"id": "a", "question": "Q?", "answer": "14"}) + "\n")
+    rec = {"id": "a", "sample": {"texts": ["3+4=7\n\n7*2=15. The answer is \\boxed{15}."] * 2, "preds": ["15", "15"]}}
+    (tmp_path / "pred.jsonl").write_text(json.dumps(rec) + "\n")
+    out = subprocess.run([sys.executable, str(ROOT / "pairs.py"), "--samples", str(tmp_path / "pred.jsonl"), "--problems",
+                          str(tmp_path / "pool.jsonl"), "--out-dir", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    sft = [json.loads(line) for line in (tmp_path / "o" / "sft.jsonl").read_text().splitlines()]
+    assert sft == [{"problem": "a", "prompt": P, "completion": "3+4=7\n\n7*2=14. The answer is \\boxed{14}.",
+                    "id": "a-corrected-0"}]
 
 
 def test_cli_writes_files_and_counts(tmp_path):

@@ -13,9 +13,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_ppm  # noqa: E402
-from common import check_model_dir, format_prompt, join_steps, load_model, load_tokenizer, write_jsonl  # noqa: E402
-from scoring import (ImplicitPRM, PPMScorer, encode_completions, implicit_process_reward, load_ppm,  # noqa: E402
-                     sequence_logps, write_implicit_prm)
+from common import check_model_dir, encode, format_prompt, join_steps, load_model, load_tokenizer, write_jsonl  # noqa: E402
+from scoring import (ImplicitPRM, PPMScorer, ResultVerifier, encode_completions, implicit_process_reward,  # noqa: E402
+                     load_ppm, result_value, sequence_logps, write_implicit_prm, write_result_verifier)
 
 
 def test_bt_loss_hand_computed():
@@ -197,6 +197,55 @@ def test_implicit_prm_with_itself_as_reference_scores_zero(policy_dir, tmp_path)
     assert scorer(["Question: 1 and 2?\nAnswer:\n1+2=3\n\n", "no prompt at all"]) == pytest.approx([0.0, 0.0], abs=1e-6)
     with pytest.raises(ValueError, match="hf backend"):
         load_ppm(str(tmp_path), backend="vllm")
+
+
+def test_result_value_hand_computed():
+    assert result_value([0.9, 0.25, 0.5]) == pytest.approx(-0.5)  # 2 * 0.25 - 1: the weakest result
+    assert result_value([]) == 1.0  # no result written yet
+
+
+def test_result_verifier_scores_each_written_result(policy_dir, tmp_path):
+    """The shipped directory is a plain causal LM (AutoModelForCausalLM loads it) plus the marker file;
+    its value is 2 * min over the results after the prompt of p(result tokens), computed here by hand."""
+    from transformers import AutoModelForCausalLM
+    for f in policy_dir.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    write_result_verifier(tmp_path)
+    check_model_dir(str(tmp_path), "--ppm", kind="ppm")  # accepted as a PPM by its file
+    scorer = load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32, batch_size=2)
+    assert isinstance(scorer, ResultVerifier)
+    with pytest.raises(ValueError, match="hf backend"):
+        load_ppm(str(tmp_path), backend="vllm")
+    model, tok = AutoModelForCausalLM.from_pretrained(tmp_path).eval(), load_tokenizer(str(tmp_path))
+    prompt = format_prompt(tok, "Is 2+2=5? Ann has 1 pen.")  # an equation in the question is not scored
+    text = prompt + "1+2=3\n\n3*2=16. The answer is \\boxed{16}."
+    ids = encode(tok, text)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+
+    def p(result_start, result_end):  # prod over the result's tokens k of p(x_k | x_<k)
+        a, b = len(encode(tok, text[:result_start])), len(encode(tok, text[:result_end]))
+        return math.exp(sum(logp[k - 1, ids[k]].item() for k in range(a, b)))
+    i3 = len(prompt) + len("1+2=")
+    i16 = len(prompt) + len("1+2=3\n\n3*2=")
+    p3, p16 = p(i3, i3 + 1), p(i16, i16 + 2)
+    assert 0 < p16 < 1 and p3 != p16
+    assert scorer([text, prompt + "no equation yet"]) == pytest.approx([2 * min(p3, p16) - 1, 1.0], abs=1e-5)
+    # every prefix from one pass over the whole solution equals the prefix scored alone
+    prefixes = [[prompt + "1+2=3", text], [prompt, prompt + "4-1=3"]]
+    vals = scorer.prefix_values(prefixes)
+    assert vals == [pytest.approx(scorer(ps), abs=1e-6) for ps in prefixes]
+    assert vals[0][0] == pytest.approx(2 * p3 - 1, abs=1e-5) and vals[1][0] == 1.0
+
+
+def test_train_sft_verifier_flag_ships_a_result_verifier(policy_dir, tmp_path):
+    (tmp_path / "sft.jsonl").write_text("".join(json.dumps({"id": str(i), "prompt": f"Question: {i}+1?\nAnswer:\n",
+                                                            "completion": f"{i}+1={i + 1}"}) + "\n" for i in range(4)))
+    r = subprocess.run([sys.executable, str(ROOT / "train_sft.py"), "--init", str(policy_dir), "--data",
+                        str(tmp_path / "sft.jsonl"), "--out", str(tmp_path / "v"), "--steps", "2", "--batch-size", "2",
+                        "--verifier"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert isinstance(load_ppm(str(tmp_path / "v"), device=torch.device("cpu"), dtype=torch.float32), ResultVerifier)
 
 
 @pytest.mark.skipif(os.environ.get("SKIP_TORCHRUN") == "1", reason="SKIP_TORCHRUN=1")
