@@ -30,8 +30,10 @@ Methods (`--methods`, comma-separated)
            mcts-vote = the PPM-weighted vote over all terminals (rStar's released code, weights as
            bon-vote). Further mcts.py flags go through `--mcts-args`.
 The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples.
-Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py), or an implicit PRM's
-tanh(q) (train_dpo.py --implicit-prm, scoring.ImplicitPRM).
+Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py), an implicit PRM's
+tanh(q) (train_dpo.py --implicit-prm, scoring.ImplicitPRM), or a result verifier's 2 min_j p(c_j) - 1
+(train_sft.py --verifier, scoring.ResultVerifier: with it bon-vote weighs a sample by the probability
+of its least likely written result).
 For each method: accuracy (overall, per difficulty, mean and std over `--seed` seeds), generated
 tokens per problem (the compute axis: every token the policy sampled, PPM forward passes not
 counted) and wall time (sampling + scoring; bon includes its samples' time).

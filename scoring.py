@@ -281,7 +281,7 @@ class ResultVerifier:
         return e["input_ids"], e["offset_mapping"]
 
     @torch.no_grad()
-    def token_logps(self, ids):
+    def per_token_logps(self, ids):
         """Per id list, [0, log p(x_1 | x_0), ..., log p(x_n | x_<n)] (the first token is not scored)."""
         out = [None] * len(ids)
         for rows, x, m, _ in padded_batches(ids, self.batch_size, self.tokenizer.pad_token_id, self.device):
@@ -300,7 +300,7 @@ class ResultVerifier:
 
     def __call__(self, texts):
         enc = [self.encode(t) for t in texts]
-        logps = self.token_logps([ids for ids, _ in enc])
+        logps = self.per_token_logps([ids for ids, _ in enc])
         return [self.value(t, offs, lp) for t, (_, offs), lp in zip(texts, enc, logps)]
 
     def prefix_values(self, prefixes):
@@ -308,7 +308,7 @@ class ResultVerifier:
         LM's log-probs of a prefix's tokens do not depend on what follows)."""
         full = list(dict.fromkeys(ps[-1] for ps in prefixes))
         enc = {t: self.encode(t) for t in full}
-        logps = dict(zip(full, self.token_logps([enc[t][0] for t in full])))
+        logps = dict(zip(full, self.per_token_logps([enc[t][0] for t in full])))
         values, alone = {}, []
         for ps in prefixes:
             ids, offs = enc[ps[-1]]
