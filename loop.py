@@ -26,8 +26,10 @@ the stage scripts, run as a subprocess):
            rounds of: the policy's greedy solutions on the whole pool, the first false step of each vs
            the checker's correction (pairs.py --greedy), DPO from that policy as its own reference
            (round 1, three seeds: +3.3 ± 2.4 points over the SFT update alone after 4; docs/preference.md);
-           with `--ppm`: PPM_r = train_ppm.py on every round's PPM pairs, and round r+1 searches with
-           it as the prior of new nodes (rStar Eq. 3);
+           with `--ppm`: PPM_r, by default the result verifier (docs/ppm.md: policy_r's `--ppm-samples`
+           samples per pool problem with their false results corrected by the checker, pairs.py --samples,
+           then train_sft.py --verifier from policy_r), or with `--ppm-kind bt` train_ppm.py on every round's
+           rStar PPM pairs; round r+1 searches with it as the prior of new nodes (rStar Eq. 3);
            evaluate.py: greedy pass@1 on the whole test set (`--eval-search`: also maj@N, and with a
            PPM best-of-N and MCTS, on the first `--eval-limit` problems).
 Baselines that spend the same compute without search (more SFT on the seed set for the same wall
@@ -201,9 +203,14 @@ def get_parser():
     g.add_argument("--mcts-args", default="--max-depth 8 --max-step-tokens 48 --check-equations",
                    help="extra mcts.py flags (built-in: --check-equations drops steps with false arithmetic)")
     g.add_argument("--ppm", action="store_true", help="train a PPM each round and search with it from round 2")
+    g.add_argument("--ppm-kind", choices=["verifier", "bt"], default="verifier",
+                   help="verifier: the result verifier (train_sft.py --verifier on the round policy's corrected pool "
+                        "samples; the PPM that beats the vote, docs/ppm.md); bt: rStar's PPM (train_ppm.py on the PPM pairs)")
+    g.add_argument("--ppm-samples", type=positive_int, default=16, help="verifier: samples per pool problem (docs/ppm.md: 16)")
     g.add_argument("--ppm-min-edit", type=nonneg_int, default=1, help="pairs.py --ppm-min-edit (built-in steps differ by a digit)")
-    g.add_argument("--ppm-steps", type=positive_int, default=300, help="train_ppm.py optimizer steps")
-    g.add_argument("--ppm-lr", type=positive_float, default=1e-3, help="train_ppm.py peak lr (tiny model: tuned)")
+    g.add_argument("--ppm-steps", type=positive_int, default=None,
+                   help="PPM optimizer steps (default: 1000 for the verifier, as measured in docs/ppm.md; 300 for bt)")
+    g.add_argument("--ppm-lr", type=positive_float, default=1e-3, help="PPM peak lr (tiny model: tuned)")
     g = ap.add_argument_group("evaluation")
     g.add_argument("--eval-search", action="store_true", help="also maj@N (and best-of-N, MCTS with the PPM)")
     g.add_argument("--eval-limit", type=nonneg_int, default=300, help="test problems for --eval-search (greedy uses all)")
@@ -226,6 +233,8 @@ def expected_minutes(args):
     r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
     if args.update == "sft+greedyfix":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
         rnd += args.fix_iterations * (0.016 * args.pool_size / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
+    if args.ppm and args.ppm_kind == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min
+        rnd += 0.075 * args.pool_size * args.ppm_samples / 16 / 60 + 0.31 * (args.ppm_steps or 1000) / 60
     return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 free CPU cores"
 
 
@@ -348,9 +357,32 @@ def greedy_fix_iterations(args, log, rd, start, new_policy):
     return spent
 
 
+def round_ppm(args, log, rd, policy, ppm_files):
+    """PPM_r, (its directory or None, seconds). --ppm-kind verifier (docs/ppm.md): the policy's samples on the
+    whole pool, every false result corrected by the checker (pairs.py --samples), and the policy fine-tuned on
+    them (train_sft.py --verifier). bt (rStar): train_ppm.py on every round's PPM pairs so far (None without any)."""
+    if args.ppm_kind == "bt":
+        if not ppm_files:
+            return None, 0.0
+        return rd / "ppm", timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
+                                  "--loss", "bt", "--steps", args.ppm_steps or 300, "--lr", args.ppm_lr, "--seed", args.seed],
+                                 log, rd / "ppm" / "config.json", rd / "ppm_time.json")
+    pool_file, d = args.pool_file or Path(args.out) / "data" / "pool.jsonl", rd / "verifier"
+    spent = timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir", d / "samples",
+                   "--methods", "sample", "--n", args.ppm_samples, "--seed", args.seed + 100, "--backend", args.backend,
+                   "--no-plot"], log, d / "samples" / "summary.json", d / "samples_time.json")
+    run([PY, stage("pairs.py"), "--samples", d / "samples" / "predictions.jsonl", "--problems", pool_file,
+         "--model", policy, "--out-dir", d / "data"], log, d / "data" / "pairs_meta.json")
+    spent += timed([PY, stage("train_sft.py"), "--init", policy, "--data", d / "data" / "sft.jsonl", "--out", rd / "ppm",
+                    "--steps", args.ppm_steps or 1000, "--lr", args.ppm_lr, "--seed", args.seed, "--log-every", 100,
+                    "--verifier"], log, rd / "ppm" / "result_verifier.json", d / "train_time.json")
+    return rd / "ppm", spent
+
+
 def write_results(args, out, rows, t_start):
     """results.md (the table, printed too) and results.json."""
-    methods = ["greedy"] + ([f"maj@{args.n}", f"bon-last:ppm@{args.n}", f"mcts:ppm@{args.n}"] if args.eval_search else [])
+    methods = ["greedy"] + ([f"maj@{args.n}", f"bon-last:ppm@{args.n}", f"bon-vote:ppm@{args.n}", f"mcts:ppm@{args.n}"]
+                            if args.eval_search else [])
     md = report(rows, methods)
     total = (time.time() - t_start) / 60
     md += f"\n\nwall time of this invocation {total:.1f} min (stages skipped on resume are not counted)"
@@ -406,12 +438,8 @@ def main():
         sft_files += [sft_file] if round_sft else []
         ppm_files += [ppm_file] if ppm_file.stat().st_size else []
         policy, train_s = update_policy(args, log, rd, policy, seed_file, sft_files)
-        ppm_s = 0.0
-        if args.ppm and ppm_files:  # rStar: the PPM of round r is trained on every round's pairs so far
-            ppm_s = timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
-                           "--loss", "bt", "--steps", args.ppm_steps, "--lr", args.ppm_lr, "--seed", args.seed],
-                          log, rd / "ppm" / "config.json", rd / "ppm_time.json")
-            ppm = rd / "ppm"
+        new_ppm, ppm_s = round_ppm(args, log, rd, policy, ppm_files) if args.ppm else (None, 0.0)
+        ppm = new_ppm or ppm
         acc, by = evaluate_policy(args, log, test_file, policy, rd / "eval", ppm)
         rows.append({"round": r, **acc, "greedy_by_difficulty": by,
                      "examples": n_seed_examples + sum(len(load_jsonl(f)) for f in sft_files),

@@ -20,9 +20,9 @@ def read(path):
 def test_loop_runs_every_stage_and_resumes(tmp_path):
     out = tmp_path / "loop"
     cmd = [sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "2", "--n-seed", "60",
-           "--ops", "2-3", "--n-pool", "12", "--n-test", "12", "--synth-args", "--max-operand 4 --max-value 8",
+           "--ops", "2-3", "--n-pool", "12", "--pool-size", "24", "--n-test", "12", "--synth-args", "--max-operand 4 --max-value 8",
            "--sft-args", "--hidden 64 --layers 2 --batch-size 32", "--base-steps", "200",
-           "--refresh-steps", "5", "--ppm", "--ppm-steps", "5", "--rollouts", "4", "--retry-rollouts", "6",
+           "--refresh-steps", "5", "--ppm", "--ppm-steps", "5", "--ppm-samples", "4", "--rollouts", "4", "--retry-rollouts", "6",
            "--children", "2", "--mcts-args", "--max-depth 4 --max-step-tokens 48 --check-equations",
            "--eval-search", "--eval-limit", "6", "--n", "2", "--update", "sft+cpl", "--dpo-args", "--epochs 1 --lr 1e-4"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)  # not from the repo: paths resolve
@@ -52,10 +52,13 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     retry = out / "round2" / "pool_retry.jsonl"
     assert {p["id"] for p in read(retry)} == round1_unsolved if round1_unsolved else not retry.exists()
     assert res["rows"][2]["searched"] == 12
-    # the round-2 PPM trained on every round's PPM pairs (rStar), not only round 2's
-    ppm_files = [str(out / f"round{r}" / "pairs" / "ppm_pairs.jsonl") for r in (1, 2)]
-    assert json.loads((out / "round2" / "ppm" / "meta.json").read_text())["args"]["pairs"] == \
-        [f for f in ppm_files if Path(f).stat().st_size]
+    # each round's PPM is the result verifier (the default --ppm-kind) of that round's policy, trained on its
+    # corrected samples of the whole pool
+    for r in (1, 2):
+        meta = json.loads((out / f"round{r}" / "ppm" / "meta.json").read_text())["args"]
+        assert (out / f"round{r}" / "ppm" / "result_verifier.json").exists() and meta["init"] == str(out / f"round{r}" / "policy")
+        assert meta["data"] == [str(out / f"round{r}" / "verifier" / "data" / "sft.jsonl")]
+        assert len(read(out / f"round{r}" / "verifier" / "samples" / "predictions.jsonl")) == 24  # the whole pool
     # round 2 searched with the round-1 PPM as a prior, and evaluated best-of-N and MCTS with its own PPM
     assert json.loads((out / "round2" / "trees_fresh.jsonl.args.json").read_text())["ppm_prior"] is True
     assert {"bon-last:ppm@2", "mcts:ppm@2"} <= set(res["rows"][2])
@@ -131,6 +134,34 @@ def test_sft_greedyfix_update_iterates_decode_pairs_dpo_from_each_policy(tmp_pat
         assert flag(dpo, "--model") == start and flag(dpo, "--kinds") == "fixed_step"
         assert flag(dpo, "--pairs") == str(rd / "greedyfix" / f"iter{k}" / "pairs" / "pairs.jsonl")
     assert flag(calls[3], "--out") == str(rd / "greedyfix" / "iter1" / "policy") and flag(calls[6], "--out") == str(rd / "policy")
+
+
+def test_round_ppm_bt_trains_on_every_rounds_ppm_pairs_and_the_verifier_on_corrected_pool_samples(tmp_path, monkeypatch):
+    """--ppm-kind bt: train_ppm.py on every round's PPM pairs so far (rStar), none without pairs; verifier (the
+    default): the policy's samples on the whole pool, pairs.py --samples, train_sft.py --verifier from the policy."""
+    import loop
+    calls = []
+    monkeypatch.setattr(loop, "timed", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 2.0)
+    monkeypatch.setattr(loop, "run", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 0.0)
+    flag = lambda c, f: c[c.index(f) + 1]  # noqa: E731
+    rd, pol, files = tmp_path / "round2", tmp_path / "round2" / "policy", [tmp_path / "round1" / "ppm_pairs.jsonl",
+                                                                            tmp_path / "round2" / "ppm_pairs.jsonl"]
+    bt = loop.get_parser().parse_args(["--out", str(tmp_path), "--ppm", "--ppm-kind", "bt"])
+    assert loop.round_ppm(bt, tmp_path / "log", rd, pol, []) == (None, 0.0) and not calls
+    assert loop.round_ppm(bt, tmp_path / "log", rd, pol, files) == (rd / "ppm", 2.0)
+    (c,) = calls
+    assert Path(c[1]).name == "train_ppm.py" and c[c.index("--pairs") + 1:c.index("--out")] == tuple(map(str, files))
+    assert flag(c, "--init") == str(pol) and flag(c, "--loss") == "bt" and flag(c, "--steps") == "300"
+    calls.clear()
+    ver = loop.get_parser().parse_args(["--out", str(tmp_path), "--ppm"])
+    assert ver.ppm_kind == "verifier" and loop.round_ppm(ver, tmp_path / "log", rd, pol, files) == (rd / "ppm", 4.0)
+    sample, pairs, sft = calls
+    assert [Path(c[1]).name for c in calls] == ["evaluate.py", "pairs.py", "train_sft.py"]
+    assert flag(sample, "--model") == str(pol) and flag(sample, "--data") == str(tmp_path / "data" / "pool.jsonl")
+    assert flag(sample, "--methods") == "sample" and flag(sample, "--n") == "16"
+    assert flag(pairs, "--samples") == flag(sample, "--out-dir") + "/predictions.jsonl"
+    assert flag(sft, "--init") == str(pol) and flag(sft, "--data") == flag(pairs, "--out-dir") + "/sft.jsonl"
+    assert "--verifier" in sft and flag(sft, "--out") == str(rd / "ppm") and flag(sft, "--steps") == "1000"
 
 
 def test_default_update_is_greedyfix_on_the_builtin_task_and_sft_for_an_hf_model(tmp_path):
