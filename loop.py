@@ -234,7 +234,7 @@ def expected_minutes(args):
     if args.update == "sft+greedyfix":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
         rnd += args.fix_iterations * (0.016 * args.pool_size / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
     if args.ppm and args.ppm_kind == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min
-        rnd += 0.075 * args.pool_size * args.ppm_samples / 16 / 60 + 0.31 * (args.ppm_steps or 1000) / 60
+        rnd += 0.075 * args.pool_size * args.ppm_samples / 16 / 60 + 0.31 * ppm_steps(args) / 60
     return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 free CPU cores"
 
 
@@ -255,6 +255,16 @@ def check_run(args, out):
     write_json(out / "loop_args.json", vars(args))
 
 
+def pool_path(args):
+    """The pool problems' file: --pool-file, else the built-in task's (make_data writes it)."""
+    return args.pool_file or Path(args.out) / "data" / "pool.jsonl"
+
+
+def ppm_steps(args):
+    """--ppm-steps, else the measured default of --ppm-kind: 1000 for the verifier (docs/ppm.md), 300 for bt."""
+    return args.ppm_steps or (1000 if args.ppm_kind == "verifier" else 300)
+
+
 def make_data(args, out, log):
     """(seed file, pool problems, test file): the given files, else the built-in task (synth.py)."""
     data = out / "data"
@@ -262,7 +272,7 @@ def make_data(args, out, log):
         run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
              "--seed-ops", args.ops, "--n-pool", args.pool_size, "--pool-ops", args.ops,
              "--n-test", args.n_test, "--test-ops", args.ops] + args.synth_args.split(), log, data / "test.jsonl")
-    return (args.seed_file or data / "seed.jsonl", read_problems(args.pool_file or data / "pool.jsonl"),
+    return (args.seed_file or data / "seed.jsonl", read_problems(pool_path(args)),
             args.test_file or data / "test.jsonl")
 
 
@@ -340,7 +350,7 @@ def greedy_fix_iterations(args, log, rd, start, new_policy):
     first false step of each solution is paired with the checker's correction (pairs.py --greedy),
     and DPO on those pairs (the policy itself as the reference) gives the next policy; the last one is
     the round's. Seconds spent (decoding included)."""
-    pool_file, policy, spent = args.pool_file or Path(args.out) / "data" / "pool.jsonl", start, 0.0
+    pool_file, policy, spent = pool_path(args), start, 0.0
     for k in range(1, args.fix_iterations + 1):
         it = rd / "greedyfix" / f"iter{k}"
         dest = new_policy if k == args.fix_iterations else it / "policy"
@@ -365,16 +375,16 @@ def round_ppm(args, log, rd, policy, ppm_files):
         if not ppm_files:
             return None, 0.0
         return rd / "ppm", timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
-                                  "--loss", "bt", "--steps", args.ppm_steps or 300, "--lr", args.ppm_lr, "--seed", args.seed],
+                                  "--loss", "bt", "--steps", ppm_steps(args), "--lr", args.ppm_lr, "--seed", args.seed],
                                  log, rd / "ppm" / "config.json", rd / "ppm_time.json")
-    pool_file, d = args.pool_file or Path(args.out) / "data" / "pool.jsonl", rd / "verifier"
+    pool_file, d = pool_path(args), rd / "verifier"
     spent = timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir", d / "samples",
                    "--methods", "sample", "--n", args.ppm_samples, "--seed", args.seed + 100, "--backend", args.backend,
                    "--no-plot"], log, d / "samples" / "summary.json", d / "samples_time.json")
     run([PY, stage("pairs.py"), "--samples", d / "samples" / "predictions.jsonl", "--problems", pool_file,
          "--model", policy, "--out-dir", d / "data"], log, d / "data" / "pairs_meta.json")
     spent += timed([PY, stage("train_sft.py"), "--init", policy, "--data", d / "data" / "sft.jsonl", "--out", rd / "ppm",
-                    "--steps", args.ppm_steps or 1000, "--lr", args.ppm_lr, "--seed", args.seed, "--log-every", 100,
+                    "--steps", ppm_steps(args), "--lr", args.ppm_lr, "--seed", args.seed, "--log-every", 100,
                     "--verifier"], log, rd / "ppm" / "result_verifier.json", d / "train_time.json")
     return rd / "ppm", spent
 
