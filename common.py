@@ -404,18 +404,21 @@ def check_model_dir(path, flag, kind="causal"):
         raise UsageError(f"{flag}: {path}: no tokenizer files (tokenizer.json or tokenizer_config.json)")
 
 
-def check_resume(out, args_path, args, ignore=(), force=False):
+def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
     """Refuse to resume `out` if it was made with other output-shaping args.
 
     args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
-    `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
+    `ignore` differs, stop naming the flags; an arg the args file lacks (a flag added since `out`
+    was made) counts as its value in `defaults` (the parser's), so a new flag left at its default
+    does not block a resume, so one output never mixes two settings and its args
     file always says how it was made; with force, such an `out` is removed and the run starts
     over (with the same args, force resumes as usual). An output without its args file cannot be
     checked and is refused too. Nothing is written here: the caller writes the args to args_path
     once the output itself has been opened (and checked) for the run."""
     out, args_path = Path(out), Path(args_path)
     now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
-    problem = _resume_conflict(out, args_path, now, ignore)
+    defaults = json.loads(json.dumps(defaults or {}, default=str))
+    problem = _resume_conflict(out, args_path, now, ignore, defaults)
     if problem and force:
         print0(f"--force: {problem}; removing {out} and starting over")
         shutil.rmtree(out) if out.is_dir() else out.unlink()
@@ -424,7 +427,7 @@ def check_resume(out, args_path, args, ignore=(), force=False):
                          f"or use a new output")
 
 
-def _resume_conflict(out, args_path, now, ignore):
+def _resume_conflict(out, args_path, now, ignore, defaults):
     """Why `out` cannot be resumed with the args `now` (a sentence), or None when it can."""
     if not out.exists():
         return None
@@ -434,6 +437,7 @@ def _resume_conflict(out, args_path, now, ignore):
         old = {k: v for k, v in json.loads(args_path.read_text()).items() if k not in ignore}
     except (ValueError, AttributeError):
         return f"{args_path} is not a JSON object of args"
+    old = {**{k: v for k, v in defaults.items() if k in now and k not in ignore}, **old}
     diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
     if not diff:
         return None

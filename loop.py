@@ -250,7 +250,8 @@ def check_run(args, out):
     if args.update == "sft+fix" and "--keep-false" not in args.mcts_args.split():
         raise SystemExit("--update sft+fix needs --keep-false in --mcts-args: fixed-step pairs come from the "
                          "false steps it keeps")
-    check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force)
+    check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force,
+                 defaults={k: get_parser().get_default(k) for k in vars(args)})
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "loop_args.json", vars(args))
 

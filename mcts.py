@@ -445,7 +445,8 @@ def main(argv=None):
     check_flags(args, out)
     problems = read_problems(args.data)
     problems = (problems[:args.limit] if args.limit else problems)[shard::nshards]
-    check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force)
+    check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force,
+                 {k: get_parser().get_default(k) for k in vars(args)})
     writer = ResumableWriter(out)
     write_json(Path(str(out) + ".args.json"), vars(args))
     todo = [p for p in problems if p["id"] not in writer.done]

@@ -11,7 +11,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import (DataError, ResumableWriter, format_prompt, join_steps, load_jsonl, lr_at,  # noqa: E402
+from common import (DataError, ResumableWriter, UsageError, check_resume, format_prompt, join_steps, load_jsonl, lr_at,  # noqa: E402
                     merge_shards, read_problems, save_checkpoint, shard_path, stable_seed, write_jsonl)
 from engine import HFBackend  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model, sft_loss  # noqa: E402
@@ -87,6 +87,21 @@ def test_resumable_writer_drops_torn_tail_and_resumes(tmp_path):
     w.write({"id": "c", "v": 3})
     w.close()
     assert [r["id"] for r in load_jsonl(out)] == ["a", "b", "c"]
+
+
+def test_resume_counts_a_flag_added_since_as_its_default(tmp_path):
+    """An output made before a flag existed resumes when the flag is at its default, not otherwise."""
+    import argparse
+    out = write(tmp_path / "o.jsonl", "")
+    write(tmp_path / "o.args.json", json.dumps({"rollouts": 2}))  # made before --new-flag existed
+    args = argparse.Namespace(rollouts=2, new_flag=None)
+    check_resume(out, tmp_path / "o.args.json", args, defaults={"rollouts": 16, "new_flag": None})
+    with pytest.raises(UsageError, match="--new-flag None -> 'x'"):
+        check_resume(out, tmp_path / "o.args.json", argparse.Namespace(rollouts=2, new_flag="x"), defaults={"new_flag": None})
+    with pytest.raises(UsageError, match="--rollouts 2 -> 3"):  # a recorded flag is compared as before
+        check_resume(out, tmp_path / "o.args.json", argparse.Namespace(rollouts=3, new_flag=None), defaults={"rollouts": 3})
+    with pytest.raises(UsageError, match="'<unset>' -> None"):  # without defaults: any new flag blocks
+        check_resume(out, tmp_path / "o.args.json", args)
 
 
 def test_write_jsonl_atomic_and_merge_shards_by_id(tmp_path):
