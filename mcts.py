@@ -144,6 +144,13 @@ def ppm_prior(node, value):
     node.N, node.Q = 1, float(value)
 
 
+def resample_temperature(t, fails, heat):
+    """The temperature of a node's samples after `fails` expansions none of whose samples survived the
+    check: t + heat * fails (a systematic false step, e.g. the same wrong sum in every sample, is
+    escaped by sampling hotter only where the check failed; heat 0: always t)."""
+    return t + heat * fails
+
+
 def step_code(step):
     """The Python of a code-format step: every line but the \\boxed answer line."""
     return "\n".join(line for line in step.splitlines() if "\\boxed" not in line)
@@ -255,15 +262,20 @@ class Search:
                 t.started += 1
             jobs += [(t, r) for r in t.inflight]
         # 1. expand: ONE batched call, a row per sample of every selected leaf of every tree
-        prompts, seeds, owner = [], [], []
+        prompts, seeds, owner, temps = [], [], [], []
         for ji, (t, r) in enumerate(jobs):
             node, ctx = t.nodes[r[-1]], t.context(r[-1])
             for j in range(node.samples, node.samples + self.wanted(t, node)):
                 prompts.append(ctx)
                 seeds.append(stable_seed(cfg.seed, t.problem["id"], r[-1], j))
                 owner.append(ji)
-        outs = self.policy.generate(prompts, n=1, temperature=cfg.temperature, max_tokens=cfg.max_step_tokens,
-                                    stop=[cfg.step_delim], seeds=seeds) if prompts else []
+                temps.append(resample_temperature(cfg.temperature, node.fails, cfg.resample_heat))
+        outs = [None] * len(prompts)
+        for temp in sorted(set(temps)):  # one batched call per temperature (one unless --resample-heat)
+            rows = [i for i, x in enumerate(temps) if x == temp]
+            for i, o in zip(rows, self.policy.generate([prompts[i] for i in rows], n=1, temperature=temp, max_tokens=cfg.max_step_tokens,
+                                                       stop=[cfg.step_delim], seeds=[seeds[i] for i in rows])):
+                outs[i] = o
         cands = [[] for _ in jobs]
         for ji, o in zip(owner, outs):
             cands[ji].append(o[0])
@@ -371,6 +383,8 @@ def get_parser():
     a("--check-equations", action="store_true", help="drop a text step with a false equation a op b = c (as failing code)")
     a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false "
       "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
+    a("--resample-heat", type=nonneg_float, default=0.0, help="each resample of a node whose samples all failed the "
+      "check is drawn this much hotter (temperature + heat * failures; 0: off)")
     a("--keep-false", action="store_true", help="keep the samples that fail the check as negative children "
       "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")

@@ -204,6 +204,28 @@ def test_resampling_keeps_a_tree_alive_whose_first_samples_are_all_false():
     assert solved["3"] + dead_roots["3"] == 20
 
 
+class HotPolicy(MockPolicy):
+    """Writes the false sum 2+3=6 below temperature 1.2 and the true one above; records each call's temperature."""
+
+    def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
+        self.calls.append(temperature)
+        step = "2+3=5. The answer is \\boxed{5}." if temperature > 1.2 else "2+3=6. The answer is \\boxed{6}."
+        return [[{"text": step, "tokens": 3, "logp": 0.0, "finish": "stop"}] for _ in prompts]
+
+
+def test_resample_heat_draws_a_failed_node_hotter_until_the_check_passes():
+    assert [mcts.resample_temperature(1.0, k, 0.5) for k in range(3)] == [1.0, 1.5, 2.0]
+    assert mcts.resample_temperature(0.7, 3, 0.0) == 0.7
+    runs = {}
+    for heat in ("0", "0.5"):
+        s = mcts.Search(HotPolicy({}), cfg("--children", "2", "--rollouts", "3", "--check-equations", "--resample", "2",
+                                           "--resample-heat", heat), None)
+        runs[heat] = (list(s.run([problem(answer="5")]))[0], s.policy.calls)
+    cold, hot = runs["0"], runs["0.5"]
+    assert cold[1] == [1.0, 1.0, 1.0] and cold[0]["nodes"][0]["dead_end"] and cold[0]["stats"]["correct"] == 0
+    assert hot[1][:2] == [1.0, 1.5] and hot[0]["stats"]["correct"] == 1  # the first resample, at 1.5, passes the check
+
+
 def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
     table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
     probs = [problem(str(k), "5") for k in range(6)]
