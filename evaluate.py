@@ -28,7 +28,8 @@ Methods (`--methods`, comma-separated)
            leaves this script; rStar-Math section 6.1), `--mcts-rollouts` per tree (a comma list
            gives one point each). mcts = the terminal with the highest PPM reward (rStar's paper);
            mcts-vote = the PPM-weighted vote over all terminals (rStar's released code, weights as
-           bon-vote). Further mcts.py flags go through `--mcts-args`.
+           bon-vote); mcts-pvote = that vote with each terminal's weight times the policy's
+           probability of its path (`path_weighted_vote`). Further mcts.py flags go through `--mcts-args`.
 The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples.
 Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py), an implicit PRM's
 tanh(q) (train_dpo.py --implicit-prm, scoring.ImplicitPRM), or a result verifier's 2 min_j p(c_j) - 1
@@ -50,6 +51,8 @@ Commands
   CPU smoke: python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval --limit 100
   with PPM:  python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval \\
                  --methods greedy,sample,bon,beam,mcts --ppm runs/ppm --n 16 --seed 0,1,2
+  MCTS that beats best-of-16 on the built-in task (docs/ppm.md): --methods mcts --mcts-children 2 \\
+                 --mcts-rollouts 8 --mcts-args="--check-equations --resample-heat 0.5" (read mcts-pvote)
   one GPU:   python evaluate.py --model ckpt --data math500_test.jsonl --backend vllm --n 64 --max-tokens 2048 \\
                  --methods greedy,sample,bon,beam,mcts --ppm ckpt_ppm --mcts-args "--window 512"
   (an inference stage: no torchrun; on several GPUs, the vLLM backend's tensor parallelism.)
@@ -244,24 +247,41 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
     recs = {str(r["id"]): r for r in load_jsonl(trees)}
     rows = []
     for p in problems:
-        if p["id"] not in recs:  # skipped by mcts.py (its prompt does not fit the context): no answer
-            rows.append({"pred": None, "correct": False, "vote": None, "vote_correct": False, "tokens": 0, "terminals": 0})
-            continue
-        nodes = recs[p["id"]]["nodes"]
-        preds, rewards = [], []
-        for i, nd in enumerate(nodes):
-            if nd["terminal"] and nd.get("reward") is not None:
-                steps = []
-                while nodes[i]["parent"] is not None:
-                    steps.append(nodes[i]["step"])
-                    i = nodes[i]["parent"]
-                preds.append(extract_answer(args.step_delim.join(steps[::-1]), free_text=False))  # as mcts.py scored it
-                rewards.append(nd["reward"])
+        terms = tree_terminals(recs[p["id"]]["nodes"], args.step_delim) if p["id"] in recs else []  # absent: skipped
+        preds, rewards = [a for a, _, _ in terms], [v for _, v, _ in terms]  # by mcts.py (the prompt does not fit)
         best = preds[max(range(len(preds)), key=lambda j: rewards[j])] if preds else None
         vote = majority_vote(preds, [vote_weight(r) for r in rewards])
+        pvote = path_weighted_vote(terms)
         rows.append({"pred": best, "correct": graded(best, p["answer"]), "vote": vote, "vote_correct": graded(vote, p["answer"]),
-                     "tokens": recs[p["id"]]["stats"]["tokens"], "terminals": len(preds)})
+                     "pvote": pvote, "pvote_correct": graded(pvote, p["answer"]),
+                     "tokens": recs[p["id"]]["stats"]["tokens"] if p["id"] in recs else 0, "terminals": len(preds)})
     return rows
+
+
+def tree_terminals(nodes, delim=STEP_DELIM):
+    """(answer, PPM reward, the policy's log-prob of the path) of every scored terminal of a test-time tree
+    (mcts.py's nodes; the path is the terminal's parent chain, its log-prob the sum of its steps' "logp")."""
+    out = []
+    for i, nd in enumerate(nodes):
+        if nd["terminal"] and nd.get("reward") is not None:
+            steps, logp = [], 0.0
+            while nodes[i]["parent"] is not None:
+                steps.append(nodes[i]["step"])
+                logp += nodes[i].get("logp") or 0.0
+                i = nodes[i]["parent"]
+            out.append((extract_answer(delim.join(steps[::-1]), free_text=False), nd["reward"], logp))  # as mcts.py scored it
+    return out
+
+
+def path_weighted_vote(terminals):
+    """mcts-pvote: the answer a maximizing sum over the terminals t that give it of (1 + v_t) / 2 * pi(path_t),
+    pi(path) = prod over its steps of p(step | prefix) under the policy. A tree's terminals are not samples:
+    the search decides how often each is reached (merged repeats, re-expansions), so the policy's
+    probability of each path stands in for the frequency best-of-N's vote counts. terminals: tree_terminals."""
+    if not terminals:
+        return None
+    top = max(lp for _, _, lp in terminals)  # exp(lp - top): the same ratios, no underflow
+    return majority_vote([a for a, _, _ in terminals], [vote_weight(v) * math.exp(lp - top) for _, v, lp in terminals])
 
 
 # ----------------------------------------------------------------------------- report
@@ -290,6 +310,7 @@ def score_rows(problems, res, n):
         for key, rows in res.get("mcts", {}).items():  # key = label@rollouts
             add(f"mcts:{key}", rows[i]["correct"], rows[i]["tokens"])
             add(f"mcts-vote:{key}", rows[i]["vote_correct"], rows[i]["tokens"])
+            add(f"mcts-pvote:{key}", rows[i]["pvote_correct"], rows[i]["tokens"])
     return scores
 
 

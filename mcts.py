@@ -23,8 +23,8 @@ What it does
   4. Backup: along the path N += 1 and Q = running mean of the values backed up (`backup`).
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
-  code, false equation) is sampled again `--resample` times, then is a dead end with reward -1 (rStar
-  NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals.
+  code, false equation) is sampled again `--resample` times (`--resample-heat`: each time hotter), then is
+  a dead end with reward -1 (rStar NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
 is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
 
@@ -187,6 +187,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
             slot.append(slot[reps[i]])
             continue
         child = Node(idx, c["text"], node.depth + 1, math.exp(c["logp"]) if cfg.selection == "puct" else None, c["tokens"])
+        child.logp = c["logp"] * c["tokens"]  # the backend's mean token log-prob, summed: log p(step | prefix)
         child.terminal = final[i]
         slot.append(tree.add(child))
         new.append(slot[-1])
@@ -468,7 +469,7 @@ def main(argv=None):
     search = load_search(args, torchrun, local)
     todo = fit_context(todo, search.policy.tokenizer, args.policy, args.max_step_tokens)
     dt = search_all(search, todo, writer, show=shard == 0)
-    write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same file however it ran
+    write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same trees however it ran (logps to ~1e-6)
     recs = writer.records
     solved = "n/a" if args.no_gold else f"{100 * sum(r['stats']['correct'] > 0 for r in recs) / max(len(recs), 1):.1f}%"
     print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | {solved} with a correct "

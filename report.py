@@ -18,8 +18,10 @@ def wall_seconds(name, seconds):
         runs = ["sample"]
     elif name.startswith("bon-"):
         runs = ["sample", "bon:" + name.split(":")[1].rsplit("@", 1)[0]]
+    elif name.startswith(("mcts-vote:", "mcts-pvote:")):  # read from the trees of mcts:<ppm>@<rollouts>
+        runs = ["mcts:" + name.split(":", 1)[1]]
     else:
-        runs = [name.replace("mcts-vote:", "mcts:")]
+        runs = [name]
     per = [sum(seconds[r][s] for r in runs) for s in seconds.get(runs[0], {}) if all(s in seconds.get(r, {}) for r in runs)]
     return mean(per) if per else None
 

@@ -16,13 +16,13 @@ from common import edit_distance, join_steps, load_jsonl, print0
 
 
 class Node:
-    __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "value", "terminal", "reward",
+    __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "logp", "value", "terminal", "reward",
                  "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead", "false")
 
     def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
         self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
         self.children, self.N, self.Q, self.terminal = [], 0, 0.0, False
-        self.value = self.reward = self.correct = None
+        self.logp = self.value = self.reward = self.correct = None  # logp: the policy's summed log-prob of the step
         self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
         self.fails, self.dead = 0, False  # expansions with no surviving sample; a dead end (NO_VALID_CHILD)
         self.false = False  # a sample that failed the check, kept as a negative (--keep-false): never visited
@@ -30,7 +30,7 @@ class Node:
     def to_json(self):
         d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
              "terminal": self.terminal, "tokens": self.tokens}
-        for k in ("prior", "value", "reward", "correct"):
+        for k in ("prior", "logp", "value", "reward", "correct"):
             v = getattr(self, k)
             if v is not None:
                 d[k] = round(v, 6) if isinstance(v, float) else v
@@ -67,7 +67,7 @@ class Tree:
         {"id", "question", "answer", "ops" (built-in task), "prompt", "nodes", "config",
          "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
         nodes[0] is the root (step ""); a node (Node.to_json): {"parent", "step", "depth", "N", "Q",
-        "terminal", "tokens", "prior" (PUCT), "value" (leaf evaluation), "reward" (terminal), "correct"
+        "terminal", "tokens", "prior" (PUCT), "logp" (the policy's summed log-prob of the step), "value" (leaf evaluation), "reward" (terminal), "correct"
         (terminal, gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived), "false_step" (a sample that
         failed the check, kept with --keep-false: terminal, reward -1, N = 0, never backed up)}.
         A test-time tree (--no-gold) holds the final step in each terminal, its reward the PPM score of

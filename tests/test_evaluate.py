@@ -37,6 +37,22 @@ def test_bon_aggregations_hand_case():
     assert ev.vote_weight(-1.0) == 0.0 and ev.vote_weight(1.0) == 1.0
 
 
+def test_tree_terminals_and_the_path_weighted_vote_hand_case():
+    """Root -> A (log p -0.1) -> "= 5" (log p 0); root -> B (-1) -> two terminals "= 7" (-2 each)."""
+    node = lambda parent, step, logp, reward=None, terminal=False: {  # noqa: E731
+        "parent": parent, "step": step, "terminal": terminal, "logp": logp, **({"reward": reward} if terminal else {})}
+    nodes = [{"parent": None, "step": "", "terminal": False}, node(0, "A", -0.1), node(1, "\\boxed{5}", 0.0, 0.8, True),
+             node(0, "B", -1.0), node(3, "\\boxed{7}", -2.0, 0.8, True), node(3, "so \\boxed{7}", -2.0, 0.8, True)]
+    terms = ev.tree_terminals(nodes)
+    assert [(a, v) for a, v, _ in terms] == [("5", 0.8), ("7", 0.8), ("7", 0.8)]
+    assert [lp for _, _, lp in terms] == pytest.approx([-0.1, -3.0, -3.0])
+    assert ev.majority_vote([a for a, _, _ in terms], [ev.vote_weight(v) for _, v, _ in terms]) == "7"  # two terminals
+    # 0.9 e^-0.1 = 0.814 for 5 against 2 * 0.9 e^-3 = 0.090 for 7: the likely path wins
+    assert ev.path_weighted_vote(terms) == "5"
+    assert ev.path_weighted_vote([("5", -1.0, -0.1), ("7", 0.8, -3.0)]) == "7"  # a zero-valued path has no vote
+    assert ev.path_weighted_vote([("5", 0.8, -2000.0), ("7", 0.8, -2001.0)]) == "5" and ev.path_weighted_vote([]) is None
+
+
 def test_split_steps():
     assert ev.split_steps("1+1=2\n\n2*3=6. \\boxed{6}") == ["1+1=2", "2*3=6. \\boxed{6}"]
     assert ev.split_steps("a\n\n\n\nb\n\n") == ["a", "b"]
@@ -161,7 +177,7 @@ def test_evaluate_end_to_end_all_methods(tiny_dirs, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())["methods"]
     for name in ["greedy", "maj@2", "pass@2", "bon-last:bt@2", "bon-min:bt@1", "bon-vote:bt@2", "beam:bt@1", "beam:bt@2",
-                 "mcts:bt@2", "mcts-vote:bt@2"]:
+                 "mcts:bt@2", "mcts-vote:bt@2", "mcts-pvote:bt@2"]:
         assert name in summary and summary[name]["seeds"] == 2 and summary[name]["tokens"] > 0, name
     # bon ranks with every PPM, each with its own scores; beam and mcts search only with --search-ppms
     records = [json.loads(x) for x in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]

@@ -20,6 +20,7 @@ import mcts  # noqa: E402
 import searchtree  # noqa: E402
 from common import load_jsonl, save_checkpoint, stable_seed, write_jsonl  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model  # noqa: E402
+from treecmp import same_trees  # noqa: E402 (tests/, on the path under pytest)
 
 DELIM = "\n\n"
 
@@ -182,6 +183,12 @@ def test_a_node_whose_samples_all_fail_is_resampled_before_it_dead_ends():
     assert mcts.expand(t, 0, bad, c, [False, False], "5") == ([], [0])  # 1 + 2 tries: a dead end
     assert t.nodes[0].terminal and t.nodes[0].dead and t.nodes[0].reward == -1.0 and t.nodes[0].samples == 6
     assert t.nodes[0].to_json()["dead_end"] is True
+
+
+def test_a_child_records_the_policys_summed_log_prob_of_its_step():
+    t = mcts.Tree(problem(), "Q" + DELIM)
+    mcts.expand(t, 0, [{"text": "2+3=5", "tokens": 4, "logp": -0.25, "finish": "stop"}], cfg())  # mean over 4 tokens
+    assert t.nodes[1].logp == -1.0 and t.nodes[1].to_json()["logp"] == -1.0 and "logp" not in t.nodes[0].to_json()
 
 
 def test_a_new_sample_of_a_dead_end_step_merges_into_it():
@@ -351,12 +358,12 @@ def test_same_seed_same_trees_and_two_shards_equal_one(tiny, tmp_path):
     mcts.main(run_args(tiny, tmp_path / "b.jsonl", "--window", "5"))
     mcts.main(run_args(tiny, tmp_path / "c.jsonl", "--seed", "1"))
     a = (tmp_path / "a.jsonl").read_text()
-    assert a == (tmp_path / "b.jsonl").read_text() and a != (tmp_path / "c.jsonl").read_text()
+    assert same_trees(a, (tmp_path / "b.jsonl").read_text()) and not same_trees(a, (tmp_path / "c.jsonl").read_text())
     assert [r["id"] for r in load_jsonl(tmp_path / "a.jsonl")] == [f"p{i:02d}" for i in range(14)]
     for i in range(2):
         mcts.main(run_args(tiny, tmp_path / "s.jsonl", "--shard", f"{i}/2"))
     mcts.main(["--out", str(tmp_path / "s.jsonl"), "--merge", "2"])
-    assert (tmp_path / "s.jsonl").read_text() == a
+    assert same_trees((tmp_path / "s.jsonl").read_text(), a)
     searchtree.main([str(tmp_path / "a.jsonl"), str(tmp_path / "t.dot"), "--id", "p03"])
     dot = (tmp_path / "t.dot").read_text()
     assert dot.startswith("digraph") and dot.count("->") == len(load_jsonl(tmp_path / "a.jsonl")[3]["nodes"]) - 1
@@ -377,7 +384,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tiny, tmp_path):
     proc.wait()
     assert 2 <= out.read_text().count("\n") < 14, "the run must be killed part-way"
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
-    assert out.read_text() == (tmp_path / "ref.jsonl").read_text()
+    assert same_trees(out.read_text(), (tmp_path / "ref.jsonl").read_text())
 
 
 def test_torchrun_two_ranks_equal_one_process(tiny, tmp_path):
@@ -386,4 +393,4 @@ def test_torchrun_two_ranks_equal_one_process(tiny, tmp_path):
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                     str(ROOT / "mcts.py"), *run_args(tiny, tmp_path / "two.jsonl")], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+    assert same_trees((tmp_path / "two.jsonl").read_text(), (tmp_path / "one.jsonl").read_text())
