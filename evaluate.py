@@ -322,7 +322,7 @@ def get_parser():
     ap.add_argument("--model", required=True, help="policy HF directory")
     ap.add_argument("--data", required=True, help="problems JSONL (project, GSM8K or MATH records)")
     ap.add_argument("--out-dir", required=True, help="where predictions.jsonl, summary.json, table.md, the plot go")
-    ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k, pass@k), bon, beam, mcts")
+    ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k, pass@k), bon, beam, mcts (mcts, mcts-vote, mcts-pvote)")
     ap.add_argument("--ppm", default="", help="PPM directories for bon/beam/mcts: DIR or label=DIR, comma-separated")
     ap.add_argument("--search-ppms", default="", help="labels of --ppm that beam and mcts use (default: all; bon uses all)")
     ap.add_argument("--n", type=positive_int, default=16, help="largest sampling budget N (smaller budgets are subsampled)")
