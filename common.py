@@ -408,10 +408,10 @@ def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
     """Refuse to resume `out` if it was made with other output-shaping args.
 
     args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
-    `ignore` differs, stop naming the flags; an arg the args file lacks (a flag added since `out`
-    was made) counts as its value in `defaults` (the parser's), so a new flag left at its default
-    does not block a resume, so one output never mixes two settings and its args
-    file always says how it was made; with force, such an `out` is removed and the run starts
+    `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
+    file always says how it was made. An arg the args file lacks (a flag added since `out` was
+    made) counts as its value in `defaults` (the parser's): a new flag left at its default does
+    not block a resume. With force, such an `out` is removed and the run starts
     over (with the same args, force resumes as usual). An output without its args file cannot be
     checked and is refused too. Nothing is written here: the caller writes the args to args_path
     once the output itself has been opened (and checked) for the run."""

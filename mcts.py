@@ -23,8 +23,9 @@ What it does
   4. Backup: along the path N += 1 and Q = running mean of the values backed up (`backup`).
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
-  code, false equation) is sampled again `--resample` times (`--resample-heat`: each time hotter), then is
-  a dead end with reward -1 (rStar NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct terminals.
+  code, false equation) is sampled again `--resample` times (`--resample-heat`: each time hotter), then
+  is a dead end with reward -1 (rStar NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or
+  `--stop-after` distinct correct terminals.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
 is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
 

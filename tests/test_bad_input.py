@@ -359,7 +359,7 @@ def test_corrupt_middle_line_stops_with_file_and_line(d, ref, tmp_path, capsys):
     refused(capsys, "mcts", mcts_argv(d, out), f"{out}:2: corrupt record", keep=[tmp_path])
 
 
-def test_torn_last_line_is_redone_byte_for_byte(d, ref, tmp_path, capsys):
+def test_torn_last_line_is_redone_to_the_same_trees(d, ref, tmp_path, capsys):
     out = tmp_path / "trees.jsonl"
     data = ref.read_bytes()
     out.write_bytes(data[:len(data) - 200])  # the crash case: the last record cut short, no newline
