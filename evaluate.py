@@ -247,14 +247,15 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
     recs = {str(r["id"]): r for r in load_jsonl(trees)}
     rows = []
     for p in problems:
-        terms = tree_terminals(recs[p["id"]]["nodes"], args.step_delim) if p["id"] in recs else []  # absent: skipped
-        preds, rewards = [a for a, _, _ in terms], [v for _, v, _ in terms]  # by mcts.py (the prompt does not fit)
+        rec = recs.get(p["id"])  # None: skipped by mcts.py (its prompt does not fit the context), no answer
+        terms = tree_terminals(rec["nodes"], args.step_delim) if rec else []
+        preds, rewards = [a for a, _, _ in terms], [v for _, v, _ in terms]
         best = preds[max(range(len(preds)), key=lambda j: rewards[j])] if preds else None
         vote = majority_vote(preds, [vote_weight(r) for r in rewards])
         pvote = path_weighted_vote(terms)
         rows.append({"pred": best, "correct": graded(best, p["answer"]), "vote": vote, "vote_correct": graded(vote, p["answer"]),
                      "pvote": pvote, "pvote_correct": graded(pvote, p["answer"]),
-                     "tokens": recs[p["id"]]["stats"]["tokens"] if p["id"] in recs else 0, "terminals": len(preds)})
+                     "tokens": rec["stats"]["tokens"] if rec else 0, "terminals": len(preds)})
     return rows
 
 
