@@ -24,7 +24,8 @@ What it does
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
   code, false equation) is sampled again `--resample` times (`--resample-heat`: each time hotter), then
-  is a dead end with reward -1 (rStar NO_VALID_CHILD). A tree stops after `--rollouts` rollouts or
+  is a dead end with reward -1 (rStar NO_VALID_CHILD); `--backtrack` counts an expansion that only
+  repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after `--rollouts` rollouts or
   `--stop-after` distinct correct terminals.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
 is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
@@ -56,7 +57,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume,
-                    fit_context, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int, parse_shard,
+                    fit_context, float_in, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int, parse_shard,
                     pick_device, positive_float, positive_int, print0, read_problems, run_main, shard_path,
                     shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
@@ -146,10 +147,22 @@ def ppm_prior(node, value):
 
 
 def resample_temperature(t, fails, heat):
-    """The temperature of a node's samples after `fails` expansions none of whose samples survived the
-    check: t + heat * fails (a systematic false step, e.g. the same wrong sum in every sample, is
-    escaped by sampling hotter only where the check failed; heat 0: always t)."""
+    """The temperature of a node's samples after `fails` failed expansions (failed_expansion: none of the
+    samples survived the check, or with --backtrack none was new): t + heat * fails (a systematic false
+    step, e.g. the same wrong sum in every sample, is escaped by sampling hotter only where the check
+    failed; heat 0: always t)."""
     return t + heat * fails
+
+
+def failed_expansion(tree, node, new, backtrack=False):
+    """An expansion that leaves node no way on: no sample survived (no child at all; rStar
+    NO_VALID_CHILD), or, with backtrack, no new child while every child is a terminal with a negative
+    reward (the samples only repeat wrong answers: without it every later rollout of the tree samples
+    this node again, and an earlier false step above it is never revisited)."""
+    if not node.children:
+        return True
+    return backtrack and not new and all(
+        tree.nodes[k].terminal and (tree.nodes[k].reward or 0.0) < 0 for k in node.children)
 
 
 def step_code(step):
@@ -164,15 +177,15 @@ def outcome(text, gold):
     return (1.0 if ok else -1.0), ok
 
 
-def expand(tree, idx, cands, cfg, ok=None, gold=None):
+def expand(tree, idx, cands, cfg, ok=None, gold=None, passed=None):
     """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
-    steps and failing code (ok[i] False), merge duplicates (of existing children too), mark terminals and
+    steps, failing code or false equations (ok[i] False) and steps under the PPM floor (passed[i] False), merge duplicates (of existing children too), mark terminals and
     score them against the gold when known. Returns (new children, terminal hits: children to back up,
     a terminal once more per merged duplicate)."""
     node = tree.nodes[idx]
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
-    keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
+    keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i]) and (passed is None or passed[i])]
     # a dead-end child is an open step that failed: a new sample of the same step merges into it
     final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
         ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
@@ -201,7 +214,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
             hits.append(slot[-1])
     if cfg.keep_false and ok is not None:
         tree.keep_false(idx, [c for i, c in enumerate(cands) if c["text"].strip() and not ok[i]], gold)
-    if not node.children:  # nothing survived: sample again, or after 1 + cfg.resample tries a dead end
+    if failed_expansion(tree, node, new, cfg.backtrack):  # sample again, or after 1 + cfg.resample tries a dead end
         node.fails += 1
         if node.fails > cfg.resample:  # rStar NO_VALID_CHILD
             node.terminal, node.dead, node.reward = True, True, -1.0
@@ -222,8 +235,8 @@ class Search:
         self.rollout_policy = rollout_policy or policy
         self.c = cfg.c if cfg.c is not None else (2.0 if cfg.selection == "uct" else 1.25)
         self.widths = (cfg.width_alpha, cfg.width_min, cfg.width_max) if cfg.adaptive_width else None
-        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm"):
-            raise SystemExit("--no-gold, --ppm-prior and --leaf-eval ppm need a PPM (--ppm DIR)")
+        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm" or cfg.ppm_floor is not None):
+            raise SystemExit("--no-gold, --ppm-prior, --ppm-floor and --leaf-eval ppm need a PPM (--ppm DIR)")
         self.code_cache = {}
         self.pool = ThreadPoolExecutor(cfg.code_workers) if cfg.format == "code" else None
         self.tokens = 0  # generated by this search, for tok/s
@@ -284,7 +297,8 @@ class Search:
             self.tokens += o[0]["tokens"]
         oks = (self.run_code(jobs, cands) if cfg.format == "code" else
                [[equations_hold(c["text"]) for c in cs] for cs in cands] if cfg.check_equations else [None] * len(jobs))
-        results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], None if cfg.no_gold else t.problem["answer"]))
+        passed = self.above_floor(jobs, cands, oks) if cfg.ppm_floor is not None else [None] * len(jobs)
+        results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], None if cfg.no_gold else t.problem["answer"], passed[ji]))
                    for ji, (t, r) in enumerate(jobs)]
         # 2. score: terminals without gold by the PPM; new open children by the PPM or fast rollouts
         unscored = [(t, j) for t, r, new, _ in results for j in new if t.nodes[j].terminal and t.nodes[j].reward is None]
@@ -317,6 +331,17 @@ class Search:
                     continue
             if r in t.inflight:
                 t.end(r)
+
+    def above_floor(self, jobs, cands, oks):
+        """--ppm-floor: per candidate, whether the PPM scores the path ending in it at least the floor
+        (a step under it fails as one that fails the check: the node is resampled; not kept by --keep-false)."""
+        rows = [(ji, k) for ji, cs in enumerate(cands) for k, c in enumerate(cs)
+                if c["text"].strip() and (oks[ji] is None or oks[ji][k])]
+        out = [[True] * len(cs) for cs in cands]
+        texts = [jobs[ji][0].context(jobs[ji][1][-1]) + cands[ji][k]["text"] for ji, k in rows]
+        for (ji, k), v in zip(rows, self.scorer(texts) if rows else []):
+            out[ji][k] = v >= self.cfg.ppm_floor
+        return out
 
     def run_code(self, jobs, cands):
         """rStar 2.3: run the code of the path plus each candidate in the sandbox, in a thread pool."""
@@ -387,6 +412,8 @@ def get_parser():
       "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
     a("--resample-heat", type=nonneg_float, default=0.0, help="each resample of a node whose samples all failed the "
       "check is drawn this much hotter (temperature + heat * failures; 0: off)")
+    a("--backtrack", action="store_true", help="an expansion whose samples all repeat children that are wrong "
+      "terminals fails as one with no surviving sample (resampled hotter, then a dead end, so the parent is sampled again)")
     a("--keep-false", action="store_true", help="keep the samples that fail the check as negative children "
       "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
@@ -404,6 +431,8 @@ def get_parser():
     a("--rollout-model", default=None, help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
     a("--ppm", default=None, help="PPM directory: train_ppm.py (scoring.PPMScorer) or train_dpo.py --implicit-prm (scoring.ImplicitPRM)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
+    a("--ppm-floor", type=float_in(-1.0, 1.0), default=None, help="a new step the PPM scores below this fails "
+      "as one that fails the check (dropped, the node resampled); e.g. -0.9 with a verifier that reads numbers")
     a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
     return ap
 

@@ -15,6 +15,7 @@
 """
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -194,6 +195,8 @@ class ImplicitPRM:
         self.reference = load_model(Path(path) / cfg["reference"], device, dtype)
         self.beta, self.device, self.batch_size = float(cfg["beta"]), device, batch_size
         self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
+        reads = json.loads(Path(path, RESULT_VERIFIER_FILE).read_text()).get("reads", "results")
+        self.spans = {"results": result_spans, "numbers": number_spans}[reads]
 
     def response_start(self, text):
         """Index of the first response token of `text` (0 when the prompt's end is not in it)."""
@@ -251,10 +254,21 @@ def result_value(result_probs):
     return 2.0 * min(result_probs, default=1.0) - 1.0
 
 
-def write_result_verifier(out):
-    """Mark OUT (a causal LM's HF directory) as a result verifier: RESULT_VERIFIER_FILE."""
+NUMBER = re.compile(r"(?<![\d.,])-?\d+(?![\d.,]\d)")
+
+
+def number_spans(text):
+    """(start, end) character spans of every integer in the text: what a result verifier that reads
+    "numbers" scores (the operands a step copies or carries as well as its results)."""
+    return [m.span() for m in NUMBER.finditer(text)]
+
+
+def write_result_verifier(out, reads="results"):
+    """Mark OUT (a causal LM's HF directory) as a result verifier: RESULT_VERIFIER_FILE. reads:
+    "results" (c of each a op b = c) or "numbers" (every integer)."""
+    what = "each written result c of a op b = c" if reads == "results" else "each written integer c"
     Path(out, RESULT_VERIFIER_FILE).write_text(json.dumps(
-        {"score": "p(c) of each written result c of a op b = c after the prompt", "value": "2 * min_j p(c_j) - 1"}) + "\n")
+        {"score": f"p(c) of {what} after the prompt", "value": "2 * min_j p(c_j) - 1", "reads": reads}) + "\n")
 
 
 class ResultVerifier:
@@ -273,6 +287,8 @@ class ResultVerifier:
         self.model = load_model(path, device, dtype)
         self.device, self.batch_size = device, batch_size
         self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
+        reads = json.loads(Path(path, RESULT_VERIFIER_FILE).read_text()).get("reads", "results")
+        self.spans = {"results": result_spans, "numbers": number_spans}[reads]
 
     def encode(self, text):
         """(token ids, character offsets) as common.encode tokenizes the text."""
@@ -295,7 +311,7 @@ class ResultVerifier:
         i = text.find(self.prompt_end)
         start = 0 if i < 0 else i + len(self.prompt_end)
         probs = [math.exp(sum(lp for (s, e), lp in zip(offsets, logps) if e > s and s < b and e > a))
-                 for a, b in result_spans(text) if a >= start]
+                 for a, b in self.spans(text) if a >= start]
         return result_value(probs)
 
     def __call__(self, texts):

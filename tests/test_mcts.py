@@ -233,6 +233,70 @@ def test_resample_heat_draws_a_failed_node_hotter_until_the_check_passes():
     assert hot[1][:2] == [1.0, 1.5] and hot[0]["stats"]["correct"] == 1  # the first resample, at 1.5, passes the check
 
 
+class OperandPolicy(MockPolicy):
+    """Below temperature 1.2 the first step is 2+2=4 (true, but the wrong operand; the answer is 5), above
+    it 2+3=5; a second step boxes the first one's result."""
+
+    def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
+        self.calls.append(temperature)
+        out = []
+        for p in prompts:
+            steps = p.split(DELIM)[1:-1]
+            text = ("2+3=5" if temperature > 1.2 else "2+2=4") if not steps else f"\\boxed{{{steps[0][-1]}}}"
+            out.append([{"text": text, "tokens": 3, "logp": 0.0, "finish": "stop"}])
+        return out
+
+
+def test_failed_expansion_on_a_hand_built_node():
+    t = hand_tree([(1, -1.0, None), (1, -1.0, None)])
+    for k, r in ((1, -1.0), (2, -1.0)):
+        t.nodes[k].terminal, t.nodes[k].reward = True, r
+    root = t.nodes[0]
+    assert not mcts.failed_expansion(t, root, [], backtrack=False)  # children: not rStar's NO_VALID_CHILD
+    assert mcts.failed_expansion(t, root, [], backtrack=True)  # only repeats of wrong terminals
+    assert not mcts.failed_expansion(t, root, [3], backtrack=True)  # something new
+    t.nodes[2].reward = 1.0
+    assert not mcts.failed_expansion(t, root, [], backtrack=True)  # a correct terminal child
+    t.nodes[2].terminal = False
+    assert not mcts.failed_expansion(t, root, [], backtrack=True)  # an open child
+    assert mcts.failed_expansion(mcts.Tree(problem(), "Q" + DELIM), mcts.Node(), [])  # no child at all
+
+
+def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_its_parent():
+    runs = {}
+    for flag in ([], ["--backtrack"]):
+        s = mcts.Search(OperandPolicy({}), cfg("--children", "1", "--rollouts", "12", "--resample", "1",
+                                               "--resample-heat", "0.5", *flag), None)
+        runs[bool(flag)] = list(s.run([problem(answer="5")]))[0]
+    plain, back = runs[False], runs[True]
+    # without: every rollout samples below 2+2=4 again, its boxed 4 merged 11 times; the root is never resampled
+    assert plain["stats"]["correct"] == 0 and [n["step"] for n in plain["nodes"]] == ["", "2+2=4", "\\boxed{4}"]
+    # with: 2+2=4 fails twice (1 + --resample) and dead-ends, the root's repeat of it fails once, the hotter
+    # resample (1.5) writes 2+3=5
+    assert back["stats"]["correct"] == 1 and back["nodes"][1]["dead_end"]
+    assert [n["step"] for n in back["nodes"]] == ["", "2+2=4", "\\boxed{4}", "2+3=5", "\\boxed{5}"]
+
+
+def test_ppm_floor_drops_the_steps_the_ppm_scores_below_it():
+    table = {0: [("2+2=4", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", 1.0)]}
+
+    def scorer(texts):  # a stand-in PPM that knows 2+2=4 is the wrong operand here
+        return [-1.0 if "2+2=4" in t else 0.5 for t in texts]
+    probs = [problem(str(k), "5") for k in range(6)]
+    free, _ = search(table, "--children", "2", "--rollouts", "4", problems=probs)
+    floor, _ = search(table, "--children", "2", "--rollouts", "4", "--keep-false", "--ppm-floor", "0",
+                      problems=probs, scorer=scorer)
+    assert any("2+2=4" in n["step"] for rec in free for n in rec["nodes"])
+    assert not any("2+2=4" in n["step"] for rec in floor for n in rec["nodes"])  # not even as a false step
+    assert all(rec["stats"]["correct"] == 1 for rec in floor)
+    # a node whose every sample is under the floor is resampled, then a dead end
+    dead, _ = search({0: [("2+2=4", 1.0)]}, "--children", "2", "--rollouts", "4", "--resample", "1",
+                     "--ppm-floor", "0", scorer=scorer)
+    assert dead["nodes"][0]["dead_end"] and len(dead["nodes"]) == 1
+    with pytest.raises(SystemExit, match="need a PPM"):
+        mcts.Search(MockPolicy(table), cfg("--ppm-floor", "0"), None)
+
+
 def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
     table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
     probs = [problem(str(k), "5") for k in range(6)]

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 import train_ppm  # noqa: E402
 from common import check_model_dir, encode, format_prompt, join_steps, load_model, load_tokenizer, write_jsonl  # noqa: E402
 from scoring import (ImplicitPRM, PPMScorer, ResultVerifier, encode_completions, implicit_process_reward,  # noqa: E402
-                     load_ppm, result_value, sequence_logps, write_implicit_prm, write_result_verifier)
+                     load_ppm, number_spans, result_value, sequence_logps, write_implicit_prm, write_result_verifier)
 
 
 def test_bt_loss_hand_computed():
@@ -236,6 +236,17 @@ def test_result_verifier_scores_each_written_result(policy_dir, tmp_path):
     vals = scorer.prefix_values(prefixes)
     assert vals == [pytest.approx(scorer(ps), abs=1e-6) for ps in prefixes]
     assert vals[0][0] == pytest.approx(2 * p3 - 1, abs=1e-5) and vals[1][0] == 1.0
+    # reads "numbers": every integer after the prompt, operands and the boxed answer too
+    write_result_verifier(tmp_path, "numbers")
+    body = text[len(prompt):]
+    spans = [(0, 1), (2, 3), (4, 5), (7, 8), (9, 10), (11, 13), (body.index("{16") + 1, body.index("{16") + 3)]
+    probs = [p(len(prompt) + a, len(prompt) + b) for a, b in spans]
+    numbers = load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
+    assert numbers([text, prompt + "no number yet"]) == pytest.approx([2 * min(probs) - 1, 1.0], abs=1e-5)
+
+
+def test_number_spans():
+    assert number_spans("12+3=15, 4.5 and -2") == [(0, 2), (3, 4), (5, 7), (17, 19)]  # 4.5 is no integer
 
 
 def test_train_sft_verifier_flag_ships_a_result_verifier(policy_dir, tmp_path):
