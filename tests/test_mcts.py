@@ -277,26 +277,6 @@ def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_
     assert [n["step"] for n in back["nodes"]] == ["", "2+2=4", "\\boxed{4}", "2+3=5", "\\boxed{5}"]
 
 
-def test_ppm_floor_drops_the_steps_the_ppm_scores_below_it():
-    table = {0: [("2+2=4", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", 1.0)]}
-
-    def scorer(texts):  # a stand-in PPM that knows 2+2=4 is the wrong operand here
-        return [-1.0 if "2+2=4" in t else 0.5 for t in texts]
-    probs = [problem(str(k), "5") for k in range(6)]
-    free, _ = search(table, "--children", "2", "--rollouts", "4", problems=probs)
-    floor, _ = search(table, "--children", "2", "--rollouts", "4", "--keep-false", "--ppm-floor", "0",
-                      problems=probs, scorer=scorer)
-    assert any("2+2=4" in n["step"] for rec in free for n in rec["nodes"])
-    assert not any("2+2=4" in n["step"] for rec in floor for n in rec["nodes"])  # not even as a false step
-    assert all(rec["stats"]["correct"] == 1 for rec in floor)
-    # a node whose every sample is under the floor is resampled, then a dead end
-    dead, _ = search({0: [("2+2=4", 1.0)]}, "--children", "2", "--rollouts", "4", "--resample", "1",
-                     "--ppm-floor", "0", scorer=scorer)
-    assert dead["nodes"][0]["dead_end"] and len(dead["nodes"]) == 1
-    with pytest.raises(SystemExit, match="need a PPM"):
-        mcts.Search(MockPolicy(table), cfg("--ppm-floor", "0"), None)
-
-
 def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
     table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
     probs = [problem(str(k), "5") for k in range(6)]
