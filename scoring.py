@@ -10,7 +10,8 @@
     against its reference (train_dpo.py --implicit-prm).
   - `ResultVerifier`: the same interface for a generative verifier of the written arithmetic: a
     causal LM fine-tuned on the policy's samples with every false result corrected (train_sft.py
-    --verifier) scores a trajectory by the probability it gives each result the trajectory wrote.
+    --verifier) scores a trajectory by the probability it gives each result the trajectory wrote
+    (or, reading "numbers", each integer).
   `load_ppm` picks the class a directory needs.
 """
 import json
@@ -195,8 +196,6 @@ class ImplicitPRM:
         self.reference = load_model(Path(path) / cfg["reference"], device, dtype)
         self.beta, self.device, self.batch_size = float(cfg["beta"]), device, batch_size
         self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
-        reads = json.loads(Path(path, RESULT_VERIFIER_FILE).read_text()).get("reads", "results")
-        self.spans = {"results": result_spans, "numbers": number_spans}[reads]
 
     def response_start(self, text):
         """Index of the first response token of `text` (0 when the prompt's end is not in it)."""
@@ -276,8 +275,9 @@ class ResultVerifier:
     (result_value): a generative process verifier of the arithmetic. The LM is the policy fine-tuned
     on its own samples with every false result replaced by the checker's (pairs.py --samples,
     train_sft.py --verifier), so it knows the sums the policy gets wrong; it reads only the results
-    (grader.result_spans), not the operands or the words, so a sampled phrasing costs nothing. A
-    result's tokens are those whose characters overlap it; only results after the prompt's end count.
+    (grader.result_spans), not the operands or the words, so a sampled phrasing costs nothing, or with
+    "reads": "numbers" in its RESULT_VERIFIER_FILE every integer (number_spans). A result's tokens are
+    those whose characters overlap it; only results after the prompt's end count.
     One forward pass per batch; hf backend only."""
 
     def __init__(self, path, device=None, dtype=None, batch_size=64):
@@ -288,7 +288,9 @@ class ResultVerifier:
         self.device, self.batch_size = device, batch_size
         self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
         reads = json.loads(Path(path, RESULT_VERIFIER_FILE).read_text()).get("reads", "results")
-        self.spans = {"results": result_spans, "numbers": number_spans}[reads]
+        if reads not in ("results", "numbers"):
+            raise UsageError(f"{path}/{RESULT_VERIFIER_FILE}: reads is {reads!r}, not 'results' or 'numbers'")
+        self.spans = result_spans if reads == "results" else number_spans
 
     def encode(self, text):
         """(token ids, character offsets) as common.encode tokenizes the text."""

@@ -243,6 +243,9 @@ def test_result_verifier_scores_each_written_result(policy_dir, tmp_path):
     probs = [p(len(prompt) + a, len(prompt) + b) for a, b in spans]
     numbers = load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
     assert numbers([text, prompt + "no number yet"]) == pytest.approx([2 * min(probs) - 1, 1.0], abs=1e-5)
+    (tmp_path / "result_verifier.json").write_text('{"reads": "words"}')
+    with pytest.raises(ValueError, match="reads is 'words'"):
+        load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
 
 
 def test_number_spans():
