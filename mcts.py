@@ -25,8 +25,8 @@ What it does
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
   code, false equation) is sampled again `--resample` times (`--resample-heat`: each time hotter), then
   is a dead end with reward -1 (rStar NO_VALID_CHILD); `--backtrack` counts an expansion that only
-  repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after `--rollouts` rollouts or
-  `--stop-after` distinct correct terminals.
+  repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
+  `--rollouts` rollouts or `--stop-after` distinct correct terminals.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
 is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
 
@@ -401,7 +401,7 @@ def get_parser():
     a("--resample-heat", type=nonneg_float, default=0.0, help="each resample of a node whose samples all failed the "
       "check is drawn this much hotter (temperature + heat * failures; 0: off)")
     a("--backtrack", action="store_true", help="an expansion whose samples all repeat children that are wrong "
-      "terminals fails as one with no surviving sample (resampled hotter, then a dead end, so the parent is sampled again)")
+      "terminals fails as one with no surviving sample (resampled, then a dead end: the parent is sampled again)")
     a("--keep-false", action="store_true", help="keep the samples that fail the check as negative children "
       "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
