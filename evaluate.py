@@ -74,6 +74,7 @@ from engine import make_backend
 from grader import extract_answer, is_equiv
 from report import markdown, plot, summarize
 from scoring import load_ppm
+from searchtree import record_path
 
 # ----------------------------------------------------------------------------- the metrics and rules
 
@@ -265,12 +266,10 @@ def tree_terminals(nodes, delim=STEP_DELIM):
     out = []
     for i, nd in enumerate(nodes):
         if nd["terminal"] and nd.get("reward") is not None:
-            steps, logp = [], 0.0
-            while nodes[i]["parent"] is not None:
-                steps.append(nodes[i]["step"])
-                logp += nodes[i].get("logp") or 0.0
-                i = nodes[i]["parent"]
-            out.append((extract_answer(delim.join(steps[::-1]), free_text=False), nd["reward"], logp))  # as mcts.py scored it
+            path = record_path(nodes, i)
+            text = delim.join(nodes[j]["step"] for j in path)
+            out.append((extract_answer(text, free_text=False), nd["reward"],  # the answer as mcts.py scored it
+                        sum(nodes[j].get("logp") or 0.0 for j in path)))
     return out
 
 

@@ -79,6 +79,7 @@ from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_
                     join_steps, load_jsonl, nonneg_float, nonneg_int, read_jsonl, read_problems, run_main, stable_seed,
                     write_json, write_jsonl)
 from grader import correct_equations, equations_hold, steps_verified
+from searchtree import record_path
 
 DPO_RULES = ("step", "complete", "depth", "svpo", "false", "fix")
 
@@ -173,11 +174,7 @@ class Tree:
 
     def path(self, i):
         """Node ids from depth 1 down to i (the root excluded)."""
-        out = []
-        while i and self.nodes[i]["parent"] is not None:
-            out.append(i)
-            i = self.nodes[i]["parent"]
-        return out[::-1]
+        return record_path(self.nodes, i)
 
     def mean_q(self, i):
         p = self.path(i)

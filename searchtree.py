@@ -67,9 +67,10 @@ class Tree:
         {"id", "question", "answer", "ops" (built-in task), "prompt", "nodes", "config",
          "stats": {"rollouts", "tokens" (all generated), "ticks", "correct"}}.
         nodes[0] is the root (step ""); a node (Node.to_json): {"parent", "step", "depth", "N", "Q",
-        "terminal", "tokens", "prior" (PUCT), "logp" (the policy's summed log-prob of the step), "value" (leaf evaluation), "reward" (terminal), "correct"
-        (terminal, gold known), "merged" (duplicates merged into it), "dead_end" (no sample survived), "false_step" (a sample that
-        failed the check, kept with --keep-false: terminal, reward -1, N = 0, never backed up)}.
+        "terminal", "tokens", "prior" (PUCT), "logp" (the policy's summed log-prob of the step), "value"
+        (leaf evaluation), "reward" (terminal), "correct" (terminal, gold known), "merged" (duplicates
+        merged into it), "dead_end" (no sample survived), "false_step" (a sample that failed the check,
+        kept with --keep-false: terminal, reward -1, N = 0, never backed up)}.
         A test-time tree (--no-gold) holds the final step in each terminal, its reward the PPM score of
         the whole trajectory; the trajectory is the terminal's parent chain."""
         p = self.problem
@@ -113,6 +114,15 @@ class Tree:
         """What the PPM scores: the trajectory up to and including node i's step."""
         s = self.steps(i)
         return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
+
+
+def record_path(nodes, i):
+    """Node ids from depth 1 down to i in a trees record's "nodes" (the root excluded)."""
+    out = []
+    while nodes[i]["parent"] is not None:
+        out.append(i)
+        i = nodes[i]["parent"]
+    return out[::-1]
 
 
 def is_duplicate(a, b, threshold):
