@@ -35,7 +35,8 @@ line. Running the code of all steps (comment and boxed lines aside) prints the a
 every prefix of steps runs too, which is what the MCTS sandbox executes per step.
 
 `build_builtin(args)` draws the splits; `solve_builtin(question)` parses a question back with the
-same templates (synth.py's imagine stage uses it to check synthesized questions and their labels).
+same templates (synth.py's imagine stage uses it to check synthesized questions and their labels);
+`builtin_chain(question)` gives the value after each operation (benchmarks/oracle_search.py's oracle).
 The stage flags (--seed, --n-*, --*-ops, --max-operand, --max-value, --format, --pool-solutions)
 are synth.py's.
 """
@@ -186,15 +187,15 @@ PHRASES = ([(_phrase_regex(p), "+", None) for p in ADD]
 QUESTION = re.compile(r"(\w+) has (\d+) (\w+)\. (.+)\. How many (\w+) does (\w+) have\?")
 
 
-def solve_builtin(question):
-    """The true answer (str) of a question in the built-in task's wording, or None when it is
-    not a well-formed built-in problem: a sentence outside the templates, a name/pronoun/object
-    that does not match, at least one operation, a value that goes negative or an odd value
-    halved. The generator's numeric bounds (--max-operand, --max-value) are not checked."""
+def builtin_chain(question):
+    """The values after each operation of a question in the built-in task's wording (its gold chain),
+    or None when it is not a well-formed built-in problem: a sentence outside the templates, a
+    name/pronoun/object that does not match, at least one operation, a value that goes negative or an
+    odd value halved. The generator's numeric bounds (--max-operand, --max-value) are not checked."""
     m = QUESTION.fullmatch(question.strip())
     if not m or m[1] not in NAMES or m[3] not in OBJECTS or (m[6], m[5]) != (m[1], m[3]):
         return None
-    x, pronoun = int(m[2]), NAMES[m[1]] + " "
+    x, pronoun, chain = int(m[2]), NAMES[m[1]] + " ", []
     for sentence in m[4].split(". "):
         hits = [(hit, sym, b) for pat, sym, b in PHRASES
                 for hit in [pat.fullmatch(sentence[len(pronoun):])] if hit]
@@ -207,7 +208,15 @@ def solve_builtin(question):
         x = {"+": x + b, "-": x - b, "*": x * b, "/": x // 2}[sym]
         if x < 0:
             return None
-    return str(x)
+        chain.append(x)
+    return chain
+
+
+def solve_builtin(question):
+    """The true answer (str) of a question in the built-in task's wording (the last value of its
+    builtin_chain), or None when it is not a well-formed built-in problem."""
+    chain = builtin_chain(question)
+    return None if chain is None else str(chain[-1])
 
 
 if __name__ == "__main__":

@@ -277,6 +277,47 @@ def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_
     assert [n["step"] for n in back["nodes"]] == ["", "2+2=4", "\\boxed{4}", "2+3=5", "\\boxed{5}"]
 
 
+def test_ppm_floor_drops_the_steps_the_ppm_scores_below_it():
+    table = {0: [("2+2=4", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", 1.0)]}
+
+    def scorer(texts):  # a stand-in PPM that knows 2+2=4 is the wrong operand here
+        return [-1.0 if "2+2=4" in t else 0.5 for t in texts]
+    probs = [problem(str(k), "5") for k in range(6)]
+    free, _ = search(table, "--children", "2", "--rollouts", "4", problems=probs)
+    floor, _ = search(table, "--children", "2", "--rollouts", "4", "--keep-false", "--ppm-floor", "0",
+                      problems=probs, scorer=scorer)
+    assert any("2+2=4" in n["step"] for rec in free for n in rec["nodes"])
+    assert not any("2+2=4" in n["step"] for rec in floor for n in rec["nodes"])  # not even as a false step
+    assert all(rec["stats"]["correct"] == 1 for rec in floor)
+    # a node whose every sample is under the floor is resampled, then a dead end
+    dead, _ = search({0: [("2+2=4", 1.0)]}, "--children", "2", "--rollouts", "4", "--resample", "1",
+                     "--ppm-floor", "0", scorer=scorer)
+    assert dead["nodes"][0]["dead_end"] and len(dead["nodes"]) == 1
+    with pytest.raises(SystemExit, match="need a PPM"):
+        mcts.Search(MockPolicy(table), cfg("--ppm-floor", "0"), None)
+
+
+def test_oracle_scores_the_gold_chain_and_as_a_floor_drops_a_wrong_operand():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import oracle_search
+    q = "Question: Sue has 9 cards. She sells 5. She halves them. How many cards does Sue have?" + DELIM
+    v = oracle_search.oracle_value  # the gold chain: 9-5=4, 4/2=2
+    assert v(q) == v(q + "9-5=4") == v(q + "9-5=4" + DELIM + "4/2=2. The answer is \\boxed{2}.") == 1.0
+    assert v(q + "9-1=8") == -1.0  # a true equation with the wrong operand
+    assert v(q + "9-5=4" + DELIM + "4*2=8") == -1.0  # the wrong operation
+    assert v(q + "9-5=4" + DELIM + "4/2=2" + DELIM + "2+1=3") == -1.0  # past the chain's end
+    assert v("Q" + DELIM + "1+1=2") == -1.0  # no built-in question
+    table = {0: [("9-1=8", .7), ("9-5=4", .3)], ("9-1=8",): [("8/2=4. \\boxed{4}", 1.0)],
+             ("9-5=4",): [("4/2=2. \\boxed{2}", 1.0)]}
+    probs = [{"id": str(k), "question": q, "answer": "2", "prompt": q} for k in range(6)]
+    free, _ = search(table, "--children", "2", "--rollouts", "4", problems=probs)
+    floor, _ = search(table, "--children", "2", "--rollouts", "4", "--ppm-floor", "0", problems=probs,
+                      scorer=oracle_search.oracle_scorer)
+    assert any(n["step"] == "9-1=8" for rec in free for n in rec["nodes"])
+    assert not any(n["step"] == "9-1=8" for rec in floor for n in rec["nodes"])
+    assert all(rec["stats"]["correct"] == 1 for rec in floor)
+
+
 def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
     table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
     probs = [problem(str(k), "5") for k in range(6)]
@@ -411,6 +452,17 @@ def test_same_seed_same_trees_and_two_shards_equal_one(tiny, tmp_path):
     searchtree.main([str(tmp_path / "a.jsonl"), str(tmp_path / "t.dot"), "--id", "p03"])
     dot = (tmp_path / "t.dot").read_text()
     assert dot.startswith("digraph") and dot.count("->") == len(load_jsonl(tmp_path / "a.jsonl")[3]["nodes"]) - 1
+
+
+def test_oracle_search_runs_mcts_with_the_oracle_for_a_ppm(tiny, tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import oracle_search
+    for name in ("check_model_dir", "load_ppm"):  # main() replaces them; undone after the test
+        monkeypatch.setattr(mcts, name, getattr(mcts, name))
+    oracle_search.main(run_args(tiny, tmp_path / "o.jsonl", "--ppm", "oracle", "--ppm-floor", "0",
+                                     "--resample", "1", "--limit", "2"))
+    # these questions are not built-in ones, so the oracle scores every step -1: each root is a dead end
+    assert all(len(r["nodes"]) == 1 and r["nodes"][0]["dead_end"] for r in load_jsonl(tmp_path / "o.jsonl"))
 
 
 def test_resume_after_sigkill_equals_uninterrupted(tiny, tmp_path):

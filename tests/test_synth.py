@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import synth  # noqa: E402
+import task  # noqa: E402
 
 STEP = re.compile(r"^(\d+)([-+*/])(\d+)=(\d+)")
 # question sentence -> operation symbol (and operand, for +/-)
@@ -326,6 +327,7 @@ def test_solve_builtin_matches_generator_and_rejects_malformed():
     for rec in splits["test"] + splits["seed"] + splits["pool"]:
         assert synth.solve_builtin(rec["question"]) == rec["answer"]
     assert synth.solve_builtin(SEEDS[2]) == "2"  # 9-5=4, 4/2=2
+    assert task.builtin_chain(SEEDS[2]) == [4, 2] and task.builtin_chain(SEEDS[1]) == [8, 6]
     bad = ["Ann has 7 pens. He buys 3 more. How many pens does Ann have?",  # pronoun
            "Ann has 7 pens. She buys 3 more. How many eggs does Ann have?",  # object changes
            "Ann has 7 pens. She buys 3 more. How many pens does Bob have?",  # name changes
@@ -336,7 +338,7 @@ def test_solve_builtin_matches_generator_and_rejects_malformed():
            "Ann has 2 pens. She loses 3. How many pens does Ann have?",  # negative
            "Ann has 7 pens. How many pens does Ann have?",  # no operation
            "iswe iswed{9+8=18", ""]
-    assert [synth.solve_builtin(q) for q in bad] == [None] * len(bad)
+    assert [synth.solve_builtin(q) for q in bad] == [task.builtin_chain(q) for q in bad] == [None] * len(bad)
 
 
 def test_imagine_prompt_plain_and_chat():
