@@ -23,10 +23,11 @@ What it does
   4. Backup: along the path N += 1 and Q = running mean of the values backed up (`backup`).
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
-  code, false equation, under `--ppm-floor`) is sampled again `--resample` times (`--resample-heat`: each time hotter), then
-  is a dead end with reward -1 (rStar NO_VALID_CHILD); `--backtrack` counts an expansion that only
-  repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
-  `--rollouts` rollouts or `--stop-after` distinct correct terminals.
+  code, false equation, scored under `--ppm-floor`) is sampled again `--resample` times
+  (`--resample-heat`: each time hotter), then is a dead end with reward -1 (rStar NO_VALID_CHILD);
+  `--backtrack` counts an expansion that only repeats wrong terminal children as such a failure
+  (`failed_expansion`). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct
+  terminals.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
 is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
 
@@ -57,9 +58,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume,
-                    fit_context, float_in, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int, parse_shard,
-                    pick_device, positive_float, positive_int, print0, read_problems, run_main, shard_path,
-                    shard_spec, stable_seed, unit_float, write_json, write_jsonl)
+                    fit_context, float_in, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int,
+                    parse_shard, pick_device, positive_float, positive_int, print0, read_problems, run_main,
+                    shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import equations_hold, extract_answer, grade, run_code
 from scoring import load_ppm
@@ -237,7 +238,8 @@ class Search:
         self.rollout_policy = rollout_policy or policy
         self.c = cfg.c if cfg.c is not None else (2.0 if cfg.selection == "uct" else 1.25)
         self.widths = (cfg.width_alpha, cfg.width_min, cfg.width_max) if cfg.adaptive_width else None
-        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm" or cfg.ppm_floor is not None):
+        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm"
+                               or cfg.ppm_floor is not None):
             raise SystemExit("--no-gold, --ppm-prior, --ppm-floor and --leaf-eval ppm need a PPM (--ppm DIR)")
         self.code_cache = {}
         self.pool = ThreadPoolExecutor(cfg.code_workers) if cfg.format == "code" else None
@@ -300,7 +302,8 @@ class Search:
         oks = (self.run_code(jobs, cands) if cfg.format == "code" else
                [[equations_hold(c["text"]) for c in cs] for cs in cands] if cfg.check_equations else [None] * len(jobs))
         passed = self.above_floor(jobs, cands, oks) if cfg.ppm_floor is not None else [None] * len(jobs)
-        results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], None if cfg.no_gold else t.problem["answer"], passed[ji]))
+        gold = [None if cfg.no_gold else t.problem["answer"] for t, _ in jobs]
+        results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], gold[ji], passed[ji]))
                    for ji, (t, r) in enumerate(jobs)]
         # 2. score: terminals without gold by the PPM; new open children by the PPM or fast rollouts
         unscored = [(t, j) for t, r, new, _ in results for j in new if t.nodes[j].terminal and t.nodes[j].reward is None]
