@@ -344,8 +344,10 @@ class Search:
                 if c["text"].strip() and (oks[ji] is None or oks[ji][k])]
         out = [[True] * len(cs) for cs in cands]
         texts = [jobs[ji][0].context(jobs[ji][1][-1]) + cands[ji][k]["text"] for ji, k in rows]
-        for (ji, k), v in zip(rows, self.scorer(texts) if rows else []):
-            out[ji][k] = v >= self.cfg.ppm_floor
+        unique = list(dict.fromkeys(texts))  # a node's samples often repeat one step: score each text once
+        score = dict(zip(unique, self.scorer(unique) if unique else []))
+        for (ji, k), text in zip(rows, texts):
+            out[ji][k] = score[text] >= self.cfg.ppm_floor
         return out
 
     def run_code(self, jobs, cands):

@@ -318,6 +318,19 @@ def test_oracle_scores_the_gold_chain_and_as_a_floor_drops_a_wrong_operand():
     assert all(rec["stats"]["correct"] == 1 for rec in floor)
 
 
+def test_ppm_floor_scores_each_distinct_step_once_per_tick():
+    seen = []
+
+    def scorer(texts):
+        seen.append(list(texts))
+        return [-1.0 if "2+2=4" in t else 0.5 for t in texts]
+    table = {0: [("2+2=4", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", 1.0)]}
+    search(table, "--children", "4", "--rollouts", "3", "--ppm-floor", "0", scorer=scorer,
+           problems=[problem(str(k), "5") for k in range(3)])
+    assert seen and all(len(call) == len(set(call)) for call in seen)
+    assert sum(map(len, seen)) < 3 * 3 * 4  # fewer texts than samples: the repeats were not scored again
+
+
 def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
     table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
     probs = [problem(str(k), "5") for k in range(6)]
