@@ -49,6 +49,7 @@ Commands
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -178,12 +179,13 @@ def get_parser():
                    help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
     g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
-    g.add_argument("--update", default=None, choices=["sft", "cpl", "sft+cpl", "sft+fix", "sft+greedyfix"],
-                   help="policy update each round (default: sft+greedyfix on the built-in task, where it beats sft "
-                        "(docs/preference.md); sft with an HF --init, rStar's update; sft+fix needs --keep-false in --mcts-args)")
+    g.add_argument("--update", default=None, choices=["sft", "cpl", "sft+cpl", "sft+corrections"],
+                   help="policy update each round: sft (rStar; the default with an HF --init); cpl: CPL DPO on the "
+                        "round's step + complete pairs; sft+cpl: both; sft+corrections (the default on the built-in task): "
+                        "the SFT, then --fix-iterations of DPO with its NLL term on the checker's corrections of the "
+                        "policy's greedy errors on the pool")
     g.add_argument("--fix-iterations", type=positive_int, default=4,
-                   help="sft+greedyfix: greedy-pool -> fixed-step pairs -> DPO iterations after the SFT "
-                        "(4: the number measured, docs/preference.md; 1.4-1.8 min each on a host that trains the base in 11 min)")
+                   help="sft+corrections: iterations of greedy decoding of the pool -> corrected-step pairs -> DPO")
     g.add_argument("--update-from", default="previous", choices=["previous", "init"],
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
@@ -231,7 +233,7 @@ def expected_minutes(args):
         return "a real model: see the README's GPU recipe"
     per_problem = 0.28 if args.search_procs > 1 else 0.39
     r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
-    if args.update == "sft+greedyfix":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
+    if args.update == "sft+corrections":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
         rnd += args.fix_iterations * (0.016 * args.pool_size / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
     if args.ppm and args.ppm_kind == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min
         rnd += 0.075 * args.pool_size * args.ppm_samples / 16 / 60 + 0.31 * ppm_steps(args) / 60
@@ -247,9 +249,6 @@ def check_run(args, out):
     for f in (args.seed_file, args.pool_file, args.test_file):
         if f:
             read_problems(f)
-    if args.update == "sft+fix" and "--keep-false" not in args.mcts_args.split():
-        raise SystemExit("--update sft+fix needs --keep-false in --mcts-args: fixed-step pairs come from the "
-                         "false steps it keeps")
     check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force,
                  defaults={k: get_parser().get_default(k) for k in vars(args)})
     out.mkdir(parents=True, exist_ok=True)
@@ -320,14 +319,9 @@ def search(args, log, rd, retry, fresh, policy, ppm):
     return search_s, trees_files
 
 
-def pair_rules(args):
-    """pairs.py --rules: its default, plus the fixed-step pairs that --update sft+fix trains on."""
-    return "step,complete,depth,svpo,false,ppm" + (",fix" if args.update == "sft+fix" else "")
-
-
 def update_policy(args, log, rd, policy, seed_file, sft_files):
     """The round's policy update (--update: SFT on the seed set and every verified trajectory so far,
-    then, or instead, DPO: on step + complete pairs in CPL order, or on fixed-step pairs); (new policy, seconds)."""
+    then, or instead, CPL DPO on step + complete pairs, or DPO on corrected greedy errors); (new policy, seconds)."""
     new_policy, train_s = rd / "policy", 0.0
     if "sft" in args.update.split("+"):
         dest = new_policy if args.update == "sft" else rd / "policy_sft"
@@ -335,36 +329,41 @@ def update_policy(args, log, rd, policy, seed_file, sft_files):
                            else (args.init, args.base_steps, args.base_lr))
         train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
                        args.sft_args.split() if args.update_from == "init" else ())
-    if args.update in ("cpl", "sft+cpl", "sft+fix"):
-        start = rd / "policy_sft" if args.update.startswith("sft+") else policy
-        kinds, order = ("fixed_step", "shuffle") if args.update == "sft+fix" else ("step,complete", "cpl")
+    if args.update in ("cpl", "sft+cpl"):
+        start = rd / "policy_sft" if args.update == "sft+cpl" else policy
         train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
-                          "--kinds", kinds, "--order", order, "--out", new_policy, "--seed", args.seed]
+                          "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed]
                          + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
-    if args.update == "sft+greedyfix":
-        train_s += greedy_fix_iterations(args, log, rd, rd / "policy_sft", new_policy)
+    if args.update == "sft+corrections":
+        train_s += correction_iterations(args, log, rd, rd / "policy_sft", new_policy)
     return new_policy, train_s
 
 
-def greedy_fix_iterations(args, log, rd, start, new_policy):
-    """--update sft+greedyfix: --fix-iterations times, the policy decodes the whole pool greedily, the
+def correction_iterations(args, log, rd, start, new_policy):
+    """--update sft+corrections: --fix-iterations times, the policy decodes the whole pool greedily, the
     first false step of each solution is paired with the checker's correction (pairs.py --greedy),
     and DPO on those pairs (the policy itself as the reference) gives the next policy; the last one is
-    the round's. Seconds spent (decoding included)."""
+    the round's. An iteration with nothing to correct ends them: the policy it decoded is the round's.
+    Seconds spent (decoding included)."""
     pool_file, policy, spent = pool_path(args), start, 0.0
     for k in range(1, args.fix_iterations + 1):
-        it = rd / "greedyfix" / f"iter{k}"
+        it = rd / "corrections" / f"iter{k}"
         dest = new_policy if k == args.fix_iterations else it / "policy"
         spent += timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir",
                         it / "pool_greedy", "--methods", "greedy", "--backend", args.backend, "--no-plot"],
                        log, it / "pool_greedy" / "summary.json", it / "decode_time.json")
         run([PY, stage("pairs.py"), "--greedy", it / "pool_greedy" / "predictions.jsonl", "--problems", pool_file,
              "--model", policy, "--out-dir", it / "pairs"], log, it / "pairs" / "pairs_meta.json")
+        if not (it / "pairs" / "pairs.jsonl").stat().st_size:
+            print(f"[skip] {it / 'pairs'}: no false step to correct, no further iterations", flush=True)
+            break
         spent += timed([PY, stage("train_dpo.py"), "--model", policy, "--pairs", it / "pairs" / "pairs.jsonl",
                         "--kinds", "fixed_step", "--order", "shuffle", "--out", dest, "--seed", args.seed,
                         "--batch-size", 32, "--grad-accum", 1, "--max-len", 512] + args.dpo_args.split(),
                        log, dest / "meta.json", it / "dpo_time.json")
         policy = dest
+    if policy != new_policy:
+        shutil.copytree(policy, new_policy, dirs_exist_ok=True)
     return spent
 
 
@@ -403,9 +402,8 @@ def write_results(args, out, rows, t_start):
 
 
 def default_update(init):
-    """--update when not given: sft+greedyfix on the built-in task (it adds to sft there, docs/preference.md);
-    sft for an HF model (rStar's update: the checker's corrections and --dpo-args were measured on the tiny model only)."""
-    return "sft+greedyfix" if init == "tiny" else "sft"
+    """--update when not given: sft+corrections on the built-in task; sft for an HF model (rStar's update)."""
+    return "sft+corrections" if init == "tiny" else "sft"
 
 
 def main():
@@ -441,7 +439,7 @@ def main():
         searched |= {p["id"] for p in retry + fresh}
         mcts_tokens = sum(t["stats"]["tokens"] for f in trees_files for t in load_jsonl(f))
         run([PY, stage("pairs.py"), "--trees", *trees_files, "--out-dir", rd / "pairs", "--model", policy,
-             "--sft-k", args.sft_k, "--ppm-min-edit", args.ppm_min_edit, "--rules", pair_rules(args)],
+             "--sft-k", args.sft_k, "--ppm-min-edit", args.ppm_min_edit],
             log, rd / "pairs" / "pairs_meta.json")
         sft_file, ppm_file = rd / "pairs" / "sft.jsonl", rd / "pairs" / "ppm_pairs.jsonl"
         round_sft = load_jsonl(sft_file) if sft_file.stat().st_size else []  # a round may verify nothing

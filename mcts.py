@@ -417,10 +417,11 @@ def get_parser():
     a("--check-equations", action="store_true", help="drop a text step with a false equation a op b = c (as failing code)")
     a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false "
       "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
-    a("--resample-heat", type=nonneg_float, default=0.0, help="each resample of a node whose samples all failed the "
+    a("--resample-heat", type=nonneg_float, default=0.5, help="each resample of a node whose samples all failed the "
       "check is drawn this much hotter (temperature + heat * failures; 0: off)")
-    a("--backtrack", action="store_true", help="an expansion whose samples all repeat children that are wrong "
-      "terminals fails as one with no surviving sample (resampled, then a dead end: the parent is sampled again)")
+    a("--backtrack", action=argparse.BooleanOptionalAction, default=True, help="an expansion whose samples all "
+      "repeat children that are wrong terminals fails as one with no surviving sample (resampled, then a dead end: "
+      "the parent is sampled again)")
     a("--keep-false", action="store_true", help="keep the samples that fail the check as negative children "
       "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
     a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")

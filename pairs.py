@@ -81,7 +81,7 @@ from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_
 from grader import correct_equations, equations_hold, steps_verified
 from searchtree import record_path
 
-DPO_RULES = ("step", "complete", "depth", "svpo", "false", "fix")
+DPO_RULES = ("step", "complete", "depth", "svpo")
 
 # ----------------------------------------------------------------------------- tree helpers
 
@@ -392,10 +392,6 @@ def extract(tree, prompt, args):
         dpo += complete_pairs(tree, prompt, args.tau, args.max_complete, args.seed, d)
     if "depth" in rules:
         dpo += depth_pairs(tree, prompt, args.tau, d)
-    if "false" in rules:
-        dpo += false_pairs(tree, prompt, d)
-    if "fix" in rules:
-        dpo += fixed_pairs(tree, prompt, d)
     if "svpo" in rules:
         dpo += svpo_pairs(tree, prompt, args.svpo_siblings, args.svpo_cousins, args.svpo_other, args.seed, d)
     ppm = ppm_pairs(tree, prompt, args.ppm_margin, args.ppm_min_edit, 2, d) if "ppm" in rules else []
@@ -412,8 +408,8 @@ def main():
                     "carrying problems -> sft.jsonl of the samples with their false results corrected (verifier data)")
     ap.add_argument("--problems", default="", help="--greedy / --samples: the problems decoded (for the questions)")
     ap.add_argument("--out-dir", required=True, help="writes pairs.jsonl, ppm_pairs.jsonl, sft.jsonl, pairs_meta.json")
-    ap.add_argument("--rules", default="step,complete,depth,svpo,false,ppm",
-                    help="comma-separated pair rules: step, complete, depth, svpo, false, fix, ppm")
+    ap.add_argument("--rules", default="step,complete,depth,svpo,ppm",
+                    help="comma-separated pair rules: step, complete, depth, svpo, ppm")
     ap.add_argument("--model", default=None,
                     help="policy/tokenizer dir, only for the prompt format (chat template); none: the plain template")
     ap.add_argument("--tau", type=nonneg_float, default=0.5,

@@ -264,10 +264,10 @@ def test_failed_expansion_on_a_hand_built_node():
 
 def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_its_parent():
     runs = {}
-    for flag in ([], ["--backtrack"]):
+    for flag in ("--no-backtrack", "--backtrack"):
         s = mcts.Search(OperandPolicy({}), cfg("--children", "1", "--rollouts", "12", "--resample", "1",
-                                               "--resample-heat", "0.5", *flag), None)
-        runs[bool(flag)] = list(s.run([problem(answer="5")]))[0]
+                                               "--resample-heat", "0.5", flag), None)
+        runs[flag == "--backtrack"] = list(s.run([problem(answer="5")]))[0]
     plain, back = runs[False], runs[True]
     # without: every rollout samples below 2+2=4 again, its boxed 4 merged 11 times; the root is never resampled
     assert plain["stats"]["correct"] == 0 and [n["step"] for n in plain["nodes"]] == ["", "2+2=4", "\\boxed{4}"]
