@@ -1,28 +1,19 @@
-"""Shared plumbing for every stage, and nothing else (the method lives in the stage scripts; the
-generation backends in engine.py, log-prob and PPM scoring in scoring.py).
-
-What lives here:
-  - JSONL: read / validate / write atomically / append with resume, and `read_problems`, which
-    accepts this project's problems schema and the native GSM8K and MATH records.
-  - stage boundaries: `run_main` (expected errors as one line `stage: file:line: ...` or
-    `stage: --flag: ...`, exit 2; bugs keep their traceback), argparse types (`positive_int`,
-    `nonneg_int`, `unit_float`, `int_list`, `shard_spec`, ...), `check_output` (writable, checked
-    before any work), `check_not_input`, `check_model_dir` (a policy must be a causal LM with a
-    tokenizer, a PPM a sequence-classification checkpoint), `check_resume` (an output is resumed only
-    with the args it was made with), `check_finite_loss`, `fit_context` (prompts longer than the
-    model's context are skipped with a count). Readers refuse NaN and Infinity.
-  - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item
-    randomness does not depend on the number of workers or on batch composition.
-  - torchrun: `setup_dist` (`setup_training` for the trainers), `print0`, `shard_path` / `merge_shards` / `merge_ranks` for inference stages.
-  - training: `lr_at`, the learning-rate schedule (linear warm-up, cosine decay to a floor), and
-    `global_batches`, the data order of the trainers.
-  - text: `edit_distance` (characters), for mcts.py's state merge and pairs.py's PPM pair filter.
+"""Shared plumbing for every stage, and nothing else (the method lives in the stage scripts; JSONL records
+and the resume rule in records.py, whose names are importable from here too; generation in engine.py;
+log-prob and PPM scoring in scoring.py).
+  - stage boundaries: `run_main` (expected errors as one line `stage: file:line: ...` or `stage: --flag:
+    ...`, exit 2; bugs keep their traceback), argparse types (`positive_int`, `unit_float`, `shard_spec`,
+    ...), `check_output`, `check_not_input`, `check_model_dir` (a policy must be a causal LM with a
+    tokenizer, a PPM a sequence-classification checkpoint), `check_finite_loss`, `fit_context`.
+  - seeding: `stable_seed` (sha256 of the parts; never Python's salted `hash()`), so per-item randomness
+    does not depend on the number of workers or on batch composition.
+  - torchrun: `setup_dist` / `setup_training`, `print0`, `shard_path` / `merge_shards` / `merge_ranks`.
+  - training: `lr_at` (linear warm-up, cosine decay to a floor) and `global_batches` (the data order).
   - device and dtype: cuda > mps > cpu; bf16 where supported, fp32 on CPU; announced in one line.
-  - models: HF directories in and out (`load_model`, `load_tokenizer`, `save_checkpoint`).
-  - prompts and steps: `format_prompt` (chat template when the tokenizer has one, else a plain
-    template), `join_steps` (prompt + steps, each followed by the step delimiter).
-torch and transformers are imported inside the functions that need them, so a stage that needs
-neither (synth.py's built-in task, pairs.py) starts without them.
+  - models and prompts: `load_model`, `load_tokenizer`, `save_checkpoint`; `format_prompt` (the chat
+    template when the tokenizer has one, else a plain template), `join_steps`, `edit_distance`.
+torch and transformers are imported inside the functions that need them, so a stage that needs neither
+(synth.py's built-in task, pairs.py) starts without them.
 """
 import argparse
 import hashlib
@@ -30,202 +21,18 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
-from grader import gold_from_gsm8k, gold_from_math
+# the records layer, here too so that a stage imports its plumbing from one place
+from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields,  # noqa: F401
+                     check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, write_json, write_jsonl)
 
 STEP_DELIM = "\n\n"
-IMPLICIT_PRM_FILE = "implicit_prm.json"  # marks a --ppm directory as an implicit PRM (scoring.ImplicitPRM)
 RESULT_VERIFIER_FILE = "result_verifier.json"  # marks a --ppm directory as a result verifier (scoring.ResultVerifier)
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:\n"
 CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 
-# ----------------------------------------------------------------------------- JSONL
-
-
-class DataError(ValueError):
-    """A bad input file; the message is one line: 'file:line: what is wrong'."""
-
-
-class NonFiniteError(ArithmeticError):
-    """A NaN or infinite number where a finite one is needed (in a record, or a training loss)."""
-
-
-def _finite_float(text):
-    x = float(text)
-    if not math.isfinite(x):
-        raise NonFiniteError(f"number {text} overflows to {x}")
-    return x
-
-
-def _no_constant(name):
-    raise NonFiniteError(f"non-finite number {name} (Q values, rewards and scores must be finite)")
-
-
-def parse_json_line(line):
-    """json.loads that refuses NaN, Infinity and numbers that overflow a float: Python's json accepts
-    them, and one NaN Q flows through pairs and DPO into a checkpoint of NaN weights."""
-    return json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
-
-
-def read_jsonl(path):
-    """Yield (line_number, record) for every non-blank line; stop at the first bad one."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    n = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
-            if not line.strip():
-                continue
-            try:
-                rec = parse_json_line(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: malformed JSON: {e.msg} at column {e.colno}") from None
-            except NonFiniteError as e:
-                raise DataError(f"{path}:{lineno}: {e}") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-            n += 1
-            yield lineno, rec
-    if n == 0:
-        raise DataError(f"{path}: empty file, no records")
-
-
-def check_fields(path, lineno, rec, fields):
-    """fields: {name: type or tuple of types}. Raise a one-line DataError on a missing/mistyped one."""
-    for name, types in fields.items():
-        if name not in rec:
-            raise DataError(f"{path}:{lineno}: missing field '{name}'")
-        if not isinstance(rec[name], types) or isinstance(rec[name], bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-            want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
-            raise DataError(f"{path}:{lineno}: field '{name}' must be {want}, got {type(rec[name]).__name__}")
-
-
-def load_jsonl(path, fields=None):
-    """All records of a JSONL file, each checked against `fields` (see check_fields)."""
-    out = []
-    for lineno, rec in read_jsonl(path):
-        if fields:
-            check_fields(path, lineno, rec, fields)
-        out.append(rec)
-    return out
-
-
-def read_problems(path):
-    """Problems as [{"id", "question", "answer", ...}] from any of the three accepted schemas.
-
-    - this project's: {"id", "question", "answer": str|number, "solution"?, ...}
-    - GSM8K native:   {"question", "answer": "...reasoning...\\n#### 42"}  -> answer "42"
-    - MATH native:    {"problem", "solution": "...\\boxed{x}...", "answer"?} -> answer x
-    A record without an id gets "<file stem>-<line>". Extra fields are kept.
-    """
-    path = Path(path)
-    problems, seen = [], set()
-    for lineno, rec in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        rec = dict(rec)
-        if "problem" in rec and "question" not in rec:  # MATH
-            check_fields(path, lineno, rec, {"problem": str})
-            rec["question"] = rec.pop("problem")
-            if "answer" not in rec:
-                check_fields(path, lineno, rec, {"solution": str})
-                gold = gold_from_math(rec["solution"])
-                if not gold:
-                    raise DataError(f"{where}: no \\boxed{{}} answer in field 'solution'")
-                rec["answer"] = gold
-        check_fields(path, lineno, rec, {"question": str, "answer": (str, int, float)})
-        answer = str(rec["answer"])
-        if "####" in answer:  # GSM8K: the reasoning becomes the solution, the tail the gold
-            rec["solution"] = rec.get("solution", answer.split("####")[0].strip())
-            answer = gold_from_gsm8k(answer)
-        if not answer.strip():
-            raise DataError(f"{where}: field 'answer' is empty")
-        rec["answer"] = answer.strip()
-        if "id" in rec and not isinstance(rec["id"], (str, int)):
-            raise DataError(f"{where}: field 'id' must be str or int, got {type(rec['id']).__name__}")
-        rec["id"] = str(rec.get("id", rec.get("unique_id", f"{path.stem}-{lineno}")))
-        if rec["id"] in seen:
-            raise DataError(f"{where}: duplicate id '{rec['id']}'")
-        seen.add(rec["id"])
-        problems.append(rec)
-    return problems
-
-
-def write_jsonl(path, records):
-    """Write all records at once, atomically (tmp file + rename): never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-class ResumableWriter:
-    """Append one record per finished item, flushed at once; reopen to resume.
-
-    On open, the existing file is read. Only the last line, when it has no newline and does not
-    parse, is the torn tail of a crash (SIGKILL mid-write): it is dropped and its item redone. Any
-    other bad line (corrupt, not an object, no key, a duplicate key) is damage a rewrite would make
-    worse: it raises DataError with file:line and the file is left as it was.
-    """
-
-    def __init__(self, path, key="id"):
-        self.path, self.key = Path(path), key
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.records = self._read_existing() if self.path.exists() else []
-        if self.path.exists():
-            write_jsonl(self.path, self.records)
-        self.done = {str(r[key]) for r in self.records}
-        self.f = open(self.path, "a", encoding="utf-8")
-
-    def _read_existing(self):
-        lines = self.path.read_bytes().split(b"\n")
-        torn = lines.pop()  # b"" when the file ends with a newline
-        records, seen = [], set()
-        for lineno, raw in enumerate(lines + [torn], 1):
-            if not raw.strip():
-                continue
-            try:
-                rec = parse_json_line(raw.decode("utf-8"))
-            except (ValueError, ArithmeticError) as e:  # bad JSON, bad UTF-8, NaN
-                if raw is torn:
-                    print0(f"{self.path}:{lineno}: dropped the torn last line of an interrupted run; redoing it")
-                    continue
-                raise DataError(f"{self.path}:{lineno}: corrupt record in an existing output "
-                                f"({str(e).splitlines()[0]}); not resuming over it: repair the line, or remove "
-                                f"the file (or use a new output) to start again") from None
-            if not isinstance(rec, dict) or self.key not in rec:
-                raise DataError(f"{self.path}:{lineno}: not a record of this output (no '{self.key}')")
-            if str(rec[self.key]) in seen:
-                raise DataError(f"{self.path}:{lineno}: duplicate {self.key} '{rec[self.key]}' in an existing output")
-            seen.add(str(rec[self.key]))
-            records.append(rec)
-        return records
-
-    def write(self, rec):
-        self.f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.f.flush()
-        self.done.add(str(rec[self.key]))
-        self.records.append(rec)
-
-    def close(self):
-        self.f.close()
-
-
-def write_json(path, obj):
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- stage boundaries
@@ -234,9 +41,6 @@ def write_json(path, obj):
 # prints one line "stage: file:line: what is wrong" or "stage: --flag: ..." and exits 2; only a real
 # bug shows a traceback.
 
-
-class UsageError(ValueError):
-    """A bad flag, flag combination, output path or model directory; one line naming the flag."""
 
 
 EXPECTED_ERRORS = (DataError, UsageError, NonFiniteError, FileNotFoundError, NotADirectoryError,
@@ -374,8 +178,7 @@ def check_model_dir(path, flag, kind="causal"):
 
     kind "causal": a policy (a *ForCausalLM checkpoint with tokenizer files); kind "ppm": a
     process preference model (a *ForSequenceClassification checkpoint, train_ppm.py, or a causal LM
-    with IMPLICIT_PRM_FILE, train_dpo.py --implicit-prm, or with RESULT_VERIFIER_FILE, train_sft.py
-    --verifier). A plain causal LM passed as a PPM would load with a freshly initialised score head
+    with RESULT_VERIFIER_FILE, train_sft.py --verifier). A plain causal LM passed as a PPM would load with a freshly initialised score head
     and score noise."""
     p = Path(path)
     if not p.exists() and HUB_ID.match(str(path)) and not p.parent.exists():
@@ -390,7 +193,7 @@ def check_model_dir(path, flag, kind="causal"):
         archs = json.loads((p / "config.json").read_text()).get("architectures") or []
     except (ValueError, AttributeError, UnicodeDecodeError):
         raise UsageError(f"{flag}: {path}/config.json: not a JSON object") from None
-    if kind == "ppm" and ((p / IMPLICIT_PRM_FILE).exists() or (p / RESULT_VERIFIER_FILE).exists()):
+    if kind == "ppm" and (p / RESULT_VERIFIER_FILE).exists():
         kind = "causal"
     want = ("ForSequenceClassification",) if kind == "ppm" else ("ForCausalLM", "LMHeadModel")
     if not any(a.endswith(want) for a in archs):
@@ -402,47 +205,6 @@ def check_model_dir(path, flag, kind="causal"):
         raise UsageError(f"{flag}: {path}: no weights (*.safetensors or *.bin)")
     if not any((p / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")):
         raise UsageError(f"{flag}: {path}: no tokenizer files (tokenizer.json or tokenizer_config.json)")
-
-
-def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
-    """Refuse to resume `out` if it was made with other output-shaping args.
-
-    args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
-    `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
-    file always says how it was made. An arg the args file lacks (a flag added since `out` was
-    made) counts as its value in `defaults` (the parser's): a new flag left at its default does
-    not block a resume. With force, such an `out` is removed and the run starts
-    over (with the same args, force resumes as usual). An output without its args file cannot be
-    checked and is refused too. Nothing is written here: the caller writes the args to args_path
-    once the output itself has been opened (and checked) for the run."""
-    out, args_path = Path(out), Path(args_path)
-    now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
-    defaults = json.loads(json.dumps(defaults or {}, default=str))
-    problem = _resume_conflict(out, args_path, now, ignore, defaults)
-    if problem and force:
-        print0(f"--force: {problem}; removing {out} and starting over")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    elif problem:
-        raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
-                         f"or use a new output")
-
-
-def _resume_conflict(out, args_path, now, ignore, defaults):
-    """Why `out` cannot be resumed with the args `now` (a sentence), or None when it can."""
-    if not out.exists():
-        return None
-    if not args_path.exists():
-        return f"{out} exists but {args_path} does not, so how it was made is unknown"
-    try:
-        old = {k: v for k, v in json.loads(args_path.read_text()).items() if k not in ignore}
-    except (ValueError, AttributeError):
-        return f"{args_path} is not a JSON object of args"
-    old = {**{k: v for k, v in defaults.items() if k in now and k not in ignore}, **old}
-    diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
-    if not diff:
-        return None
-    shown = ", ".join(f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
-    return f"{out} was made with other settings ({shown})"
 
 
 def check_finite_loss(loss, step):
@@ -495,11 +257,6 @@ def teardown_dist():
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-def print0(*args, **kwargs):
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(*args, **kwargs, flush=True)
 
 
 def pick_device(local_rank=0, announce=True):
@@ -687,10 +444,6 @@ def fit_context(problems, tokenizer, model_dir, room):
 def mean(xs):
     xs = list(xs)
     return sum(xs) / len(xs) if xs else float("nan")
-
-
-def fmt_pct(x):
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
 if __name__ == "__main__":

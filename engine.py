@@ -56,47 +56,60 @@ class HFBackend:
                 out[i][j] = r
         return out
 
-    @torch.no_grad()
-    def _generate_batch(self, prompts, seeds, temperature, max_tokens, stop):
+    def _prefill(self, prompts, max_tokens):
+        """Each distinct prompt encoded and run once, left-padded; the cache then gives every row its
+        prompt's keys and values. (cache, next-token logits per row, position ids per row)."""
         tok, model, dev = self.tokenizer, self.model, self.device
         index = {}
         rows = [index.setdefault(p, len(index)) for p in prompts]  # each row's distinct prompt
-        ids = [encode(tok, p) for p in index]  # a distinct prompt is encoded and prefilled once
+        ids = [encode(tok, p) for p in index]
         P, T = len(ids), max(len(x) for x in ids)
-        pad = tok.pad_token_id
-        input_ids = torch.full((P, T), pad, dtype=torch.long)
+        input_ids = torch.full((P, T), tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros((P, T), dtype=torch.long)
         for b, x in enumerate(ids):
             input_ids[b, T - len(x):] = torch.tensor(x)
             mask[b, T - len(x):] = 1
         input_ids, mask = input_ids.to(dev), mask.to(dev)
-        gens = [torch.Generator().manual_seed(s) for s in seeds]
-        uniforms = torch.stack([torch.rand(max_tokens, generator=g, dtype=torch.float64) for g in gens]).to(dev)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = shared_prefix_cache_class()(model.config)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                        use_cache=True).logits[:, -1].float()
         cache.share(rows, mask.bool(), max_tokens)
-        logits, pos = logits[cache.rows], pos[cache.rows, -1:]
-        B = len(prompts)
+        return cache, logits[cache.rows], pos[cache.rows, -1:]
+
+    @staticmethod
+    def _next_tokens(logits, uniforms, temperature):
+        """(next token per row, the model's log-prob of it): argmax at temperature 0, else inverse-CDF
+        sampling at the temperature with each row's own uniform draw."""
+        logp = torch.log_softmax(logits, -1)  # (b, V) the model's own distribution
+        if temperature <= 0:
+            nxt = logp.argmax(-1)
+        else:
+            cdf = torch.softmax(logits / temperature, -1).double().cumsum(-1)
+            nxt = torch.searchsorted(cdf, uniforms.unsqueeze(-1) * cdf[:, -1:]).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
+        return nxt, logp.gather(-1, nxt[:, None]).squeeze(-1).tolist()
+
+    def _stopped(self, gen, tk, stop, max_stop):
+        """Whether a row's text now holds a stop string; its tail is decoded only when the new token could
+        end one (it holds a stop string's last character, or a character split across tokens)."""
+        if tk not in self._pieces:  # token id -> its text alone
+            self._pieces[tk] = self.tokenizer.decode([tk], skip_special_tokens=True)
+        if not any(e in self._pieces[tk] for e in {s[-1] for s in stop} | {"\ufffd"}):
+            return False
+        tail = self.tokenizer.decode(gen[-(max_stop + 8):], skip_special_tokens=True)
+        return any(s in tail for s in stop)
+
+    @torch.no_grad()
+    def _generate_batch(self, prompts, seeds, temperature, max_tokens, stop):
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        uniforms = torch.stack([torch.rand(max_tokens, generator=g, dtype=torch.float64) for g in gens]).to(self.device)
+        cache, logits, pos = self._prefill(prompts, max_tokens)
+        B, max_stop = len(prompts), max((len(s) for s in stop), default=0)
         alive = list(range(B))  # original row index of each batch row
-        gen_ids = [[] for _ in range(B)]
-        logp_sum = [0.0] * B
-        finish = ["length"] * B
-        max_stop = max((len(s) for s in stop), default=0)
-        piece = self._pieces  # token id -> its text alone: decode a row's tail only when a stop may end there
-        ends = {s[-1] for s in stop} | {"\ufffd"}  # (or a character split across tokens)
-        eos = tok.eos_token_id  # a plain int: the tokenizer's attribute lookup is slow in this loop
+        gen_ids, logp_sum, finish = [[] for _ in range(B)], [0.0] * B, ["length"] * B
+        eos = self.tokenizer.eos_token_id  # a plain int: the tokenizer's attribute lookup is slow in this loop
         for t in range(max_tokens):
-            logp = torch.log_softmax(logits, -1)  # (b, V) the model's own distribution
-            if temperature <= 0:
-                nxt = logp.argmax(-1)
-            else:
-                probs = torch.softmax(logits / temperature, -1).double()
-                cdf = probs.cumsum(-1)
-                u = uniforms[alive, t].unsqueeze(-1) * cdf[:, -1:]
-                nxt = torch.searchsorted(cdf, u).squeeze(-1).clamp(max=probs.shape[-1] - 1)
-            chosen = logp.gather(-1, nxt[:, None]).squeeze(-1).tolist()
+            nxt, chosen = self._next_tokens(logits, uniforms[alive, t], temperature)
             keep = []
             for b, (r, tk, lp) in enumerate(zip(alive, nxt.tolist(), chosen)):
                 logp_sum[r] += lp
@@ -104,33 +117,29 @@ class HFBackend:
                     finish[r] = "eos"
                     continue
                 gen_ids[r].append(tk)
-                if stop:
-                    if tk not in piece:
-                        piece[tk] = tok.decode([tk], skip_special_tokens=True)
-                    if any(e in piece[tk] for e in ends):
-                        tail = tok.decode(gen_ids[r][-(max_stop + 8):], skip_special_tokens=True)
-                        if any(s in tail for s in stop):
-                            finish[r] = "stop"
-                            continue
+                if stop and self._stopped(gen_ids[r], tk, stop, max_stop):
+                    finish[r] = "stop"
+                    continue
                 keep.append(b)
             if not keep or t == max_tokens - 1:
                 break
             if len(keep) < len(alive):
-                idx = torch.tensor(keep, device=dev)
+                idx = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(idx)
                 nxt, pos = nxt[idx], pos[idx]
                 alive = [alive[b] for b in keep]
             pos = pos + 1
-            logits = model(input_ids=nxt[:, None], position_ids=pos, past_key_values=cache, use_cache=True,
-                           shared_prefix=cache).logits[:, -1].float()
-        res = []
-        for r in range(B):
-            text = tok.decode(gen_ids[r], skip_special_tokens=True)
-            ntok = len(gen_ids[r]) + (finish[r] == "eos")
-            if finish[r] == "stop":  # cut at the first stop string; the delimiter is not part of the step
-                text = text[:min(text.find(s) for s in stop if s in text)]
-            res.append({"text": text, "tokens": ntok, "logp": logp_sum[r] / max(ntok, 1), "finish": finish[r]})
-        return res
+            logits = self.model(input_ids=nxt[:, None], position_ids=pos, past_key_values=cache, use_cache=True,
+                                shared_prefix=cache).logits[:, -1].float()
+        return [self._result(gen_ids[r], finish[r], logp_sum[r], stop) for r in range(B)]
+
+    def _result(self, gen, finish, logp_sum, stop):
+        """One row's {"text", "tokens", "logp" (mean token log-prob), "finish"}."""
+        text = self.tokenizer.decode(gen, skip_special_tokens=True)
+        ntok = len(gen) + (finish == "eos")
+        if finish == "stop":  # cut at the first stop string; the delimiter is not part of the step
+            text = text[:min(text.find(s) for s in stop if s in text)]
+        return {"text": text, "tokens": ntok, "logp": logp_sum / max(ntok, 1), "finish": finish}
 
 
 # ----------------------------------------------------------------------------- the shared-prompt KV cache

@@ -30,19 +30,15 @@ Methods (`--methods`, comma-separated)
            mcts-vote = the PPM-weighted vote over all terminals (rStar's released code, weights as
            bon-vote); mcts-pvote = that vote with each terminal's weight times the policy's
            probability of its path (`path_weighted_vote`). Further mcts.py flags go through `--mcts-args`.
-The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples.
-Values are scoring.PPMScorer's tanh(raw score) in [-1, 1] (see train_ppm.py), an implicit PRM's
-tanh(q) (train_dpo.py --implicit-prm, scoring.ImplicitPRM), or a result verifier's 2 min_j p(c_j) - 1
-(train_sft.py --verifier, scoring.ResultVerifier: with it bon-vote weighs a sample by the probability
-of its least likely written result).
-For each method: accuracy (overall, per difficulty, mean and std over `--seed` seeds), generated
-tokens per problem (the compute axis: every token the policy sampled, PPM forward passes not
-counted) and wall time (sampling + scoring; bon includes its samples' time).
+The PPM methods run once per `--ppm` model (label=DIR, comma-separated), on the same samples. Values are
+scoring.PPMScorer's tanh(raw score) in [-1, 1] (train_ppm.py), or a result verifier's 2 min_j p(c_j) - 1
+(scoring.ResultVerifier: bon-vote then weighs a sample by the probability of its least likely result).
+For each method: accuracy (overall, per difficulty, mean and std over `--seed` seeds), generated tokens
+per problem (the compute axis; PPM forward passes not counted) and wall time.
 
 Input   `--data` problems JSONL (this project's, GSM8K's or MATH's records). A problem whose prompt
-        alone does not fit the model's context is skipped with a count (summary.json's "problems"
-        is the number evaluated); the inner mcts.py runs with --force, so a rerun with other flags
-        recomputes its trees instead of resuming them.
+        alone does not fit the model's context is skipped with a count; the inner mcts.py runs with
+        --force (a rerun with other flags recomputes its trees).
 Output  `--out-dir`: predictions.jsonl (one record per problem and seed), summary.json (every
         number), table.md (one markdown row per method and budget), accuracy_vs_tokens.png (with
         `--plot`, on by default when matplotlib is installed), mcts/ (the trees mcts.py wrote).
@@ -51,8 +47,7 @@ Commands
   CPU smoke: python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval --limit 100
   with PPM:  python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval \\
                  --methods greedy,sample,bon,beam,mcts --ppm runs/ppm --n 16 --seed 0,1,2
-  MCTS that beats best-of-16 on the built-in task (docs/ppm.md): --methods mcts --mcts-children 2 \\
-                 --mcts-rollouts 8 --mcts-args="--check-equations --resample-heat 0.5" (read mcts-pvote)
+  MCTS with checked steps: --methods mcts --mcts-children 2 --mcts-rollouts 8 --mcts-args=--check-equations
   one GPU:   python evaluate.py --model ckpt --data math500_test.jsonl --backend vllm --n 64 --max-tokens 2048 \\
                  --methods greedy,sample,bon,beam,mcts --ppm ckpt_ppm --mcts-args "--window 512"
   (an inference stage: no torchrun; on several GPUs, the vLLM backend's tensor parallelism.)
@@ -69,10 +64,10 @@ from pathlib import Path
 
 from common import (STEP_DELIM, check_model_dir, check_output, fit_context, format_prompt, int_list, join_steps,
                     load_jsonl, load_tokenizer, nonneg_float, nonneg_int, positive_int, print0, read_problems,
-                    run_main, stable_seed, unit_float, write_json, write_jsonl)
+                    run_main, stable_seed, write_json, write_jsonl)
 from engine import make_backend
 from grader import extract_answer, is_equiv
-from report import markdown, plot, summarize
+from report import write_report
 from scoring import load_ppm
 from searchtree import record_path
 
@@ -250,13 +245,12 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
     for p in problems:
         rec = recs.get(p["id"])  # None: skipped by mcts.py (its prompt does not fit the context), no answer
         terms = tree_terminals(rec["nodes"], args.step_delim) if rec else []
-        preds, rewards = [a for a, _, _ in terms], [v for _, v, _ in terms]
-        best = preds[max(range(len(preds)), key=lambda j: rewards[j])] if preds else None
-        vote = majority_vote(preds, [vote_weight(r) for r in rewards])
+        best = max(terms, key=lambda t: t[1])[0] if terms else None  # the first of equal rewards
+        vote = majority_vote([a for a, _, _ in terms], [vote_weight(v) for _, v, _ in terms])
         pvote = path_weighted_vote(terms)
         rows.append({"pred": best, "correct": graded(best, p["answer"]), "vote": vote, "vote_correct": graded(vote, p["answer"]),
                      "pvote": pvote, "pvote_correct": graded(pvote, p["answer"]),
-                     "tokens": rec["stats"]["tokens"] if rec else 0, "terminals": len(preds)})
+                     "tokens": rec["stats"]["tokens"] if rec else 0, "terminals": len(terms)})
     return rows
 
 
@@ -316,6 +310,8 @@ def score_rows(problems, res, n):
 
 # ----------------------------------------------------------------------------- run
 
+PPM_GPU_MEMORY = 0.2  # --ppm-backend vllm: the share of the GPU each PPM engine reserves (guessed)
+
 
 def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -324,7 +320,6 @@ def get_parser():
     ap.add_argument("--out-dir", required=True, help="where predictions.jsonl, summary.json, table.md, the plot go")
     ap.add_argument("--methods", default="greedy,sample", help="comma list of: greedy, sample (maj@k, pass@k), bon, beam, mcts (mcts, mcts-vote, mcts-pvote)")
     ap.add_argument("--ppm", default="", help="PPM directories for bon/beam/mcts: DIR or label=DIR, comma-separated")
-    ap.add_argument("--search-ppms", default="", help="labels of --ppm that beam and mcts use (default: all; bon uses all)")
     ap.add_argument("--n", type=positive_int, default=16, help="largest sampling budget N (smaller budgets are subsampled)")
     ap.add_argument("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (sample, beam, mcts)")
     ap.add_argument("--max-tokens", type=positive_int, default=256, help="max new tokens per solution (greedy, sample)")
@@ -339,11 +334,8 @@ def get_parser():
     ap.add_argument("--limit", type=nonneg_int, default=0, help="evaluate only the first N problems (0: all)")
     ap.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
     ap.add_argument("--ppm-backend", default="hf", choices=["hf", "vllm"], help="PPM scoring backend (vllm: pooling runner)")
-    ap.add_argument("--ppm-gpu-memory", type=unit_float, default=0.2, help="--ppm-backend vllm: share of the GPU each PPM engine reserves")
     ap.add_argument("--batch-size", type=positive_int, default=128, help="rows per HF generation batch")
-    ap.add_argument("--ppm-batch-size", type=positive_int, default=64, help="sequences per PPM forward batch")
     ap.add_argument("--seed", type=int_list(0), default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
-    ap.add_argument("--label", default="", help="name of the model in the markdown table (default: --model)")
     ap.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="write accuracy_vs_tokens.png (needs matplotlib)")
     return ap
 
@@ -358,10 +350,7 @@ def parse_methods(args):
     ppms = dict((s.split("=", 1) if "=" in s else (Path(s).name, s)) for s in args.ppm.split(",") if s)
     if {"bon", "beam", "mcts"} & set(methods) and not ppms:
         raise SystemExit("bon, beam and mcts need --ppm")
-    search_ppms = args.search_ppms.split(",") if args.search_ppms else list(ppms)
-    if set(search_ppms) - set(ppms):
-        raise SystemExit(f"--search-ppms {args.search_ppms!r}: labels must be among --ppm's {sorted(ppms)}")
-    return seeds, methods, ppms, search_ppms
+    return seeds, methods, ppms, list(ppms)
 
 
 def check_flags(args, ppms):
@@ -383,13 +372,13 @@ def timed(seconds, group, seed, fn, *a):
 
 def load_models(args, methods, ppms, seed):
     """The policy's backend and a scorer per --ppm (scoring.load_ppm; bon, beam). vLLM engines in one process share
-    the GPU: each vLLM PPM takes --ppm-gpu-memory, the policy the rest of 0.9."""
+    the GPU: each vLLM PPM takes PPM_GPU_MEMORY of it, the policy the rest of 0.9."""
     vllm_ppms = len(ppms) if args.ppm_backend == "vllm" and {"bon", "beam"} & set(methods) else 0
-    if 0.9 - args.ppm_gpu_memory * vllm_ppms < 0.1:
-        raise SystemExit(f"{vllm_ppms} vLLM PPMs x --ppm-gpu-memory {args.ppm_gpu_memory} leave the policy no memory")
+    if 0.9 - PPM_GPU_MEMORY * vllm_ppms < 0.1:
+        raise SystemExit(f"{vllm_ppms} vLLM PPMs x {PPM_GPU_MEMORY} of the GPU each leave the policy no memory")
     backend = make_backend(args.backend, args.model, batch_size=args.batch_size, seed=seed,
-                           gpu_memory=0.9 - args.ppm_gpu_memory * vllm_ppms)
-    scorers = {k: load_ppm(d, batch_size=args.ppm_batch_size, backend=args.ppm_backend, gpu_memory=args.ppm_gpu_memory)
+                           gpu_memory=0.9 - PPM_GPU_MEMORY * vllm_ppms)
+    scorers = {k: load_ppm(d, batch_size=64, backend=args.ppm_backend, gpu_memory=PPM_GPU_MEMORY)
                for k, d in ppms.items()} if {"bon", "beam"} & set(methods) else {}
     return backend, scorers
 
@@ -422,24 +411,6 @@ def prediction_records(problems, res, seed):
             rec[m] = {k: rows[i] for k, rows in v.items()} if isinstance(v, dict) else v[i]
         preds.append(rec)
     return preds
-
-
-def write_report(out, args, problems, seeds, per_seed, seconds, preds):
-    """predictions.jsonl, summary.json, table.md and (--plot) accuracy_vs_tokens.png."""
-    summary = summarize(per_seed, seconds)
-    write_jsonl(out / "predictions.jsonl", preds)
-    write_json(out / "summary.json", {"args": vars(args), "problems": len(problems), "seeds": seeds,
-                                      "seconds": seconds, "methods": summary})
-    table = markdown(summary, args.label or Path(args.model).name)
-    (out / "table.md").write_text(table + "\n")
-    print0(table)
-    if args.plot:
-        try:
-            plot(summary, out / "accuracy_vs_tokens.png",
-                 f"{args.label or Path(args.model).name} on {Path(args.data).name}: {len(problems)} problems, {len(seeds)} seed(s)")
-            print0(f"plot: {out / 'accuracy_vs_tokens.png'}")
-        except ImportError:
-            print0("matplotlib is not installed: no plot (pip install matplotlib)")
 
 
 def main():

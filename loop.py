@@ -3,44 +3,36 @@
 What it does (the self-evolution recipe of "rStar-Math: Small LLMs Can Master Math Reasoning with
 Self-Evolved Deep Thinking", Guan et al. 2025, on the built-in task by default; every step is one of
 the stage scripts, run as a subprocess):
-  round 0  synth.py builtin: a seed set with gold solutions spanning every difficulty of the test
-           set (500 problems of 2-6 operations), an answer-only pool at the same difficulties, a
-           disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps`, meant to
-           reach its plateau (docs/loop.md measures it: accuracy against steps, and more SFT at equal
-           time); evaluate.py greedy.
-  round r  mcts.py with policy_{r-1} on `--n-pool` pool problems: the problems earlier rounds did not
-           solve first, with `--retry-rollouts` (rStar spends more rollouts on hard problems in later
-           rounds), then fresh ones with `--rollouts`; terminal-guided (+1/-1 from the grader, backed
-           up), steps whose written arithmetic is false dropped (`--check-equations`, the text analog
-           of rStar dropping code that fails), a tree stops after `--stop-after` correct answers; on a
-           CPU the problems are split over `--search-procs` mcts.py processes (the same trees, sooner);
-           pairs.py -> sft.jsonl: up to `--sft-k` verified trajectories per problem (correct answer,
-           every equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
-           policy_r: `--update sft` trains policy_{r-1} (or the base init with `--update-from init`,
-           as rStar retrains) on the seed set plus every round's verified trajectories; `cpl` runs CPL
-           DPO on the round's step + complete pairs; `sft+cpl` does both in that order; `sft+fix`
-           follows the SFT with DPO on fixed-step pairs (each false step kept by mcts.py --keep-false
-           against the same step with its arithmetic corrected: pairs.py --rules fix), +1.1 points over
-           the SFT update alone (docs/preference.md: SFT on corrected steps alone gains as much);
-           `sft+greedyfix`, the default on the built-in task, follows the SFT with --fix-iterations
-           rounds of: the policy's greedy solutions on the whole pool, the first false step of each vs
-           the checker's correction (pairs.py --greedy), DPO from that policy as its own reference
-           (round 1, three seeds: +3.3 ± 2.4 points over the SFT update alone after 4; docs/preference.md);
-           with `--ppm`: PPM_r, by default the result verifier (docs/ppm.md: policy_r's `--ppm-samples`
-           samples per pool problem with their false results corrected by the checker, pairs.py --samples,
-           then train_sft.py --verifier from policy_r), or with `--ppm-kind bt` train_ppm.py on every round's
-           rStar PPM pairs; round r+1 searches with it as the prior of new nodes (rStar Eq. 3);
+  round 0  synth.py builtin (BUILTIN_DATA): a seed set with gold solutions, an answer-only pool, a
+           disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps` (its plateau);
+           evaluate.py greedy.
+  round r  mcts.py with policy_{r-1} on `--n-pool` pool problems: those earlier rounds did not solve
+           first, with `--retry-rollouts` (rStar spends more rollouts on hard problems in later rounds),
+           then fresh ones with `--rollouts`; terminal-guided (+1/-1 from the grader, backed up), steps
+           whose written arithmetic is false dropped (`--check-equations` in `--mcts-args`, the text analog
+           of rStar dropping code that fails); on a CPU split over SEARCH_PROCS processes;
+           pairs.py -> sft.jsonl: up to 2 verified trajectories per problem (rStar) (correct answer, every
+           equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
+           the update (`--update`): `sft` trains policy_{r-1} (or the init, `--update-from init`, as rStar
+           retrains) on the seed set plus every round's verified trajectories; `cpl` runs CPL DPO on the
+           round's step + complete pairs; `sft+cpl` both; `sft+corrections` (the default on the built-in
+           task) follows the SFT with `--fix-iterations` rounds of: greedy decoding of the whole pool, the
+           first false step of each solution against the checker's correction (pairs.py --greedy), DPO
+           with its NLL term from that policy as its own reference;
+           with `--ppm`: PPM_r, by default the result verifier (policy_r fine-tuned on its pool samples
+           with their false results corrected: pairs.py --samples, train_sft.py --verifier), or with
+           `--ppm bt` train_ppm.py on every round's rStar PPM pairs; round r+1 searches with it as
+           the prior of new nodes (rStar Eq. 3);
            evaluate.py: greedy pass@1 on the whole test set (`--eval-search`: also maj@N, and with a
-           PPM best-of-N and MCTS, on the first `--eval-limit` problems).
-Baselines that spend the same compute without search (more SFT on the seed set for the same wall
-time; rejection-sampling SFT with the same verification at the same generated tokens) are in
-benchmarks/bench_loop.py, run on this command's output.
-Every round's artifacts go in OUT/round{r}/; a step whose output exists is skipped, so a rerun
-resumes where it stopped (more --rounds extend a finished run; other settings that shape the output
-are refused, naming the flags: --force starts over). At the end a table is printed and saved (OUT/results.md, OUT/results.json).
+           PPM best-of-N and MCTS, on the first EVAL_LIMIT problems).
+Baselines at equal compute (more SFT on the seed set for the same wall time; rejection-sampling SFT with
+the same verification at the same generated tokens): benchmarks/bench_loop.py, on this command's output.
+Every round's artifacts go in OUT/round{r}/; a step whose output exists is skipped, so a rerun resumes
+(more --rounds extend a finished run; other settings that shape the output are refused, naming the flags:
+--force starts over). At the end a table is printed and saved (OUT/results.md, OUT/results.json).
 
 Commands
-  CPU (built-in task):  python loop.py --out runs/loop --rounds 2
+  CPU (built-in task):  python loop.py --out runs/loop
   fewer minutes:        python loop.py --out runs/smoke --rounds 1 --n-pool 64 --base-steps 60 --refresh-steps 20 --update sft
   a real model (GPU):   python loop.py --out runs/qwen --init Qwen/Qwen2.5-Math-1.5B-Instruct \\
                             --seed-file sft_seed.jsonl --pool-file gsm8k_train.jsonl --test-file gsm8k_test.jsonl \\
@@ -60,6 +52,20 @@ from common import (check_model_dir, check_output, check_resume, load_jsonl, non
 
 PY = sys.executable
 HERE = Path(__file__).resolve().parent  # the stage scripts sit beside this file
+
+
+# the built-in task's splits (synth.py builtin): a seed set spanning every difficulty of the test set (the tiny
+# model does not generalise to more steps than its seed set shows), small enough that the base is data-limited
+# (500 leaves the room verified search data can climb: docs/loop.md); a pool that rounds take --n-pool from
+BUILTIN_DATA = "--n-seed 500 --seed-ops 2-6 --n-pool 4000 --pool-ops 2-6 --n-test 1000 --test-ops 2-6"
+POOL_SIZE = 4000
+# --ppm: the verifier's samples per pool problem, the optimizer steps of each kind and the peak lr (tuned on the
+# tiny model, docs/ppm.md); pairs.py's edit-distance filter of PPM pairs (built-in steps can differ by one digit)
+PPM_SAMPLES, PPM_STEPS, PPM_LR, PPM_MIN_EDIT = 16, {"verifier": 1000, "bt": 300}, 1e-3, 1
+EVAL_LIMIT = 300  # test problems of --eval-search (greedy reads all)
+# mcts.py processes per search with the HF backend, each on 1/n of the problems with 1/n of the CPU threads,
+# merged after: the same trees, sooner on 2 CPU cores (two one-thread searches do more work than one two-thread one)
+SEARCH_PROCS = 2
 
 
 def stage(name):
@@ -165,19 +171,13 @@ def get_parser():
     g.add_argument("--seed-file", default="", help="seed problems with solutions (default: synth.py builtin)")
     g.add_argument("--pool-file", default="", help="answer-only problems to search (default: synth.py builtin)")
     g.add_argument("--test-file", default="", help="held-out problems (default: synth.py builtin)")
-    g.add_argument("--n-seed", type=positive_int, default=500,
-                   help="built-in: seed problems with gold solutions (500: the base leaves room, docs/loop.md)")
-    g.add_argument("--ops", default="2-6", help="built-in: operations per problem, the same range in every split "
-                   "(the tiny model does not generalise to more steps than its seed set shows)")
-    g.add_argument("--n-test", type=positive_int, default=1000, help="built-in: test problems (200 per level)")
-    g.add_argument("--pool-size", type=positive_int, default=4000,
-                   help="built-in: answer-only pool problems (rounds take --n-pool of them each)")
-    g.add_argument("--synth-args", default="", help="extra synth.py builtin flags, e.g. '--max-operand 5'")
+    g.add_argument("--synth-args", default="", help="synth.py builtin flags after the loop's own (BUILTIN_DATA), "
+                   "e.g. '--n-seed 1000 --max-operand 5'")
     g = ap.add_argument_group("training")
     g.add_argument("--init", default="tiny", help="'tiny' (built-in) or an HF policy to start from")
     g.add_argument("--base-steps", type=positive_int, default=3000,
-                   help="round 0 SFT steps (built-in: the plateau, where 600 more steps on the seed set add < 1 point)")
-    g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (tiny model: probe)")
+                   help="round 0 SFT steps (built-in: the base's plateau, docs/loop.md)")
+    g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (the tiny model from scratch; ~1e-5 for a pretrained model)")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
     g.add_argument("--update", default=None, choices=["sft", "cpl", "sft+cpl", "sft+corrections"],
                    help="policy update each round: sft (rStar; the default with an HF --init); cpl: CPL DPO on the "
@@ -190,53 +190,43 @@ def get_parser():
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
     g.add_argument("--refresh-lr", type=positive_float, default=1e-3, help="peak lr of a round's SFT update")
-    g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl, fix)")
+    g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl, sft+cpl, sft+corrections)")
     g = ap.add_argument_group("search")
     g.add_argument("--n-pool", type=positive_int, default=1000,
-                   help="pool problems searched per round (1000: 8.3 min a round on 2 free CPU cores, measured)")
+                   help="pool problems searched per round")
     g.add_argument("--rollouts", type=positive_int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
     g.add_argument("--retry-rollouts", type=positive_int, default=32, help="rollouts for problems earlier rounds did not solve")
-    g.add_argument("--children", type=positive_int, default=4, help="mcts.py samples per expansion")
-    g.add_argument("--stop-after", type=nonneg_int, default=4, help="a tree stops after this many distinct correct answers")
-    g.add_argument("--sft-k", type=positive_int, default=2, help="verified trajectories per problem for SFT (rStar: 2)")
-    g.add_argument("--search-procs", type=positive_int, default=2,
-                   help="mcts.py processes per search, each on 1/n of the problems with 1/n of the CPU threads, "
-                        "merged after: the same trees, ~25%% sooner on 2 CPU cores (vllm: always 1)")
-    g.add_argument("--mcts-args", default="--max-depth 8 --max-step-tokens 48 --check-equations",
-                   help="extra mcts.py flags (built-in: --check-equations drops steps with false arithmetic)")
-    g.add_argument("--ppm", action="store_true", help="train a PPM each round and search with it from round 2")
-    g.add_argument("--ppm-kind", choices=["verifier", "bt"], default="verifier",
-                   help="verifier: the result verifier (train_sft.py --verifier on the round policy's corrected pool "
-                        "samples; the PPM that beats the vote, docs/ppm.md); bt: rStar's PPM (train_ppm.py on the PPM pairs)")
-    g.add_argument("--ppm-samples", type=positive_int, default=16, help="verifier: samples per pool problem (docs/ppm.md: 16)")
-    g.add_argument("--ppm-min-edit", type=nonneg_int, default=1, help="pairs.py --ppm-min-edit (built-in steps differ by a digit)")
-    g.add_argument("--ppm-steps", type=positive_int, default=None,
-                   help="PPM optimizer steps (default: 1000 for the verifier, as measured in docs/ppm.md; 300 for bt)")
-    g.add_argument("--ppm-lr", type=positive_float, default=1e-3, help="PPM peak lr (tiny model: tuned)")
+    g.add_argument("--mcts-args", default="--children 4 --stop-after 4 --max-depth 8 --max-step-tokens 48 --check-equations",
+                   help="mcts.py flags of every search (--check-equations drops steps with false arithmetic)")
+    g.add_argument("--ppm", nargs="?", const="verifier", choices=["verifier", "bt"], default=None,
+                   help="train a PPM each round and search with it from round 2: verifier (--ppm alone), the result "
+                        "verifier (train_sft.py --verifier on the round policy's corrected pool samples); bt: rStar's "
+                        "PPM (train_ppm.py on the PPM pairs)")
+    g.add_argument("--ppm-steps", type=positive_int, default=None, help="PPM optimizer steps (default: PPM_STEPS)")
     g = ap.add_argument_group("evaluation")
-    g.add_argument("--eval-search", action="store_true", help="also maj@N (and best-of-N, MCTS with the PPM)")
-    g.add_argument("--eval-limit", type=nonneg_int, default=300, help="test problems for --eval-search (greedy uses all)")
+    g.add_argument("--eval-search", action="store_true", help="also maj@N (and best-of-N, MCTS with the PPM) on "
+                   "the first EVAL_LIMIT test problems")
     g.add_argument("--n", type=positive_int, default=16, help="N for maj@N and best-of-N; MCTS rollouts at test time")
     return ap
 
 
 # flags that may change between a run and its resumption: they do not change what is already there
-RESUME_FREE = {"rounds", "backend", "force", "eval_search", "eval_limit", "n", "search_procs"}
+RESUME_FREE = {"rounds", "backend", "force", "eval_search", "n"}
 
 
 def expected_minutes(args):
     """Measured on a 2-core CPU with both cores free (docs/loop.md, seed 2): 0.31 s per SFT step of 16
-    built-in examples, 0.28 s per pool problem searched with --search-procs 2 (0.39 s with one process;
+    built-in examples, 0.28 s per pool problem searched with SEARCH_PROCS 2 (0.39 s with one process;
     16 rollouts x 4 children, a tree that finds 4 correct answers stops sooner), ~0.5 min for pairs,
     evaluation and start-ups. Round 0 applies the same SFT speed (the base was never timed alone)."""
     if args.init != "tiny":
         return "a real model: see the README's GPU recipe"
-    per_problem = 0.28 if args.search_procs > 1 else 0.39
+    per_problem = 0.28 if SEARCH_PROCS > 1 else 0.39
     r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
     if args.update == "sft+corrections":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
-        rnd += args.fix_iterations * (0.016 * args.pool_size / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
-    if args.ppm and args.ppm_kind == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min
-        rnd += 0.075 * args.pool_size * args.ppm_samples / 16 / 60 + 0.31 * ppm_steps(args) / 60
+        rnd += args.fix_iterations * (0.016 * POOL_SIZE / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
+    if args.ppm == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min
+        rnd += 0.075 * POOL_SIZE * PPM_SAMPLES / 16 / 60 + 0.31 * (args.ppm_steps or PPM_STEPS["verifier"]) / 60
     return f"~{r0:.0f} min for round 0 (the base), then ~{rnd:.0f} min per round on 2 free CPU cores"
 
 
@@ -260,18 +250,12 @@ def pool_path(args):
     return args.pool_file or Path(args.out) / "data" / "pool.jsonl"
 
 
-def ppm_steps(args):
-    """--ppm-steps, else the measured default of --ppm-kind: 1000 for the verifier (docs/ppm.md), 300 for bt."""
-    return args.ppm_steps or (1000 if args.ppm_kind == "verifier" else 300)
-
-
 def make_data(args, out, log):
     """(seed file, pool problems, test file): the given files, else the built-in task (synth.py)."""
     data = out / "data"
     if not (args.seed_file and args.pool_file and args.test_file):
-        run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed, "--n-seed", args.n_seed,
-             "--seed-ops", args.ops, "--n-pool", args.pool_size, "--pool-ops", args.ops,
-             "--n-test", args.n_test, "--test-ops", args.ops] + args.synth_args.split(), log, data / "test.jsonl")
+        run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed] + BUILTIN_DATA.split()
+            + args.synth_args.split(), log, data / "test.jsonl")
     return (args.seed_file or data / "seed.jsonl", read_problems(pool_path(args)),
             args.test_file or data / "test.jsonl")
 
@@ -279,7 +263,7 @@ def make_data(args, out, log):
 def sft(args, log, init, data_files, dest, steps, lr, time_file, extra=()):
     """train_sft.py; its seconds."""
     return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest,
-                  "--steps", steps, "--lr", lr, "--seed", args.seed, "--log-every", 100, *extra],
+                  "--steps", steps, "--lr", lr, "--seed", args.seed, *extra],
                  log, dest / "meta.json", time_file)
 
 
@@ -293,7 +277,7 @@ def evaluate_policy(args, log, test_file, pol, d, ppm=None):
     if args.eval_search:
         extra = ["--ppm", f"ppm={ppm}", "--mcts-rollouts", args.n] if ppm else []
         run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "search",
-             "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", args.eval_limit,
+             "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", EVAL_LIMIT,
              "--seed", args.seed, "--backend", args.backend, "--no-plot"] + extra,
             log, d / "search" / "summary.json")
         acc.update(read_eval(d / "search")[0])
@@ -310,11 +294,10 @@ def search(args, log, rd, retry, fresh, policy, ppm):
         trees = rd / f"trees_{name}.jsonl"
         mcts_extra = ["--ppm", ppm, "--ppm-prior"] if ppm else []  # rStar round 2+: PPM-augmented search
         search_s += timed([PY, stage("mcts.py"), "--policy", policy, "--data", rd / f"pool_{name}.jsonl",
-                           "--out", trees, "--rollouts", rollouts, "--children", args.children,
-                           "--stop-after", args.stop_after, "--seed", args.seed, "--backend", args.backend]
+                           "--out", trees, "--rollouts", rollouts, "--seed", args.seed, "--backend", args.backend]
                           + args.mcts_args.split() + mcts_extra,
                           log, rd / f"mcts_{name}_time.json", rd / f"mcts_{name}_time.json",
-                          shards=1 if args.backend == "vllm" else min(args.search_procs, len(probs)))
+                          shards=1 if args.backend == "vllm" else min(SEARCH_PROCS, len(probs)))
         trees_files.append(trees)
     return search_s, trees_files
 
@@ -368,23 +351,24 @@ def correction_iterations(args, log, rd, start, new_policy):
 
 
 def round_ppm(args, log, rd, policy, ppm_files):
-    """PPM_r, (its directory or None, seconds). --ppm-kind verifier (docs/ppm.md): the policy's samples on the
+    """PPM_r, (its directory or None, seconds). --ppm verifier (docs/ppm.md): the policy's samples on the
     whole pool, every false result corrected by the checker (pairs.py --samples), and the policy fine-tuned on
     them (train_sft.py --verifier). bt (rStar): train_ppm.py on every round's PPM pairs so far (None without any)."""
-    if args.ppm_kind == "bt":
+    steps = args.ppm_steps or PPM_STEPS[args.ppm]
+    if args.ppm == "bt":
         if not ppm_files:
             return None, 0.0
         return rd / "ppm", timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
-                                  "--loss", "bt", "--steps", ppm_steps(args), "--lr", args.ppm_lr, "--seed", args.seed],
+                                  "--loss", "bt", "--steps", steps, "--lr", PPM_LR, "--seed", args.seed],
                                  log, rd / "ppm" / "config.json", rd / "ppm_time.json")
     pool_file, d = pool_path(args), rd / "verifier"
     spent = timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir", d / "samples",
-                   "--methods", "sample", "--n", args.ppm_samples, "--seed", args.seed + 100, "--backend", args.backend,
+                   "--methods", "sample", "--n", PPM_SAMPLES, "--seed", args.seed + 100, "--backend", args.backend,
                    "--no-plot"], log, d / "samples" / "summary.json", d / "samples_time.json")
     run([PY, stage("pairs.py"), "--samples", d / "samples" / "predictions.jsonl", "--problems", pool_file,
          "--model", policy, "--out-dir", d / "data"], log, d / "data" / "pairs_meta.json")
     spent += timed([PY, stage("train_sft.py"), "--init", policy, "--data", d / "data" / "sft.jsonl", "--out", rd / "ppm",
-                    "--steps", ppm_steps(args), "--lr", args.ppm_lr, "--seed", args.seed, "--log-every", 100,
+                    "--steps", steps, "--lr", PPM_LR, "--seed", args.seed,
                     "--verifier"], log, rd / "ppm" / "result_verifier.json", d / "train_time.json")
     return rd / "ppm", spent
 
@@ -439,7 +423,7 @@ def main():
         searched |= {p["id"] for p in retry + fresh}
         mcts_tokens = sum(t["stats"]["tokens"] for f in trees_files for t in load_jsonl(f))
         run([PY, stage("pairs.py"), "--trees", *trees_files, "--out-dir", rd / "pairs", "--model", policy,
-             "--sft-k", args.sft_k, "--ppm-min-edit", args.ppm_min_edit],
+             "--sft-k", 2, "--ppm-min-edit", PPM_MIN_EDIT],
             log, rd / "pairs" / "pairs_meta.json")
         sft_file, ppm_file = rd / "pairs" / "sft.jsonl", rd / "pairs" / "ppm_pairs.jsonl"
         round_sft = load_jsonl(sft_file) if sft_file.stat().st_size else []  # a round may verify nothing

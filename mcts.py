@@ -12,9 +12,8 @@ What it does
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
      the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog (a step with a false
-     "a op b = c" is dropped; `--keep-false` keeps such samples as negatives for pairs.py);
-     `--adaptive-width` is AlphaLLM's importance-weighted width (`adaptive_width`).
-     A node whose children are all terminal is expanded again: its Q tends to 2 p(correct) - 1.
+     "a op b = c" is dropped); `--adaptive-width` is AlphaLLM's importance-weighted width. A node whose
+     children are all terminal is expanded again: its Q tends to 2 p(correct) - 1.
   3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
      or the PPM score with `--no-gold`) and backed up. Open children, by `--leaf-eval`: `none` (rStar)
      goes on down the selected child next tick; `ppm` backs up each new child's PPM score (AlphaLLM value
@@ -23,21 +22,19 @@ What it does
   4. Backup: along the path N += 1 and Q = running mean of the values backed up (`backup`).
   Terminal = the step has \\boxed, or ended with EOS, or is at `--max-depth`; without an extractable
   answer its reward is -1 (rStar TOO_MANY_STEPS). A node none of whose samples survives (empty, failing
-  code, false equation, scored under `--ppm-floor`) is sampled again `--resample` times
-  (`--resample-heat`: each time hotter), then is a dead end with reward -1 (rStar NO_VALID_CHILD);
-  `--backtrack` counts an expansion that only repeats wrong terminal children as such a failure
-  (`failed_expansion`). A tree stops after `--rollouts` rollouts or `--stop-after` distinct correct
-  terminals.
+  code, false equation) is sampled again `--resample` times, each time `--resample-heat` hotter, then
+  is a dead end with reward -1 (rStar NO_VALID_CHILD); `--backtrack` counts an expansion that only
+  repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
+  `--rollouts` rollouts or `--stop-after` distinct correct terminals.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
-is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled.
+is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled, hotter.
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
 Output  `--out` trees JSONL, a record per problem flushed as it finishes and sorted by id at the end (the
         fields: searchtree.Tree.record); beside it <out>.args.json. A rerun resumes with the same
         settings (runtime flags aside) and refuses others naming them (--force starts over); a torn last
         line is redone. A problem whose prompt leaves no room for a step is skipped with a count.
-Test time (evaluate.py): with `--ppm DIR --no-gold` the gold is never read; a terminal's reward is the
-        PPM score of its whole trajectory; rStar answers with the terminal of highest reward.
+Test time (evaluate.py): `--ppm DIR --no-gold` never reads the gold; a terminal's reward is its PPM score.
 
 Commands
   CPU smoke: python mcts.py --policy runs/sft --data runs/data/pool.jsonl --out runs/trees.jsonl \\
@@ -58,15 +55,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume,
-                    fit_context, float_in, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int,
-                    parse_shard, pick_device, positive_float, positive_int, print0, read_problems, run_main,
+                    fit_context, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int,
+                    parse_shard, pick_device, positive_int, print0, read_problems, run_main,
                     shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
-from grader import equations_hold, extract_answer, grade, run_code
+from grader import equations_hold, extract_answer
+from sandbox import run_code
 from scoring import load_ppm
-from searchtree import Node, Tree, merge_duplicates
+from searchtree import Tree, expand, outcome, step_code
 
 # ----------------------------------------------------------------------------- the method: pure pieces
+
+# AlphaLLM's adaptive width, (root, deeper): c_min 10-40 and 2-3, c_max 60 and 10, alpha 1 on its value
+# scale; scaled down here to a 4-child budget and Q in [-1, 1] (guessed, not tuned)
+WIDTH_MIN, WIDTH_MAX, WIDTH_ALPHA = (4, 2), (16, 8), 4.0
+CODE_TIMEOUT, CODE_WORKERS = 5.0, 4  # seconds per sandboxed run of a code step; runs in parallel
 
 
 def uct_score(q, n, n_parent, c):
@@ -155,95 +158,22 @@ def resample_temperature(t, fails, heat):
     return t + heat * fails
 
 
-def failed_expansion(tree, node, new, backtrack=False):
-    """An expansion that leaves node no way on: no sample survived (no child at all; rStar
-    NO_VALID_CHILD), or, with backtrack, no new child while every child is a terminal with a negative
-    reward (the samples only repeat wrong answers: without it every later rollout of the tree samples
-    this node again, and an earlier false step above it is never revisited)."""
-    if not node.children:
-        return True
-    return backtrack and not new and all(
-        tree.nodes[k].terminal and (tree.nodes[k].reward or 0.0) < 0 for k in node.children)
-
-
-def step_code(step):
-    """The Python of a code-format step: every line but the \\boxed answer line."""
-    return "\n".join(line for line in step.splitlines() if "\\boxed" not in line)
-
-
-def outcome(text, gold):
-    """Terminal reward against the gold: (+1 or -1, correct); (-1, False) without an explicit final
-    answer (box, "The answer is", "####"): the last number of an unfinished solution is no answer."""
-    ok = grade(text, gold, free_text=False)
-    return (1.0 if ok else -1.0), ok
-
-
-def expand(tree, idx, cands, cfg, ok=None, gold=None, passed=None):
-    """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
-    steps, failing code or false equations (ok[i] False) and steps under the PPM floor (passed[i] False),
-    merge duplicates (of existing children too), mark terminals and score them against the gold when
-    known. Returns (new children, terminal hits: children to back up, a terminal once more per merged
-    duplicate)."""
-    node = tree.nodes[idx]
-    node.samples += len(cands)
-    tree.tokens += sum(c["tokens"] for c in cands)
-    keep = [c for i, c in enumerate(cands)
-            if c["text"].strip() and (ok is None or ok[i]) and (passed is None or passed[i])]
-    # a dead-end child is an open step that failed: a new sample of the same step merges into it
-    final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
-        ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
-    steps = [tree.nodes[k].step for k in node.children] + [c["text"] for c in keep]
-    answers = [extract_answer(s, free_text=False) if f else None for s, f in zip(steps, final)]
-    reps = merge_duplicates(steps, cfg.merge_threshold, list(zip(final, answers)))
-    slot, new, hits = list(node.children), [], []  # slot: node index of every entry of `steps`
-    for i, c in enumerate(keep, len(node.children)):
-        if reps[i] < i:  # a duplicate of an existing child or an earlier candidate
-            dup = tree.nodes[slot[reps[i]]]
-            dup.merged += 1
-            hits += [slot[reps[i]]] if dup.terminal else []
-            slot.append(slot[reps[i]])
-            continue
-        child = Node(idx, c["text"], node.depth + 1, math.exp(c["logp"]) if cfg.selection == "puct" else None, c["tokens"])
-        child.logp = c["logp"] * c["tokens"]  # the backend's mean token log-prob, summed: log p(step | prefix)
-        child.terminal = final[i]
-        slot.append(tree.add(child))
-        new.append(slot[-1])
-        if child.terminal:
-            if answers[i] is None:  # depth limit or a bare EOS: no answer, a wrong trajectory
-                child.reward = -1.0
-            elif gold is not None:
-                child.reward, child.correct = outcome(child.step, gold)
-                tree.n_correct += child.correct
-            hits.append(slot[-1])
-    if cfg.keep_false and ok is not None:
-        tree.keep_false(idx, [c for i, c in enumerate(cands) if c["text"].strip() and not ok[i]], gold)
-    if failed_expansion(tree, node, new, cfg.backtrack):  # sample again, or after 1 + cfg.resample tries a dead end
-        node.fails += 1
-        if node.fails > cfg.resample:  # rStar NO_VALID_CHILD
-            node.terminal, node.dead, node.reward = True, True, -1.0
-            node.correct = False if gold is not None else None
-            hits.append(idx)
-    return new, hits
-
-
 # ----------------------------------------------------------------------------- the driver
 
 
 class Search:
     """Lock-step MCTS over many trees. policy: anything with engine.HFBackend's generate(); scorer: a
-    callable texts -> values in [-1, 1] (scoring.PPMScorer, ImplicitPRM or a stub); cfg: this script's args."""
+    callable texts -> values in [-1, 1] (scoring.PPMScorer, ResultVerifier or a stub); cfg: this script's args."""
 
     def __init__(self, policy, cfg, scorer=None, rollout_policy=None):
         self.policy, self.cfg, self.scorer = policy, cfg, scorer
         self.rollout_policy = rollout_policy or policy
         self.c = cfg.c if cfg.c is not None else (2.0 if cfg.selection == "uct" else 1.25)
-        self.widths = (cfg.width_alpha, cfg.width_min, cfg.width_max) if cfg.adaptive_width else None
-        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm"
-                               or cfg.ppm_floor is not None):
-            raise SystemExit("--no-gold, --ppm-prior, --ppm-floor and --leaf-eval ppm need a PPM (--ppm DIR)")
-        self.code_cache = {}
-        self.pool = ThreadPoolExecutor(cfg.code_workers) if cfg.format == "code" else None
-        self.tokens = 0  # generated by this search, for tok/s
+        self.widths = (WIDTH_ALPHA, WIDTH_MIN, WIDTH_MAX) if cfg.adaptive_width else None
+        if scorer is None and (cfg.no_gold or cfg.ppm_prior or cfg.leaf_eval == "ppm"):
+            raise SystemExit("--no-gold, --ppm-prior and --leaf-eval ppm need a PPM (--ppm DIR)")
+        self.code_cache, self.tokens = {}, 0  # tokens: generated by this search, for tok/s
+        self.pool = ThreadPoolExecutor(CODE_WORKERS) if cfg.format == "code" else None
 
     def run(self, problems):
         """Yield each tree's record when it finishes; at most cfg.window trees are in flight."""
@@ -251,8 +181,8 @@ class Search:
         while queue or active:
             while queue and len(active) < self.cfg.window:
                 p = queue.popleft()
-                active.append(Tree(p, p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"]),
-                                   self.cfg.step_delim))
+                prompt = p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"])
+                active.append(Tree(p, prompt, self.cfg.step_delim))
             self.tick(active)
             for t in [t for t in active if t.stopped or (t.done >= self.cfg.rollouts and not t.inflight)]:
                 active.remove(t)
@@ -263,16 +193,28 @@ class Search:
         if self.widths is None:
             return self.cfg.children
         if node.samples == 0 or all(t.nodes[i].terminal for i in node.children):
-            return self.cfg.width_min[node.depth > 0]
+            return WIDTH_MIN[node.depth > 0]
         return max(1, node.width - node.samples)
 
     def tick(self, trees):
-        cfg = self.cfg
-        jobs = []  # (tree, rollout path); the last node of the path is expanded this tick
+        """One lock-step tick over every unfinished tree: the phases below, in order."""
+        jobs = self.select(trees)
+        cands = self.sample(jobs)
+        oks = self.check(jobs, cands)
+        results = [(t, r, *expand(t, r[-1], cands[ji], self.cfg, oks[ji], None if self.cfg.no_gold else t.problem["answer"]))
+                   for ji, (t, r) in enumerate(jobs)]
+        self.evaluate(results)
+        self.back_up(results)
+        self.go_on(results)
+
+    def select(self, trees):
+        """1. Select: start rollouts up to --leaves-per-tick per tree (virtual loss spreads them); the jobs
+        are (tree, rollout path) for every rollout in flight, whose last node is expanded this tick."""
+        jobs = []
         for t in trees:
             t.ticks += 1
-            while len(t.inflight) < cfg.leaves_per_tick and t.started < cfg.rollouts:
-                path = select_leaf(t, [0], cfg.selection, self.c, self.widths)
+            while len(t.inflight) < self.cfg.leaves_per_tick and t.started < self.cfg.rollouts:
+                path = select_leaf(t, [0], self.cfg.selection, self.c, self.widths)
                 if path is None:
                     t.stopped = t.nodes[0].terminal
                     break
@@ -280,32 +222,40 @@ class Search:
                 t.inflight.append(path)
                 t.started += 1
             jobs += [(t, r) for r in t.inflight]
-        # 1. expand: ONE batched call, a row per sample of every selected leaf of every tree
-        prompts, seeds, owner, temps = [], [], [], []
+        return jobs
+
+    def sample(self, jobs):
+        """2. Expand: ONE batched call per temperature, a row per sample of every job's leaf (a node whose
+        samples failed before is drawn hotter, resample_temperature); the candidates of each job."""
+        cfg, rows = self.cfg, []  # (job index, context, seed, temperature)
         for ji, (t, r) in enumerate(jobs):
             node, ctx = t.nodes[r[-1]], t.context(r[-1])
-            for j in range(node.samples, node.samples + self.wanted(t, node)):
-                prompts.append(ctx)
-                seeds.append(stable_seed(cfg.seed, t.problem["id"], r[-1], j))
-                owner.append(ji)
-                temps.append(resample_temperature(cfg.temperature, node.fails, cfg.resample_heat))
-        outs = [None] * len(prompts)
-        for temp in sorted(set(temps)):  # one batched call per temperature (one unless --resample-heat)
-            rows = [i for i, x in enumerate(temps) if x == temp]
-            for i, o in zip(rows, self.policy.generate([prompts[i] for i in rows], n=1, temperature=temp, max_tokens=cfg.max_step_tokens,
-                                                       stop=[cfg.step_delim], seeds=[seeds[i] for i in rows])):
-                outs[i] = o
+            temp = resample_temperature(cfg.temperature, node.fails, cfg.resample_heat)
+            rows += [(ji, ctx, stable_seed(cfg.seed, t.problem["id"], r[-1], j), temp)
+                     for j in range(node.samples, node.samples + self.wanted(t, node))]
         cands = [[] for _ in jobs]
-        for ji, o in zip(owner, outs):
-            cands[ji].append(o[0])
-            self.tokens += o[0]["tokens"]
-        oks = (self.run_code(jobs, cands) if cfg.format == "code" else
-               [[equations_hold(c["text"]) for c in cs] for cs in cands] if cfg.check_equations else [None] * len(jobs))
-        passed = self.above_floor(jobs, cands, oks) if cfg.ppm_floor is not None else [None] * len(jobs)
-        gold = [None if cfg.no_gold else t.problem["answer"] for t, _ in jobs]
-        results = [(t, r, *expand(t, r[-1], cands[ji], cfg, oks[ji], gold[ji], passed[ji]))
-                   for ji, (t, r) in enumerate(jobs)]
-        # 2. score: terminals without gold by the PPM; new open children by the PPM or fast rollouts
+        for temp in sorted({row[3] for row in rows}):
+            group = [row for row in rows if row[3] == temp]
+            outs = self.policy.generate([row[1] for row in group], n=1, temperature=temp, max_tokens=cfg.max_step_tokens,
+                                        stop=[cfg.step_delim], seeds=[row[2] for row in group])
+            for row, o in zip(group, outs):
+                cands[row[0]].append(o[0])
+                self.tokens += o[0]["tokens"]
+        return cands  # a job's samples share one temperature: each list is in seed order
+
+    def check(self, jobs, cands):
+        """Per job, whether each candidate passes: code that runs (--format code), true equations
+        (--check-equations), or None (no check)."""
+        if self.cfg.format == "code":
+            return self.run_code(jobs, cands)
+        if self.cfg.check_equations:
+            return [[equations_hold(c["text"]) for c in cs] for cs in cands]
+        return [None] * len(jobs)
+
+    def evaluate(self, results):
+        """3. Evaluate: terminals without gold get the PPM score; new open children the PPM score (leaf value,
+        or rStar's prior) or the mean reward of fast rollouts."""
+        cfg = self.cfg
         unscored = [(t, j) for t, r, new, _ in results for j in new if t.nodes[j].terminal and t.nodes[j].reward is None]
         opened = [(t, j) for t, r, new, _ in results for j in new if not t.nodes[j].terminal]
         for (t, j), v in zip(unscored, self.scorer([t.text(j) for t, j in unscored]) if unscored else []):
@@ -317,14 +267,20 @@ class Search:
                     ppm_prior(t.nodes[j], v)
         if opened and cfg.leaf_eval == "rollout":
             self.fast_rollouts(opened)
-        # 3. back up, then each rollout ends or (leaf-eval none, rStar) goes on down the tree
+
+    def back_up(self, results):
+        """4. Backup: every terminal hit, and (with a leaf evaluation) every new open child's value."""
         for t, r, new, hits in results:
             for j in hits:
                 backup(t, r + [j] if j != r[-1] else r, t.nodes[j].reward)
-            for j in new if cfg.leaf_eval != "none" else []:
+            for j in new if self.cfg.leaf_eval != "none" else []:
                 if not t.nodes[j].terminal:
                     backup(t, r + [j], t.nodes[j].value)
             t.pending.discard(r[-1])
+
+    def go_on(self, results):
+        """Each rollout ends, or (leaf-eval none, rStar) goes on down from its new children next tick."""
+        cfg = self.cfg
         for t, r, new, hits in results:
             t.stopped |= bool(cfg.stop_after and not cfg.no_gold and t.n_correct >= cfg.stop_after)
             leaf = t.nodes[r[-1]]
@@ -337,25 +293,12 @@ class Search:
             if r in t.inflight:
                 t.end(r)
 
-    def above_floor(self, jobs, cands, oks):
-        """--ppm-floor: per candidate, whether the PPM scores the path ending in it at least the floor
-        (a step under it fails as one that fails the check: the node is resampled; not kept by --keep-false)."""
-        rows = [(ji, k) for ji, cs in enumerate(cands) for k, c in enumerate(cs)
-                if c["text"].strip() and (oks[ji] is None or oks[ji][k])]
-        out = [[True] * len(cs) for cs in cands]
-        texts = [jobs[ji][0].context(jobs[ji][1][-1]) + cands[ji][k]["text"] for ji, k in rows]
-        unique = list(dict.fromkeys(texts))  # a node's samples often repeat one step: score each text once
-        score = dict(zip(unique, self.scorer(unique) if unique else []))
-        for (ji, k), text in zip(rows, texts):
-            out[ji][k] = score[text] >= self.cfg.ppm_floor
-        return out
-
     def run_code(self, jobs, cands):
         """rStar 2.3: run the code of the path plus each candidate in the sandbox, in a thread pool."""
         codes = [["\n".join(step_code(s) for s in t.steps(r[-1]) + [c["text"]]) for c in cs]
                  for (t, r), cs in zip(jobs, cands)]
         todo = sorted({c for cs in codes for c in cs if c not in self.code_cache})
-        for code, (ok, _) in zip(todo, self.pool.map(lambda s: run_code(s, timeout=self.cfg.code_timeout), todo)):
+        for code, (ok, _) in zip(todo, self.pool.map(lambda s: run_code(s, timeout=CODE_TIMEOUT), todo)):
             self.code_cache[code] = ok
         return [[self.code_cache[c] for c in cs] for cs in codes]
 
@@ -364,7 +307,7 @@ class Search:
         cfg, m = self.cfg, self.cfg.fast_rollouts
         prompts = [t.context(j) for t, j in opened for _ in range(m)]
         outs = [o[0] for o in self.rollout_policy.generate(
-            prompts, n=1, temperature=cfg.temperature, max_tokens=cfg.rollout_max_tokens,
+            prompts, n=1, temperature=cfg.temperature, max_tokens=cfg.max_step_tokens * cfg.max_depth,
             seeds=[stable_seed(cfg.seed, t.problem["id"], j, "fast", k) for t, j in opened for k in range(m)])]
         ppm = self.scorer([p + o["text"] for p, o in zip(prompts, outs)]) if cfg.no_gold else None
         for n, (t, j) in enumerate(opened):
@@ -381,7 +324,7 @@ class Search:
 
 
 # flags that change how a run is executed, not which trees it finds: left out of each record's config
-RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "code_workers", "limit"}
+RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "limit"}
 
 
 # ----------------------------------------------------------------------------- run
@@ -422,36 +365,25 @@ def get_parser():
     a("--backtrack", action=argparse.BooleanOptionalAction, default=True, help="an expansion whose samples all "
       "repeat children that are wrong terminals fails as one with no surviving sample (resampled, then a dead end: "
       "the parent is sampled again)")
-    a("--keep-false", action="store_true", help="keep the samples that fail the check as negative children "
-      "(\"false_step\": terminal, reward -1, never visited) for pairs.py's false pairs and the PPM")
-    a("--code-timeout", type=positive_float, default=5.0, help="seconds per sandboxed code run")
-    a("--code-workers", type=positive_int, default=4, help="sandboxed code runs in parallel")
     a("--merge-threshold", type=unit_float, default=0.0, help="AlphaLLM state merge: siblings within this edit distance merge")
     a("--adaptive-width", action="store_true", help="AlphaLLM importance-weighted width: from the spread of children's Q")
-    a("--width-min", type=positive_int, nargs=2, default=[4, 2], help="c_min at the root and deeper (AlphaLLM: 10-40 and 2-3)")
-    a("--width-max", type=positive_int, nargs=2, default=[16, 8], help="c_max at the root and deeper (AlphaLLM: 60 and 10)")
-    a("--width-alpha", type=nonneg_float, default=4.0, help="alpha of n(s) = floor(alpha I) + 1 (AlphaLLM: 1 on its value scale)")
     a = ap.add_argument_group("evaluation of leaves and terminals").add_argument
     a("--leaf-eval", default="none", choices=["none", "ppm", "rollout"],
       help="none: expand down to a terminal (rStar); ppm: PPM score (AlphaLLM value, rStar r3+); rollout: fast rollouts (AlphaLLM, SVPO)")
     a("--fast-rollouts", type=positive_int, default=4, help="completions per leaf with --leaf-eval rollout (AlphaLLM: 4)")
-    a("--rollout-max-tokens", type=positive_int, default=512, help="max new tokens of a fast rollout")
     a("--rollout-model", default=None, help="a smaller policy for fast rollouts (AlphaLLM's pi_fast; default: the policy)")
-    a("--ppm", default=None, help="PPM directory: train_ppm.py (scoring.PPMScorer) or train_dpo.py --implicit-prm (scoring.ImplicitPRM)")
+    a("--ppm", default=None, help="PPM directory: train_ppm.py (scoring.PPMScorer) or train_sft.py --verifier (scoring.ResultVerifier)")
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
-    a("--ppm-floor", type=float_in(-1.0, 1.0), default=None, help="a new step the PPM scores below this fails "
-      "as one that fails the check (dropped, the node resampled; give it --resample 30 --resample-heat 0.05)")
     a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
     return ap
 
 
 def check_flags(args, out):
     """Model directories, paths and outputs, before any model is loaded or any record written."""
-    check_model_dir(args.policy, "--policy")
-    if args.ppm:
-        check_model_dir(args.ppm, "--ppm", kind="ppm")
-    if args.rollout_model:
-        check_model_dir(args.rollout_model, "--rollout-model")
+    for flag, path, kind in (("--policy", args.policy, "causal"), ("--ppm", args.ppm, "ppm"),
+                             ("--rollout-model", args.rollout_model, "causal")):
+        if path:
+            check_model_dir(path, flag, kind)
     check_not_input(args.out, "--out", {"--data": args.data, "--policy": args.policy})
     check_output(out, "--out")
 
@@ -485,12 +417,10 @@ def search_all(search, todo, writer, show):
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    if not args.out:
-        raise SystemExit("--out is required")
-    if args.merge:
+    if args.merge and args.out:
         return print0(f"merged {merge_shards(args.out, args.merge)} trees into {args.out}")
-    if not (args.data and args.policy):
-        raise SystemExit("--policy and --data are required")
+    if not (args.data and args.policy and args.out):
+        raise SystemExit("--policy, --data and --out are required")
     shard, nshards = parse_shard(args.shard)  # torchrun: RANK / WORLD_SIZE
     torchrun, local = not args.shard and nshards > 1, int(os.environ.get("LOCAL_RANK", 0))
     out = shard_path(args.out, shard, nshards)
@@ -507,11 +437,11 @@ def main(argv=None):
     search = load_search(args, torchrun, local)
     todo = fit_context(todo, search.policy.tokenizer, args.policy, args.max_step_tokens)
     dt = search_all(search, todo, writer, show=shard == 0)
-    write_jsonl(out, sorted(writer.records, key=lambda r: str(r["id"])))  # the same trees however it ran (logps to ~1e-6)
-    recs = writer.records
+    recs = sorted(writer.records, key=lambda r: str(r["id"]))
+    write_jsonl(out, recs)  # the same trees however it ran (logps to ~1e-6)
     solved = "n/a" if args.no_gold else f"{100 * sum(r['stats']['correct'] > 0 for r in recs) / max(len(recs), 1):.1f}%"
-    print0(f"done | {len(recs)} trees | {sum(r['stats']['rollouts'] for r in recs)} rollouts | {solved} with a correct "
-           f"terminal | {search.tokens} tokens this run | {search.tokens / dt:.0f} tok/s | {dt:.0f}s")
+    print0(f"done | {len(recs)} trees | {solved} with a correct terminal | {search.tokens} tokens this run | "
+           f"{search.tokens / dt:.0f} tok/s | {dt:.0f}s")
     if torchrun:
         merge_ranks(args.out, shard, nshards, "trees")  # rank 0 merges the shard files once every rank is done
 

@@ -20,24 +20,18 @@ What it does
     --ppm-margin and the step texts are >= --ppm-min-edit characters apart (Levenshtein; rStar's
     released filter: 0.5 and 20); plus `ppm_final`: the top-2 correct vs bottom-2 wrong whole
     trajectories by mean Q. Problems whose terminals are all correct or all wrong give none.
-  - `false` (trees searched with `mcts.py --keep-false`): per step that failed the check (a false
-    equation, failing code; a "false_step" node), the best-Q sibling that leads to a correct answer
-    vs that step: the difference is the arithmetic alone (the negatives the issue of clean labels
-    asks for: a rejected side that is false, a chosen side that is true and reaches the gold).
-  - `fix` (with --keep-false): per false step whose false equations have integer results, the same
-    step with the checker's results (grader.correct_equations) vs the step as the policy wrote it
-    (kind `fixed_step`): the chosen side is verified, not sampled, so the policy's own likely false
-    sums get a pair where no sibling was true (not in the default rules).
-  - `--greedy` (instead of trees): the same pair at the first false step of each of the policy's
-    greedy solutions (evaluate.py --methods greedy on pool problems): the errors it makes most
-    often, where the trees' false steps are its rare slips (loop.py --update sft+greedyfix).
+  - `--greedy` (instead of trees): at the first false step of each of the policy's greedy solutions
+    (evaluate.py --methods greedy on pool problems), the same step with the checker's results
+    (grader.correct_equations) vs the step as the policy wrote it (kind `fixed_step`): the chosen side
+    is verified, not sampled, so the errors the policy makes most often get a pair where no sample was
+    true (loop.py --update sft+corrections).
   - `--samples` (instead of trees): a result verifier's data (train_sft.py --verifier), in sft.jsonl:
     every distinct sample of the policy (evaluate.py --methods sample on pool problems) with each false
     result replaced by the checker's (`corrected_records`).
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
     AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
     written equation holds and, on the built-in task, one per operation (grader.steps_verified).
-  Only nodes with N >= --min-visits take part (an unvisited node's Q says nothing).
+  Only visited nodes take part (an unvisited node's Q says nothing).
 
 Text conventions (the trainer relies on them)
   - prompt = the tree record's "prompt" (what mcts.py searched with) + the shared leading steps of
@@ -75,8 +69,8 @@ from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
-from common import (STEP_DELIM, DataError, check_fields, check_model_dir, check_output, edit_distance, format_prompt,
-                    join_steps, load_jsonl, nonneg_float, nonneg_int, read_jsonl, read_problems, run_main, stable_seed,
+from common import (STEP_DELIM, DataError, check_model_dir, check_output, edit_distance, format_prompt,
+                    join_steps, load_jsonl, nonneg_float, nonneg_int, read_problems, read_trees, run_main, stable_seed,
                     write_json, write_jsonl)
 from grader import correct_equations, equations_hold, steps_verified
 from searchtree import record_path
@@ -85,62 +79,13 @@ DPO_RULES = ("step", "complete", "depth", "svpo")
 
 # ----------------------------------------------------------------------------- tree helpers
 
-NODE_FIELDS = {"step": str, "N": int, "Q": (int, float), "terminal": bool}
-
-
-def check_tree(path, lineno, rec):
-    """Refuse a tree record whose structure the pair rules cannot trust (DataError, file:line).
-
-    nodes[0] is the root (parent null); every other node's parent is an earlier node (0 <= parent
-    < its own index), which also rules out cycles (a cycle made path() loop forever) and a parent
-    -1 (Python would read it as the last node and build pairs from the wrong branch). Types and
-    finite numbers are checked here so that a string Q or node fails at its line, not as a
-    TypeError deep in a rule."""
-    check_fields(path, lineno, rec, {"id": (str, int), "question": str, "nodes": list})
-    nodes = rec["nodes"]
-    if not nodes:
-        raise DataError(f"{path}:{lineno}: tree '{rec['id']}' has no nodes (need the root at least)")
-    for i, nd in enumerate(nodes):
-        where = f"{path}:{lineno}: tree '{rec['id']}' node {i}"
-        if not isinstance(nd, dict):
-            raise DataError(f"{where}: must be an object, got {type(nd).__name__}")
-        for name, types in NODE_FIELDS.items():
-            if name not in nd and i == 0 and name != "terminal":
-                continue  # the root has no step; N and Q are optional there
-            if name not in nd:
-                raise DataError(f"{where}: missing field '{name}'")
-            if not isinstance(nd[name], types) or (isinstance(nd[name], bool) and types is not bool):
-                raise DataError(f"{where}: field '{name}' must be {getattr(types, '__name__', 'a number')}, "
-                                f"got {type(nd[name]).__name__} {nd[name]!r:.40}")
-        for name in ("reward", "value"):
-            if nd.get(name) is not None and (not isinstance(nd[name], (int, float)) or isinstance(nd[name], bool)):
-                raise DataError(f"{where}: field '{name}' must be a number, got {type(nd[name]).__name__}")
-        parent = nd.get("parent", "missing")
-        if i == 0:
-            if parent is not None:
-                raise DataError(f"{where}: the root must have parent null, got {parent!r}")
-        elif isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < i:
-            raise DataError(f"{where}: parent must be an earlier node (0..{i - 1}), got {parent!r}")
-
-
-def read_trees(paths):
-    """Every checked tree record of the files, refusing a tree id seen twice (it would multiply its pairs)."""
-    seen = {}
-    for path in paths:
-        for lineno, rec in read_jsonl(path):
-            check_tree(path, lineno, rec)
-            key = str(rec["id"])
-            if key in seen:
-                raise DataError(f"{path}:{lineno}: duplicate tree id '{key}' (first at {seen[key]})")
-            seen[key] = f"{path}:{lineno}"
-            yield rec
-
-
-class Tree:
-    """Read-only view of one tree record: children, paths, outcome labels."""
+class TreeView:
+    """Read-only view of one trees record (mcts.py's output): children, paths, outcome labels."""
 
     def __init__(self, rec, min_visits=1):
         self.id, self.question, self.nodes = str(rec["id"]), rec["question"], rec["nodes"]
+        config = rec.get("config") if isinstance(rec.get("config"), dict) else {}
+        self.delim = config.get("step_delim") if isinstance(config.get("step_delim"), str) else STEP_DELIM
         ops = rec.get("ops")  # built-in problems: the number of operations (steps_verified); else unknown
         self.ops = ops if isinstance(ops, int) and not isinstance(ops, bool) else None
         n = len(self.nodes)
@@ -167,10 +112,6 @@ class Tree:
         if "correct" in nd and nd["correct"] is not None:
             return bool(nd["correct"])
         return float(nd.get("reward", nd["Q"])) > 0
-
-    def false_steps(self):
-        """Ids of the samples mcts.py --keep-false kept as negatives (false_step nodes)."""
-        return [i for i, nd in enumerate(self.nodes) if nd.get("false_step")]
 
     def path(self, i):
         """Node ids from depth 1 down to i (the root excluded)."""
@@ -270,17 +211,6 @@ def svpo_pairs(tree, prompt, n_sibling=2, n_cousin=1, n_other=1, seed=0, delim=S
     return [p for p in out if p]
 
 
-def false_pairs(tree, prompt, delim=STEP_DELIM):
-    """Per false step f (mcts.py --keep-false): the highest-Q sibling of f that leads to a correct answer
-    (has_correct) vs f; none when no sibling does."""
-    out = []
-    for f in tree.false_steps():
-        good = [k for k in tree.children[tree.nodes[f]["parent"]] if k in tree.live_set and tree.has_correct[k]]
-        if good:
-            out.append(make_pair(tree, prompt, max(good, key=tree.q), f, "false_step", delim=delim))
-    return [p for p in out if p]
-
-
 def fix_pair(problem, prompt, steps_before, step, q_chosen, depth, delim=STEP_DELIM):
     """A fixed_step pair: correct_equations(step) vs the false `step`, both after `prompt` and
     `steps_before`; q_rejected = -1 (a false step's reward). None when the checker cannot correct it.
@@ -294,21 +224,9 @@ def fix_pair(problem, prompt, steps_before, step, q_chosen, depth, delim=STEP_DE
             "r_chosen": [q_chosen], "r_rejected": [-1.0], "depth": depth}
 
 
-def fixed_pairs(tree, prompt, delim=STEP_DELIM):
-    """Per false step f (mcts.py --keep-false): correct_equations(f) vs f, both after f's path so far;
-    q_chosen = the parent's Q (the corrected step's value is unknown)."""
-    out = []
-    for f in tree.false_steps():
-        parent = tree.nodes[f]["parent"]
-        out.append(fix_pair(tree.id, prompt, [tree.nodes[i]["step"] for i in tree.path(parent)],
-                            tree.nodes[f]["step"], tree.q(parent), tree.nodes[f]["depth"], delim))
-    return [p for p in out if p]
-
-
 def greedy_fix_pair(problem, prompt, text, delim=STEP_DELIM):
-    """`fix` for one greedy solution `text` after `prompt` (--greedy): the pair at its first false
-    step, or None when every step holds or the checker cannot correct it. The policy's likely
-    errors: 85% of its greedy test errors have a false equation (docs/preference.md)."""
+    """The fixed-step pair of one greedy solution `text` after `prompt` (--greedy): at its first false
+    step, or None when every step holds or the checker cannot correct it."""
     steps = text.split(delim)
     k = next((k for k, step in enumerate(steps) if not equations_hold(step)), None)
     return None if k is None else fix_pair(problem, prompt, steps[:k], steps[k], 0.0, k + 1, delim)
@@ -384,7 +302,7 @@ def read_predictions(path, method, problems, tok):
 
 def extract(tree, prompt, args):
     """All records of one tree: (dpo pairs, ppm pairs, sft records)."""
-    rules, d = set(args.rules.split(",")), args.step_delim
+    rules, d = set(args.rules.split(",")), tree.delim
     dpo = []
     if "step" in rules:
         dpo += step_pairs(tree, prompt, args.tau, d)
@@ -393,13 +311,13 @@ def extract(tree, prompt, args):
     if "depth" in rules:
         dpo += depth_pairs(tree, prompt, args.tau, d)
     if "svpo" in rules:
-        dpo += svpo_pairs(tree, prompt, args.svpo_siblings, args.svpo_cousins, args.svpo_other, args.seed, d)
+        dpo += svpo_pairs(tree, prompt, seed=args.seed, delim=d)
     ppm = ppm_pairs(tree, prompt, args.ppm_margin, args.ppm_min_edit, 2, d) if "ppm" in rules else []
     sft = sft_records(tree, prompt, args.sft_k, d, args.verify) if args.sft_k > 0 else []
     return dpo, ppm, sft
 
 
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trees", nargs="+", default=[], help="trees JSONL file(s) from mcts.py")
     ap.add_argument("--greedy", default="", help="instead of --trees: evaluate.py greedy predictions.jsonl on answer-"
@@ -414,44 +332,52 @@ def main():
                     help="policy/tokenizer dir, only for the prompt format (chat template); none: the plain template")
     ap.add_argument("--tau", type=nonneg_float, default=0.5,
                     help="Q-gap margin of step/complete/depth pairs (CPL uses 1 on an unbounded value scale; Q here is in [-1, 1])")
-    ap.add_argument("--max-complete", type=nonneg_int, default=8, help="complete pairs per problem at most (guess; CPL: no cap)")
-    ap.add_argument("--svpo-siblings", type=nonneg_int, default=2, help="sibling negatives per positive (SVPO: 2)")
-    ap.add_argument("--svpo-cousins", type=nonneg_int, default=1, help="cousin negatives per positive (SVPO: 1)")
-    ap.add_argument("--svpo-other", type=nonneg_int, default=1, help="other-depth wrong-terminal negatives per positive (SVPO: 1)")
+    ap.add_argument("--max-complete", type=nonneg_int, default=8, help="complete pairs per problem at most (CPL: no cap)")
     ap.add_argument("--ppm-margin", type=nonneg_float, default=0.5, help="PPM pairs: Q(pos) - Q(neg) >= this (rStar code: 0.5)")
     ap.add_argument("--ppm-min-edit", type=nonneg_int, default=20, help="PPM pairs: edit distance of the two steps >= this (rStar code: 20 chars)")
     ap.add_argument("--sft-k", type=nonneg_int, default=2, help="SFT trajectories per problem (rStar: 2, AlphaLLM: 1; 0: none)")
     ap.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                     help="SFT trajectories must be verified: every written equation a op b = c holds, one per "
                          "operation on the built-in task (grader.steps_verified; rStar keeps only code that runs)")
-    ap.add_argument("--min-visits", type=nonneg_int, default=1, help="nodes with fewer visits take no part")
-    ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (must match mcts.py)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the per-problem sampling (complete cap, SVPO negatives)")
-    args = ap.parse_args()
-    print(json.dumps(vars(args)))
+    return ap
+
+
+def check_args(args):
+    """One-line refusals of a bad combination, before anything is read; the tokenizer of --model or None."""
     bad = set(args.rules.split(",")) - set(DPO_RULES) - {"ppm"}
     if bad:
         raise SystemExit(f"--rules: unknown rule(s) {sorted(bad)}")
     if sum(map(bool, (args.trees, args.greedy, args.samples))) != 1 or bool(args.problems) == bool(args.trees):
         raise SystemExit("give --trees, or --greedy or --samples with --problems")
     check_output(args.out_dir, "--out-dir", is_dir=True)
-    tok = None
-    if args.model:
-        check_model_dir(args.model, "--model")
-        from common import load_tokenizer
-        tok = load_tokenizer(args.model)
+    if not args.model:
+        return None
+    check_model_dir(args.model, "--model")
+    from common import load_tokenizer
+    return load_tokenizer(args.model)
 
-    dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
-    if args.greedy:  # the policy's own greedy solutions, first false step vs its correction
+
+def from_predictions(args, tok):
+    """--greedy: fixed-step pairs at each greedy solution's first false step; --samples: the samples with
+    their results corrected (a result verifier's data). (dpo pairs, sft records)."""
+    dpo, sft = [], []
+    if args.greedy:
         for pid, prompt, r in read_predictions(args.greedy, "greedy", args.problems, tok):
-            pair = greedy_fix_pair(pid, prompt, r["greedy"]["text"], args.step_delim)
+            pair = greedy_fix_pair(pid, prompt, r["greedy"]["text"])
             dpo += [{**pair, "id": f"{pid}-greedy_fix-0"}] if pair else []
-    if args.samples:  # the policy's samples with their results corrected: a result verifier's data
+    if args.samples:
         for pid, prompt, r in read_predictions(args.samples, "sample", args.problems, tok):
-            recs = corrected_records(pid, prompt, r["sample"]["texts"], args.step_delim)
+            recs = corrected_records(pid, prompt, r["sample"]["texts"])
             sft += [{**c, "id": f"{pid}-corrected-{j}"} for j, c in enumerate(recs)]
+    return dpo, sft
+
+
+def from_trees(args, tok):
+    """Every rule on every tree: (dpo pairs, ppm pairs, sft records, trees read, trees with a correct terminal)."""
+    dpo, ppm, sft, n_trees, solved = [], [], [], 0, 0
     for rec in read_trees(args.trees):
-        tree = Tree(rec, args.min_visits)
+        tree = TreeView(rec)
         n_trees += 1
         solved += any(tree.correct(t) for t in tree.terminals)
         # the prompt the search used (mcts.py stores it); --model only for records without one
@@ -461,6 +387,17 @@ def main():
             for j, r in enumerate(kind_recs):
                 r["id"] = f"{tree.id}-{r.get('kind', 'sft')}-{j}"
         dpo, ppm, sft = dpo + d, ppm + p, sft + s
+    return dpo, ppm, sft, n_trees, solved
+
+
+def main():
+    args = get_parser().parse_args()
+    print(json.dumps(vars(args)))
+    tok = check_args(args)
+    if args.trees:
+        dpo, ppm, sft, n_trees, solved = from_trees(args, tok)
+    else:
+        (dpo, sft), ppm, n_trees, solved = from_predictions(args, tok), [], 0, 0
     out = Path(args.out_dir)
     write_jsonl(out / "pairs.jsonl", dpo)
     write_jsonl(out / "ppm_pairs.jsonl", ppm)

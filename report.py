@@ -4,8 +4,9 @@ benchmarks' plots share (matplotlib is imported only when plotting).
 """
 import sys
 from collections import defaultdict
+from pathlib import Path
 
-from common import mean
+from common import mean, print0, write_json, write_jsonl
 
 # ----------------------------------------------------------------------------- summary and table
 
@@ -97,6 +98,25 @@ def plot(summary, path, title):
                     linestyle="-" if len(pts) > 1 else "none")
     ax.set_xscale("log")
     save_plot(plt, fig, ax, path, "generated tokens per problem (log scale)", "accuracy %", title)
+
+
+def write_report(out, args, problems, seeds, per_seed, seconds, preds):
+    """evaluate.py's outputs in `out`: predictions.jsonl, summary.json, table.md and (--plot)
+    accuracy_vs_tokens.png."""
+    summary = summarize(per_seed, seconds)
+    write_jsonl(out / "predictions.jsonl", preds)
+    write_json(out / "summary.json", {"args": vars(args), "problems": len(problems), "seeds": seeds,
+                                      "seconds": seconds, "methods": summary})
+    table = markdown(summary, Path(args.model).name)
+    (out / "table.md").write_text(table + "\n")
+    print0(table)
+    if args.plot:
+        try:
+            plot(summary, out / "accuracy_vs_tokens.png",
+                 f"{Path(args.model).name} on {Path(args.data).name}: {len(problems)} problems, {len(seeds)} seed(s)")
+            print0(f"plot: {out / 'accuracy_vs_tokens.png'}")
+        except ImportError:
+            print0("matplotlib is not installed: no plot (pip install matplotlib)")
 
 
 if __name__ == "__main__":

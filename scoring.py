@@ -6,24 +6,19 @@
   - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by
     train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1], and
     `prefix_values`: the value of every step prefix of whole solutions, one forward pass each.
-  - `ImplicitPRM`: the same interface for the implicit process reward of a DPO-tuned policy
-    against its reference (train_dpo.py --implicit-prm).
   - `ResultVerifier`: the same interface for a generative verifier of the written arithmetic: a
     causal LM fine-tuned on the policy's samples with every false result corrected (train_sft.py
-    --verifier) scores a trajectory by the probability it gives each result the trajectory wrote
-    (or, reading "numbers", each integer).
+    --verifier) scores a trajectory by the probability it gives each result the trajectory wrote.
   `load_ppm` picks the class a directory needs.
 """
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
 import torch
 
-from common import (IMPLICIT_PRM_FILE, RESULT_VERIFIER_FILE, UsageError, encode, format_prompt, load_model, load_tokenizer,
-                    pick_device)
+from common import RESULT_VERIFIER_FILE, UsageError, encode, format_prompt, load_model, load_tokenizer, pick_device
 from grader import result_spans
 
 # ----------------------------------------------------------------------------- log-probs
@@ -159,88 +154,6 @@ class PPMScorer:
         return [[values[p] for p in ps] for ps in prefixes]
 
 
-# ----------------------------------------------------------------------------- the implicit PRM
-
-
-def implicit_process_reward(logps_tuned, logps_ref, beta):
-    """The implicit process reward of Yuan et al. 2024 ("Free Process Rewards without Process
-    Labels", section 3): with r = beta * log(pi_tuned(y) / pi_ref(y)) as the outcome reward,
-        q_t = sum_{i <= t} beta * log( pi_tuned(y_i | y_<i) / pi_ref(y_i | y_<i) )
-    is the value after response token t, and a step's value is q at its last token.
-    logps_*: (..., T) token log-probs, 0 where a token is not scored (the prompt) -> q (..., T)"""
-    return beta * (logps_tuned - logps_ref).cumsum(-1)
-
-
-def write_implicit_prm(out, reference, beta):
-    """Make OUT (a tuned policy's HF directory) an implicit PRM: its reference copied to
-    OUT/reference and IMPLICIT_PRM_FILE {"reference": "reference", "beta": beta}."""
-    from transformers import AutoModelForCausalLM
-    AutoModelForCausalLM.from_pretrained(reference).save_pretrained(Path(out) / "reference")
-    Path(out, IMPLICIT_PRM_FILE).write_text(json.dumps({"reference": "reference", "beta": beta}) + "\n")
-
-
-class ImplicitPRM:
-    """Scores partial trajectories by the implicit process reward q of a DPO-tuned policy
-    (implicit_process_reward), squashed to [-1, 1] by tanh as PPMScorer's scores. The directory is
-    the tuned causal LM with IMPLICIT_PRM_FILE naming its reference (write_implicit_prm). Only the
-    response is scored: the tokens after the prompt template's end (what common.format_prompt puts
-    after the question; the whole text if it is not found), since the prompt's log-ratio would add
-    a constant per question. Two forward passes (tuned, reference) per batch; hf backend only."""
-
-    def __init__(self, path, device=None, dtype=None, batch_size=64):
-        cfg = json.loads(Path(path, IMPLICIT_PRM_FILE).read_text())
-        if device is None:
-            device, dtype = pick_device(announce=False)
-        self.tokenizer = load_tokenizer(path)
-        self.model = load_model(path, device, dtype)
-        self.reference = load_model(Path(path) / cfg["reference"], device, dtype)
-        self.beta, self.device, self.batch_size = float(cfg["beta"]), device, batch_size
-        self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
-
-    def response_start(self, text):
-        """Index of the first response token of `text` (0 when the prompt's end is not in it)."""
-        i = text.find(self.prompt_end)
-        return 0 if i < 0 else len(encode(self.tokenizer, text[:i + len(self.prompt_end)]))
-
-    @torch.no_grad()
-    def values(self, texts):
-        """Per text, q after each of its tokens: q[k - 1] is the value after token k (0 on the prompt)."""
-        ids = [encode(self.tokenizer, t) for t in texts]
-        out = [None] * len(ids)
-        for rows, x, m, pos in padded_batches(ids, self.batch_size, self.tokenizer.pad_token_id, self.device):
-            scored = torch.zeros(len(rows), x.shape[1] - 1)  # response tokens only (token k at column k - 1)
-            for b, i in enumerate(rows):
-                pad = x.shape[1] - len(ids[i])
-                scored[b, pad + max(self.response_start(texts[i]) - 1, 0):] = 1
-            lt = token_logps(self.model, x, m).float().cpu() * scored
-            lr = token_logps(self.reference, x, m).float().cpu() * scored
-            q = implicit_process_reward(lt, lr, self.beta)
-            for b, i in enumerate(rows):
-                out[i] = q[b, x.shape[1] - len(ids[i]):]
-        return ids, out
-
-    def __call__(self, texts):
-        _, qs = self.values(texts)
-        return [math.tanh(q[-1].item()) if len(q) else 0.0 for q in qs]
-
-    def prefix_values(self, prefixes):
-        """As PPMScorer.prefix_values: every prefix of a solution read from one pass over it."""
-        full = list(dict.fromkeys(ps[-1] for ps in prefixes))
-        ids, qs = self.values(full)
-        at = dict(zip(full, zip(ids, qs)))
-        values, alone = {}, []
-        for ps in prefixes:
-            fid, q = at[ps[-1]]
-            for p in ps:
-                pi = encode(self.tokenizer, p)
-                if fid[:len(pi)] == pi and len(pi) > 1:
-                    values[p] = math.tanh(q[len(pi) - 2].item())
-                else:
-                    alone.append(p)
-        values.update(zip(alone, self(alone)) if alone else {})
-        return [[values[p] for p in ps] for ps in prefixes]
-
-
 # ----------------------------------------------------------------------------- the result verifier
 
 
@@ -253,21 +166,10 @@ def result_value(result_probs):
     return 2.0 * min(result_probs, default=1.0) - 1.0
 
 
-NUMBER = re.compile(r"(?<![\d.,])-?\d+(?![\d.,]\d)")
-
-
-def number_spans(text):
-    """(start, end) character spans of every integer in the text: what a result verifier that reads
-    "numbers" scores (the operands a step copies or carries as well as its results)."""
-    return [m.span() for m in NUMBER.finditer(text)]
-
-
-def write_result_verifier(out, reads="results"):
-    """Mark OUT (a causal LM's HF directory) as a result verifier: RESULT_VERIFIER_FILE. reads:
-    "results" (c of each a op b = c) or "numbers" (every integer)."""
-    what = "each written result c of a op b = c" if reads == "results" else "each written integer c"
+def write_result_verifier(out):
+    """Mark OUT (a causal LM's HF directory) as a result verifier: RESULT_VERIFIER_FILE."""
     Path(out, RESULT_VERIFIER_FILE).write_text(json.dumps(
-        {"score": f"p(c) of {what} after the prompt", "value": "2 * min_j p(c_j) - 1", "reads": reads}) + "\n")
+        {"score": "p(c) of each written result c of a op b = c after the prompt", "value": "2 * min_j p(c_j) - 1"}) + "\n")
 
 
 class ResultVerifier:
@@ -275,9 +177,8 @@ class ResultVerifier:
     (result_value): a generative process verifier of the arithmetic. The LM is the policy fine-tuned
     on its own samples with every false result replaced by the checker's (pairs.py --samples,
     train_sft.py --verifier), so it knows the sums the policy gets wrong; it reads only the results
-    (grader.result_spans), not the operands or the words, so a sampled phrasing costs nothing, or with
-    "reads": "numbers" in its RESULT_VERIFIER_FILE every integer (number_spans). A result's tokens are
-    those whose characters overlap it; only results after the prompt's end count.
+    (grader.result_spans), not the operands or the words, so a sampled phrasing costs nothing. A result's
+    tokens are those whose characters overlap it; only results after the prompt's end count.
     One forward pass per batch; hf backend only."""
 
     def __init__(self, path, device=None, dtype=None, batch_size=64):
@@ -287,10 +188,6 @@ class ResultVerifier:
         self.model = load_model(path, device, dtype)
         self.device, self.batch_size = device, batch_size
         self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
-        reads = json.loads(Path(path, RESULT_VERIFIER_FILE).read_text()).get("reads", "results")
-        if reads not in ("results", "numbers"):
-            raise UsageError(f"{path}/{RESULT_VERIFIER_FILE}: reads is {reads!r}, not 'results' or 'numbers'")
-        self.spans = result_spans if reads == "results" else number_spans
 
     def encode(self, text):
         """(token ids, character offsets) as common.encode tokenizes the text."""
@@ -313,7 +210,7 @@ class ResultVerifier:
         i = text.find(self.prompt_end)
         start = 0 if i < 0 else i + len(self.prompt_end)
         probs = [math.exp(sum(lp for (s, e), lp in zip(offsets, logps) if e > s and s < b and e > a))
-                 for a, b in self.spans(text) if a >= start]
+                 for a, b in result_spans(text) if a >= start]
         return result_value(probs)
 
     def __call__(self, texts):
@@ -341,14 +238,11 @@ class ResultVerifier:
 
 
 def load_ppm(path, device=None, dtype=None, batch_size=64, backend="hf", gpu_memory=0.2):
-    """The scorer a --ppm directory needs: ImplicitPRM when it holds IMPLICIT_PRM_FILE, ResultVerifier
-    when it holds RESULT_VERIFIER_FILE, else PPMScorer."""
-    for marker, cls, name in ((IMPLICIT_PRM_FILE, ImplicitPRM, "an implicit PRM"),
-                              (RESULT_VERIFIER_FILE, ResultVerifier, "a result verifier")):
-        if Path(path, marker).exists():
-            if backend != "hf":
-                raise UsageError(f"{path}: {name} scores with the hf backend only (--ppm-backend hf)")
-            return cls(path, device, dtype, batch_size)
+    """The scorer a --ppm directory needs: ResultVerifier when it holds RESULT_VERIFIER_FILE, else PPMScorer."""
+    if Path(path, RESULT_VERIFIER_FILE).exists():
+        if backend != "hf":
+            raise UsageError(f"{path}: a result verifier scores with the hf backend only (--ppm-backend hf)")
+        return ResultVerifier(path, device, dtype, batch_size)
     return PPMScorer(path, device, dtype, batch_size, backend, gpu_memory)
 
 

@@ -2,22 +2,25 @@
 
 `Node` is one step with its statistics (N, Q, prior, value, reward, ...); `Tree` is one problem's
 nodes (nodes[0] the root, step "") plus the bookkeeping of the rollouts in flight, and the texts
-the policy continues from (`context`) and the PPM scores (`text`). `Node.to_json` is a node of the
-trees JSONL record (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree
+the policy continues from (`context`) and the PPM scores (`text`). `expand` adds a node's sampled
+candidates as children (state merge of duplicates, terminals scored against the gold, a node none of
+whose samples survives resampled, then a dead end). `Node.to_json` is a node of the trees JSONL record (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree
 record as Graphviz DOT (`python searchtree.py trees.jsonl tree.dot --id ID`).
 """
 import argparse
 import json
+import math
 from pathlib import Path
 
 from common import edit_distance, join_steps, load_jsonl, print0
+from grader import extract_answer, grade
 
 # ----------------------------------------------------------------------------- the tree
 
 
 class Node:
     __slots__ = ("parent", "children", "step", "depth", "N", "Q", "prior", "logp", "value", "terminal", "reward",
-                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead", "false")
+                 "correct", "tokens", "merged", "samples", "width", "vloss", "fails", "dead")
 
     def __init__(self, parent=None, step="", depth=0, prior=None, tokens=0):
         self.parent, self.step, self.depth, self.prior, self.tokens = parent, step, depth, prior, tokens
@@ -25,7 +28,6 @@ class Node:
         self.logp = self.value = self.reward = self.correct = None  # logp: the policy's summed log-prob of the step
         self.samples = self.width = self.merged = self.vloss = 0  # samples drawn here, allowed, merged, pending
         self.fails, self.dead = 0, False  # expansions with no surviving sample; a dead end (NO_VALID_CHILD)
-        self.false = False  # a sample that failed the check, kept as a negative (--keep-false): never visited
 
     def to_json(self):
         d = {"parent": self.parent, "step": self.step, "depth": self.depth, "N": self.N, "Q": round(self.Q, 6),
@@ -34,8 +36,7 @@ class Node:
             v = getattr(self, k)
             if v is not None:
                 d[k] = round(v, 6) if isinstance(v, float) else v
-        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {},
-                 **{"false_step": True} if self.false else {})
+        d.update({"merged": self.merged} if self.merged else {}, **{"dead_end": True} if self.dead else {})
         return d
 
 
@@ -46,7 +47,6 @@ class Tree:
         self.inflight, self.pending = [], set()  # paths of rollouts in progress; nodes being expanded
         self.started = self.done = self.tokens = self.ticks = self.n_correct = 0
         self.stopped = False
-        self.false_steps = {}  # (parent, step) -> Node: samples that failed the check (keep_false)
 
     def follow(self, path, new):
         """Put a rollout on `path`: virtual loss on its new nodes, its leaf pending."""
@@ -69,30 +69,15 @@ class Tree:
         nodes[0] is the root (step ""); a node (Node.to_json): {"parent", "step", "depth", "N", "Q",
         "terminal", "tokens", "prior" (PUCT), "logp" (the policy's summed log-prob of the step), "value"
         (leaf evaluation), "reward" (terminal), "correct" (terminal, gold known), "merged" (duplicates
-        merged into it), "dead_end" (no sample survived), "false_step" (a sample that failed the check,
-        kept with --keep-false: terminal, reward -1, N = 0, never backed up)}.
+        merged into it), "dead_end" (no sample survived)}.
         A test-time tree (--no-gold) holds the final step in each terminal, its reward the PPM score of
         the whole trajectory; the trajectory is the terminal's parent chain."""
         p = self.problem
         return {"id": p["id"], "question": p["question"], "answer": p.get("answer"),
                 **({"ops": p["ops"]} if "ops" in p else {}), "prompt": self.prompt,
-                "nodes": [n.to_json() for n in self.nodes + list(self.false_steps.values())],
+                "nodes": [n.to_json() for n in self.nodes],
                 "config": config,
                 "stats": {"rollouts": self.done, "tokens": self.tokens, "ticks": self.ticks, "correct": self.n_correct}}
-
-    def keep_false(self, idx, failed, gold=None):
-        """mcts.py --keep-false: samples that failed the check (false equation, failing code) kept as
-        negative children of node idx (terminal, reward -1, never visited or backed up) in false_steps,
-        outside `nodes`, so node ids, seeds and the whole search are as without the flag; the record
-        lists them after the searched nodes (pairs.py's `false` pairs). A repeat merges into its first copy."""
-        for c in failed:
-            k = self.false_steps.get((idx, c["text"]))
-            if k is not None:
-                k.merged += 1
-                continue
-            k = self.false_steps[idx, c["text"]] = Node(idx, c["text"], self.nodes[idx].depth + 1, None, c["tokens"])
-            k.terminal, k.false, k.reward = True, True, -1.0
-            k.correct = False if gold is not None else None
 
     def add(self, node):
         self.nodes.append(node)
@@ -114,6 +99,79 @@ class Tree:
         """What the PPM scores: the trajectory up to and including node i's step."""
         s = self.steps(i)
         return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
+
+
+# ----------------------------------------------------------------------------- expanding a node
+
+
+def failed_expansion(tree, node, new, backtrack=False):
+    """An expansion that leaves node no way on: no sample survived (no child at all; rStar
+    NO_VALID_CHILD), or, with backtrack, no new child while every child is a terminal with a negative
+    reward (the samples only repeat wrong answers: without it every later rollout of the tree samples
+    this node again, and an earlier false step above it is never revisited)."""
+    if not node.children:
+        return True
+    return backtrack and not new and all(
+        tree.nodes[k].terminal and (tree.nodes[k].reward or 0.0) < 0 for k in node.children)
+
+
+def step_code(step):
+    """The Python of a code-format step: every line but the \\boxed answer line."""
+    return "\n".join(line for line in step.splitlines() if "\\boxed" not in line)
+
+
+def outcome(text, gold):
+    """Terminal reward against the gold: (+1 or -1, correct); (-1, False) without an explicit final
+    answer (box, "The answer is", "####"): the last number of an unfinished solution is no answer."""
+    ok = grade(text, gold, free_text=False)
+    return (1.0 if ok else -1.0), ok
+
+
+def expand(tree, idx, cands, cfg, ok=None, gold=None):
+    """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
+    steps, failing code or false equations (ok[i] False), merge duplicates (of existing children too), mark terminals and score them against the gold when
+    known. Returns (new children, terminal hits: children to back up, a terminal once more per merged
+    duplicate)."""
+    node = tree.nodes[idx]
+    node.samples += len(cands)
+    tree.tokens += sum(c["tokens"] for c in cands)
+    keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
+    # a dead-end child is an open step that failed: a new sample of the same step merges into it
+    final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
+        ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
+    steps = [tree.nodes[k].step for k in node.children] + [c["text"] for c in keep]
+    answers = [extract_answer(s, free_text=False) if f else None for s, f in zip(steps, final)]
+    reps = merge_duplicates(steps, cfg.merge_threshold, list(zip(final, answers)))
+    slot, new, hits = list(node.children), [], []  # slot: node index of every entry of `steps`
+    for i, c in enumerate(keep, len(node.children)):
+        if reps[i] < i:  # a duplicate of an existing child or an earlier candidate
+            dup = tree.nodes[slot[reps[i]]]
+            dup.merged += 1
+            hits += [slot[reps[i]]] if dup.terminal else []
+            slot.append(slot[reps[i]])
+            continue
+        child = Node(idx, c["text"], node.depth + 1, math.exp(c["logp"]) if cfg.selection == "puct" else None, c["tokens"])
+        child.logp = c["logp"] * c["tokens"]  # the backend's mean token log-prob, summed: log p(step | prefix)
+        child.terminal = final[i]
+        slot.append(tree.add(child))
+        new.append(slot[-1])
+        if child.terminal:
+            if answers[i] is None:  # depth limit or a bare EOS: no answer, a wrong trajectory
+                child.reward = -1.0
+            elif gold is not None:
+                child.reward, child.correct = outcome(child.step, gold)
+                tree.n_correct += child.correct
+            hits.append(slot[-1])
+    if failed_expansion(tree, node, new, cfg.backtrack):  # sample again, or after 1 + cfg.resample tries a dead end
+        node.fails += 1
+        if node.fails > cfg.resample:  # rStar NO_VALID_CHILD
+            node.terminal, node.dead, node.reward = True, True, -1.0
+            node.correct = False if gold is not None else None
+            hits.append(idx)
+    return new, hits
+
+
+# ----------------------------------------------------------------------------- reading records
 
 
 def record_path(nodes, i):

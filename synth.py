@@ -28,7 +28,7 @@ What it does
   "Question: q1\\nQuestion: q2\\n...Question: " and continue the list; chat models get one user
   turn listing the examples and asking for one new problem in their style, on one line. The
   policy samples up to the first "\\n". 2) Clean: strip, drop a leading "Question:" label,
-  drop empty, cut-off (no newline within --max-question-tokens), shorter than --min-chars or
+  drop empty, cut-off (no newline within MAX_QUESTION_TOKENS), shorter than --min-chars or
   longer than --max-chars. Dedupe on lower case + collapsed whitespace, against each other and
   against the seed file and every --exclude file (pass the test set: nothing leaks it). 3) For
   each new question sample --k full solutions (format_prompt, no stop at the step delimiter),
@@ -62,13 +62,14 @@ GPUs run one process per --seed and concatenate)
 
 import argparse
 import json
+import math
 import os
 import random
 import re
 import time
 from collections import Counter
 
-from common import (check_model_dir, check_not_input, check_output, float_in, fmt_pct, format_prompt, load_jsonl, mean,
+from common import (check_model_dir, check_not_input, check_output, float_in, format_prompt, load_jsonl, mean,
                     nonneg_float, nonneg_int, positive_int, read_problems, run_main, write_json, write_jsonl)
 from grader import extract_answer, gold_from_math, is_equiv
 from task import build_builtin, parse_range, solve_builtin
@@ -81,11 +82,16 @@ from task import build_builtin, parse_range, solve_builtin
 # Labels and the filter follow rStar-Math (section 3.3): a GPT-4 problem was kept when
 # >= 3 of 10 sampled solutions agreed. Here the policy samples them and the majority answer is
 # the problem's pseudo-label.
+MAX_QUESTION_TOKENS = 200  # a question that has not ended its line by then is cut off
 IMAGINE_LINE = "Question: {question}\n"  # as in the plain template (common.PLAIN_TEMPLATE)
 IMAGINE_CHAT = ("Here are some example math problems:\n\n{examples}\n\nWrite one new problem in "
                 "the same style and of similar difficulty. Reply with the problem only, on one "
                 "line, without a solution.")
 LABEL = re.compile(r"^(?:\*\*)?(?:new )?(?:question|problem)\s*\d*\s*:\s*(?:\*\*)?\s*", re.I)
+
+
+def fmt_pct(x):
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
 def imagine_prompt(examples, tokenizer=None):
@@ -233,6 +239,20 @@ def run_builtin(args):
         json.dump({"args": vars(args), "counts": counts}, f, indent=2)
 
 
+def imagined_texts(args, backend, seeds):
+    """The raw questions: --questions' texts, else one generation per request from --shots seed questions
+    (the shots of request i do not depend on --n); None for a question cut off by the token limit."""
+    if args.questions:  # written elsewhere (rStar: by GPT-4): only clean, dedupe and filter
+        return [r["question"] for r in load_jsonl(args.questions, {"question": str})]
+    m, tok = min(args.shots, len(seeds)), getattr(backend, "tokenizer", None)
+    shots = [random.Random(f"imagine-{args.seed}-{i}").sample(seeds, m) for i in range(args.n)]
+    outs = backend.generate([imagine_prompt(s, tok) for s in shots], n=1, temperature=args.temperature,
+                            max_tokens=MAX_QUESTION_TOKENS, stop=["\n"], progress=True,
+                            seeds=[f"imagine-{args.seed}-{i}" for i in range(args.n)])
+    # "length": the question never reached its newline, i.e. it is cut off
+    return [None if out["finish"] == "length" else out["text"] for (out,) in outs]
+
+
 def run_imagine(args, backend=None):
     """Imagine, clean, dedupe, self-consistency filter; write the kept problems and the stats.
     `backend`: anything with engine.HFBackend's generate() (tests pass a mock); else made from the flags."""
@@ -244,22 +264,10 @@ def run_imagine(args, backend=None):
         seen |= {normalize_question(r["question"]) for r in read_problems(path)}
     if backend is None:
         from engine import make_backend  # imported here: it brings torch, which builtin and convert do not need
-        backend = make_backend(args.backend, args.model, args.batch_size, args.seed)
+        backend = make_backend(args.backend, args.model, 128, args.seed)
     tok, t0 = getattr(backend, "tokenizer", None), time.time()
-    if args.questions:  # written elsewhere (rStar: by GPT-4): only clean, dedupe and filter
-        texts = [r["question"] for r in load_jsonl(args.questions, {"question": str})]
-    else:  # the shots of request i do not depend on --n
-        m = min(args.shots, len(seeds))
-        shots = [random.Random(f"imagine-{args.seed}-{i}").sample(seeds, m) for i in range(args.n)]
-        outs = backend.generate([imagine_prompt(s, tok) for s in shots], n=1,
-                                temperature=args.temperature, max_tokens=args.max_question_tokens,
-                                stop=["\n"], progress=True,
-                                seeds=[f"imagine-{args.seed}-{i}" for i in range(args.n)])
-        # "length": the question never reached its newline, i.e. it is cut off
-        texts = [None if out["finish"] == "length" else out["text"] for (out,) in outs]
-    cleaned = [(i, clean_question(t, args.min_chars, args.max_chars))
-               for i, t in enumerate(texts) if t]
-    cleaned = [(i, q) for i, q in cleaned if q]
+    texts = imagined_texts(args, backend, seeds)
+    cleaned = [(i, q) for i, q in ((i, clean_question(t, args.min_chars, args.max_chars)) for i, t in enumerate(texts) if t) if q]
     first = {}  # question -> the first request that wrote it: the id's <i>
     for i, q in cleaned:
         first.setdefault(q, i)
@@ -351,13 +359,10 @@ def get_parser():
                         "(rStar: 3 of 10)")
     i.add_argument("--temperature", type=nonneg_float, default=1.0,
                    help="sampling temperature of questions and solutions")
-    i.add_argument("--max-question-tokens", type=positive_int, default=200,
-                   help="max new tokens per question")
     i.add_argument("--max-tokens", type=positive_int, default=256, help="max new tokens per solution")
     i.add_argument("--min-chars", type=nonneg_int, default=10, help="drop shorter questions")
     i.add_argument("--max-chars", type=positive_int, default=1000, help="drop longer questions")
     i.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
-    i.add_argument("--batch-size", type=positive_int, default=128, help="rows per HF generation batch")
     i.add_argument("--seed", type=int, default=0, help="seed of shots and samples; ids embed it")
     return parser
 

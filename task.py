@@ -36,7 +36,7 @@ every prefix of steps runs too, which is what the MCTS sandbox executes per step
 
 `build_builtin(args)` draws the splits; `solve_builtin(question)` parses a question back with the
 same templates (synth.py's imagine stage uses it to check synthesized questions and their labels);
-`builtin_chain(question)` gives the value after each operation (benchmarks/oracle_search.py's oracle).
+`builtin_chain(question)` gives the value after each operation (the gold chain, for analysis).
 The stage flags (--seed, --n-*, --*-ops, --max-operand, --max-value, --format, --pool-solutions)
 are synth.py's.
 """

@@ -19,7 +19,7 @@ What it does
     the MSE runs over every step of both sides with the pair's per-step Q as targets.
   Departures (documented choices)
   - --sft-weight adds the chosen side's token-mean NLL to plain DPO too (RPO, Pang et al. 2024; SVPO's
-    SFT term); 0 by default for DPO, 5 for SVPO. On the tiny model plain DPO collapses (measured here: docs/preference.md).
+    SFT term); 0 by default for DPO, 5 for SVPO (without it, plain DPO on the tiny model collapses: docs/findings.md).
   - SVPO's SFT/MSE data are the pairs' own chosen sides / steps (the paper mixes in whole solutions).
   - CPL's normalisation is unspecified: min-max over the buffer (all equal -> 0); ties keep file order.
   - A completion ending with the step delimiter is a partial trajectory: no EOS is appended to it
@@ -33,11 +33,7 @@ What it does
 Input   --pairs: pairs JSONL {"prompt", "chosen", "rejected", "r_chosen"?, "r_rejected"?, "problem"?,
         "kind"?} (pairs.py); --kinds picks kinds. --model: the policy HF directory (also the reference).
 Output  --out: HF directory + meta.json (args, per-step log, timings); value_head.pt beside it for
-        SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))); --save-epochs writes
-        out/epoch{k} after every epoch but the last. --implicit-prm also makes --out an implicit
-        process reward model (scoring.ImplicitPRM: q_t = beta * sum_{i<=t} log pi_out / pi_model over
-        the response tokens) that mcts.py / evaluate.py --ppm load: --model copied to out/reference
-        and out/implicit_prm.json {"reference", "beta"}.
+        SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))).
 
 Commands
   CPU smoke: python train_dpo.py --model runs/sft --pairs runs/pairs/pairs.jsonl --out runs/dpo \\
@@ -60,9 +56,8 @@ import torch.nn.functional as F
 
 from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, float_in,
                     load_for_training, load_tokenizer, lr_at, nonneg_float, positive_float, positive_int, print0,
-                    run_main, save_checkpoint, setup_training, teardown_dist, unit_float, write_json)
+                    run_main, save_checkpoint, setup_training, teardown_dist, write_json)
 from pairdata import collate, load_pairs, read_pairs
-from scoring import write_implicit_prm
 
 # ----------------------------------------------------------------------------- the method
 
@@ -226,6 +221,9 @@ def save(model, tok, out, meta, fsdp, rank):
 
 # ----------------------------------------------------------------------------- training
 
+WARMUP = 0.03  # warm-up fraction of the steps (SVPO: 0.03), then cosine to 0; AdamW without weight decay
+EVAL_BATCH = 32  # pairs per batch of the no-grad log-prob passes (reference, CPL's policy gap)
+
 
 # the per-step sums, all-reduced as one tensor: slot SUMS.index(name) holds metric `name`
 SUMS = ("loss", "dpo", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "logps/chosen", "logps/rejected",
@@ -320,8 +318,6 @@ def get_parser():
     g.add_argument("--pairs", nargs="+", required=True, help="pairs JSONL file(s) from pairs.py")
     g.add_argument("--out", required=True, help="output HF directory")
     g.add_argument("--kinds", default="", help="comma-separated pair kinds to train on (empty: all)")
-    g.add_argument("--implicit-prm", action="store_true",
-                   help="also write --out as an implicit PRM that --ppm flags load (--model copied to OUT/reference)")
     g = ap.add_argument_group("loss and pair order")
     g.add_argument("--loss", choices=["dpo", "svpo"], default="dpo", help="plain DPO (+ optional NLL) or the SVPO loss")
     g.add_argument("--order", choices=["cpl", "shuffle", "file"], default="cpl", help="pair order each epoch")
@@ -339,18 +335,11 @@ def get_parser():
     g.add_argument("--batch-size", type=positive_int, default=8, help="pairs per micro-batch per rank")
     g.add_argument("--grad-accum", type=positive_int, default=8, help="micro-batches per optimizer step (8 x 8 = CPL's batch 64)")
     g.add_argument("--lr", type=positive_float, default=5e-6, help="peak learning rate (SVPO: 5e-6 for 7B; tiny model: ~1e-4..5e-4)")
-    g.add_argument("--warmup", type=unit_float, default=0.03, help="warm-up fraction of the steps (SVPO: 0.03)")
-    g.add_argument("--min-lr-frac", type=unit_float, default=0.0, help="cosine decays to this fraction of the peak")
-    g.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="AdamW weight decay")
     g.add_argument("--max-len", type=positive_int, default=1024, help="prompt+completion tokens kept (from the right; AlphaMath: 1024)")
-    g.add_argument("--eval-batch-size", type=positive_int, default=32, help="pairs per batch for the no-grad log-prob passes")
     g = ap.add_argument_group("runtime")
-    g.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter (as in pairs.py)")
     g.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (fully_shard per decoder layer)")
     g.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (large models)")
-    g.add_argument("--save-epochs", action="store_true", help="also save OUT/epoch{k} after every epoch but the last")
     g.add_argument("--seed", type=int, default=0, help="seed (value-head init, shuffle order)")
-    g.add_argument("--log-every", type=positive_int, default=1, help="print a log line every this many steps")
     return ap
 
 
@@ -390,7 +379,7 @@ def main():
     tok = load_tokenizer(args.model)
     # fp32 master weights, bf16 autocast on GPU: AdamW on bf16 weights rounds DPO-sized updates away
     model, ddp = build_model(args, device, dtype, world)
-    data = load_pairs(args.pairs, set(filter(None, args.kinds.split(","))), tok, args.step_delim, args.max_len,
+    data = load_pairs(args.pairs, set(filter(None, args.kinds.split(","))), tok, STEP_DELIM, args.max_len,
                       per_step_q=args.loss == "svpo")
     rt = SimpleNamespace(rank=rank, world=world, device=device, dtype=dtype, pad=tok.pad_token_id)
     G = args.batch_size * args.grad_accum * world  # pairs per optimizer step
@@ -402,19 +391,19 @@ def main():
     # the optimizer before any forward: FSDP2 swaps the root's sharded parameters for unsharded ones
     # during a forward, and an optimizer built then would hold the wrong tensors
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
-                            weight_decay=args.weight_decay)
+                            weight_decay=0.0)
     t0 = time.time()
-    ref = all_logps(model, data, args.eval_batch_size, rank, world, rt.pad, device, dtype)  # (N, 2), once
+    ref = all_logps(model, data, EVAL_BATCH, rank, world, rt.pad, device, dtype)  # (N, 2), once
     ref_seconds = time.time() - t0
     print0(f"reference log-probs of {len(data)} pairs in {ref_seconds:.1f}s")
-    warm = max(1, int(args.warmup * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, steps, 1.0, warm, args.min_lr_frac))
+    warm = max(1, int(WARMUP * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, steps, 1.0, warm, 0.0))  # cosine to 0
     weights = {"dpo": 1.0, "margin": args.margin_weight, "reg": args.reg_weight, "sft": args.sft_weight,
                "mse": args.mse_weight}
     groups, r_gap = [d["group"] for d in data], [d["r_gap"] for d in data]
     log, step, tokens, t_train = [], 0, 0, time.time()
     for epoch in range(args.epochs):
-        p_all = ref if epoch == 0 else all_logps(model, data, args.eval_batch_size, rank, world, rt.pad, device, dtype)
+        p_all = ref if epoch == 0 else all_logps(model, data, EVAL_BATCH, rank, world, rt.pad, device, dtype)
         order = epoch_order(args.order, epoch, args.seed, groups, r_gap, (p_all[:, 0] - p_all[:, 1]).tolist(), args.alpha)
         for s in range(0, len(order), G):
             gb = order[s:s + G]
@@ -427,7 +416,7 @@ def main():
             step += 1
             rec = step_record(sums, len(gb), step, epoch + 1, sched.get_last_lr()[0], tokens / dt, args.loss == "svpo")
             log.append(rec)
-            if step % args.log_every == 0 or step == steps:
+            if step % max(1, steps // 30) == 0 or step == steps:  # about 30 log lines
                 print0(f"step {step}/{steps} | ep {epoch + 1} | " + " | ".join(
                     f"{k} {v:.4g}" for k, v in rec.items() if k not in ("step", "epoch")) + f" | {dt:.0f}s")
         meta = {"args": vars(args), "pairs": len(data), "steps": step, "world": world, "epochs_done": epoch + 1,
@@ -435,10 +424,6 @@ def main():
                 "tokens_per_s": tokens / (time.time() - t_train), "log": log}
         if epoch == args.epochs - 1:
             save(model, tok, args.out, meta, args.fsdp, rank)
-        elif args.save_epochs:
-            save(model, tok, f"{args.out}/epoch{epoch + 1}", meta, args.fsdp, rank)
-    if args.implicit_prm and rank == 0:
-        write_implicit_prm(args.out, args.model, args.beta)
     print0(f"saved {args.out} | {step} steps | {tokens / (time.time() - t_train):.0f} tok/s | ref {ref_seconds:.0f}s")
     teardown_dist()
 

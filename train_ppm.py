@@ -16,8 +16,8 @@ What it does
     bt: the loss is the only difference, which is what Table 8 compares. A micro-batch holds
     2 x --batch-size texts, the number of sequences a bt micro-batch of pairs forwards.
   Init: the policy checkpoint (`--init DIR`, as rStar does; the LM head is dropped, the new
-  linear head starts at zero so every value starts at 0), or the same architecture with fresh
-  weights (`--from-scratch`).
+  linear head starts at zero so every value starts at 0); `build_model(init, from_scratch=True)`
+  gives the same architecture with fresh weights, for a fork that trains one from scratch.
 
 The value in [-1, 1], one way everywhere
   The head outputs a raw score r in R. Every consumer (scoring.PPMScorer, so mcts.py and
@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode,
-                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
+                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
                     positive_float, positive_int, print0, run_main, save_checkpoint, setup_training, stable_seed,
                     teardown_dist, unit_float)
 
@@ -130,6 +130,9 @@ def raw_scores(model, tokenizer, texts, max_len, device):
     return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, 0].float()
 
 
+WARMUP, MIN_LR_FRAC = 0.05, 0.05  # linear warm-up over 5% of the steps, cosine to 5% of the peak; AdamW, no decay
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -161,8 +164,8 @@ def evaluate(model, tokenizer, pairs, args, device):
     rc, rr, qc, qr = [], [], [], []
     for s in range(0, len(pairs), args.batch_size):
         b = pairs[s:s + args.batch_size]
-        r = raw_scores(model, tokenizer, [ppm_text(p["prompt"], p["chosen"], args.step_delim) for p in b]
-                       + [ppm_text(p["prompt"], p["rejected"], args.step_delim) for p in b], args.max_len, device)
+        r = raw_scores(model, tokenizer, [ppm_text(p["prompt"], p["chosen"], STEP_DELIM) for p in b]
+                       + [ppm_text(p["prompt"], p["rejected"], STEP_DELIM) for p in b], args.max_len, device)
         rc.append(r[:len(b)])
         rr.append(r[len(b):])
         qc += [float(p.get("q_chosen", "nan")) for p in b]
@@ -188,7 +191,6 @@ def check_flags(args):
 def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="policy HF directory: the PPM body (and tokenizer) starts from it")
-    ap.add_argument("--from-scratch", action="store_true", help="the --init architecture with fresh weights")
     ap.add_argument("--pairs", nargs="+", required=True, help="ppm pairs JSONL file(s) (pairs.py; rStar: every round's)")
     ap.add_argument("--kinds", default="ppm,ppm_final", help="comma list: use only pairs of these kinds ('' for all)")
     ap.add_argument("--eval-pairs", default="", help="held-out pairs JSONL (default: split off --eval-frac of the problems)")
@@ -199,15 +201,9 @@ def get_parser():
     ap.add_argument("--epochs", type=positive_float, default=2.0, help="passes over the training pairs when --steps is 0 (rStar code: 2)")
     ap.add_argument("--batch-size", type=positive_int, default=16, help="pairs per micro-batch per rank (mse: 2x this many texts)")
     ap.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
-    ap.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (1e-3 for the tiny model: tuned; rStar 7e-6 for 7B)")
-    ap.add_argument("--warmup", type=unit_float, default=0.05, help="warm-up as a fraction of the steps")
-    ap.add_argument("--min-lr-frac", type=unit_float, default=0.05, help="cosine decays to this fraction of the peak")
-    ap.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (1e-3 for the tiny model; rStar: 7e-6 for 7B)")
     ap.add_argument("--max-len", type=positive_int, default=512, help="truncate scored texts to this many tokens (from the left)")
-    ap.add_argument("--step-delim", default=STEP_DELIM, help="step delimiter appended after the scored step")
     ap.add_argument("--seed", type=int, default=0, help="seed for the split and the data order")
-    ap.add_argument("--eval-every", type=nonneg_int, default=0, help="held-out metrics every this many steps (0: only at the end)")
-    ap.add_argument("--log-every", type=positive_int, default=20, help="print a log line every this many steps")
     return ap
 
 
@@ -230,8 +226,8 @@ def load_pairs(args):
 def micro_loss(model, tokenizer, b, args, device):
     """(loss, pair accuracy) of one micro-batch: bt on pairs (accuracy too), mse on (text, Q) examples."""
     if args.loss == "bt":
-        texts = [ppm_text(p["prompt"], p["chosen"], args.step_delim) for p in b] + \
-                [ppm_text(p["prompt"], p["rejected"], args.step_delim) for p in b]
+        texts = [ppm_text(p["prompt"], p["chosen"], STEP_DELIM) for p in b] + \
+                [ppm_text(p["prompt"], p["rejected"], STEP_DELIM) for p in b]
         r = raw_scores(model, tokenizer, texts, args.max_len, device)  # (2B,)
         return bt_loss(r[:len(b)], r[len(b):]), pair_accuracy(r[:len(b)], r[len(b):]).item()
     r = raw_scores(model, tokenizer, [t for t, _ in b], args.max_len, device)  # (B,)
@@ -264,22 +260,22 @@ def main():
 
     rank, world, device, dtype = setup_training(args)
     train, held = load_pairs(args)
-    model, tokenizer = build_model(args.init, args.from_scratch)
+    model, tokenizer = build_model(args.init, from_scratch=False)
     model.to(device).train()
     # bt trains on pairs; mse on the distinct (text, Q) of the same pairs, 2 texts per pair slot
-    examples = train if args.loss == "bt" else value_examples(train, args.step_delim)
+    examples = train if args.loss == "bt" else value_examples(train, STEP_DELIM)
     per_micro = args.batch_size * (1 if args.loss == "bt" else 2)
     global_batch = per_micro * args.grad_accum * world
     steps = args.steps or max(1, int(args.epochs * len(examples) / global_batch))
     print0(f"{len(train)} train pairs ({len(examples)} {args.loss} examples) | {len(held)} held-out pairs | "
            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {steps} steps of {global_batch} | world {world}")
     ddp = DDP(model) if world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.95))
     batches = global_batches(len(examples), global_batch, args.seed)
 
-    t0, log, history = time.time(), [], []
+    t0, log = time.time(), []
     for step in range(steps):
-        lr = lr_at(step, steps, args.lr, max(1, int(args.warmup * steps)), args.min_lr_frac)
+        lr = lr_at(step, steps, args.lr, max(1, int(WARMUP * steps)), MIN_LR_FRAC)
         for group in opt.param_groups:
             group["lr"] = lr
         mine = next(batches)[rank * per_micro * args.grad_accum:(rank + 1) * per_micro * args.grad_accum]
@@ -290,17 +286,13 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
         log.append(loss_sum)
-        if step % args.log_every == 0 or step == steps - 1:
+        if step % max(1, steps // 30) == 0 or step == steps - 1:  # about 30 log lines
             print0(f"step {step + 1}/{steps} | {args.loss} loss {loss_sum:.4f} | acc {acc_sum:.2f} | lr {lr:.2e} | "
                    f"{time.time() - t0:.0f}s")
-        if rank == 0 and held and args.eval_every and (step + 1) % args.eval_every == 0 and step < steps - 1:
-            m = evaluate(model, tokenizer, held, args, device)
-            history.append({"step": step + 1, **m})
-            print0(f"eval step {step + 1} | pair acc {m['pair_acc']:.3f} | bt loss {m['bt_loss']:.4f} | value mse {m['value_mse']:.4f}")
 
     final = evaluate(model, tokenizer, held, args, device) if rank == 0 and held else {}
     meta = {"args": vars(args), "steps": steps, "train_pairs": len(train), "examples": len(examples), "world": world,
-            "final_train_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "eval_history": history,
+            "final_train_loss": sum(log[-20:]) / len(log[-20:]), "losses": log,
             "heldout": final, "train_seconds": time.time() - t0,
             "value": "tanh(raw score at the last non-pad token)"}
     if rank == 0:

@@ -5,8 +5,8 @@ What it does
   is masked, EOS is included): loss = -sum_t m_t log p(y_t | x, y_<t) / sum_t m_t.
   - `--init tiny` builds a fresh ~1M-parameter Llama-architecture model and a character-level
     tokenizer (`tokenizers` WordLevel over single characters, saved as an HF directory), with no
-    download. This is the built-in default (sizes from probes on a 2-core CPU:
-    hidden 128, 4 layers, 4 heads, tied embeddings; bigger models did worse in a 3-minute budget).
+    download: the built-in default (hidden 128, 4 layers, 4 heads, tied embeddings; sizes chosen for a
+    2-core CPU, shared/NOTES.md).
   - `--init PATH` fine-tunes any HF causal LM directory (e.g. Qwen2.5-Math-1.5B-Instruct):
     AlphaLLM's policy update on the best trajectory per problem, rStar-Math's SFT on the top-2
     trajectories per problem (both written by pairs.py as sft JSONL).
@@ -20,9 +20,8 @@ Input (one or more `--data` files, mixed freely)
 Output
   `--out DIR`: an HF directory (model + tokenizer) and meta.json (args, metrics, time).
 
-Schedule: AdamW, linear warm-up then cosine decay to `--min-lr-frac` of the peak (the decay alone
-was worth ~15 points in the probe), a fixed number of optimizer steps (budgets in steps, not
-minutes: this machine's speed swings 15-50%).
+Schedule: AdamW, linear warm-up then cosine decay to MIN_LR_FRAC of the peak, a fixed number of
+optimizer steps (budgets in steps, not minutes: machines' speeds differ and swing).
 
 Commands
   CPU smoke:  python train_sft.py --init tiny --data runs/data/seed.jsonl --out runs/sft --steps 50
@@ -39,15 +38,18 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, format_prompt,
-                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_float, nonneg_int,
+                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
                     positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_training,
-                    teardown_dist, unit_float)
+                    teardown_dist)
 from scoring import encode_completions, token_logps, write_result_verifier
 
 # ----------------------------------------------------------------------------- the tiny model
 
 CHARS = "\n" + "".join(chr(c) for c in range(32, 127))  # printable ASCII: the built-in task's alphabet
 
+
+WARMUP, MIN_LR_FRAC = 0.03, 0.05  # linear warm-up over 3% of the steps, cosine to 5% of the peak (the decay is
+# worth ~15 points to the tiny model: shared/NOTES.md); AdamW without weight decay
 
 def build_char_tokenizer():
     """A character-level tokenizer saved/loaded as a PreTrainedTokenizerFast (round-trips exactly)."""
@@ -116,21 +118,16 @@ def get_parser():
     ap.add_argument("--data", nargs="+", required=True, help="problems JSONL with solutions and/or sft JSONL (prompt, completion)")
     ap.add_argument("--out", required=True, help="output HF directory")
     ap.add_argument("--steps", type=nonneg_int, default=None,
-                    help="optimizer steps (default: 900 for --init tiny, tuned here to ~3.5 min and ~44%% greedy on "
-                         "the built-in test set; else from --epochs)")
+                    help="optimizer steps (default: 900 for --init tiny, else from --epochs)")
     ap.add_argument("--epochs", type=positive_float, default=1.0, help="passes over the data when --steps is 0")
-    ap.add_argument("--batch-size", type=positive_int, default=16, help="examples per micro-batch per rank (16: probe)")
+    ap.add_argument("--batch-size", type=positive_int, default=16, help="examples per micro-batch per rank")
     ap.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
-    ap.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3 for the tiny model: probe; ~1e-5 for 1B+ models)")
-    ap.add_argument("--warmup", type=unit_float, default=0.03, help="warm-up as a fraction of the steps")
-    ap.add_argument("--min-lr-frac", type=unit_float, default=0.05, help="cosine decays to this fraction of the peak (probe: ~5%%)")
-    ap.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="AdamW weight decay")
+    ap.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3 for the tiny model from scratch; ~1e-5 for 1B+ models)")
     ap.add_argument("--max-len", type=positive_int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
     ap.add_argument("--hidden", type=positive_int, default=128, help="tiny model: hidden size")
     ap.add_argument("--layers", type=positive_int, default=4, help="tiny model: layers")
     ap.add_argument("--heads", type=positive_int, default=4, help="tiny model: attention heads")
     ap.add_argument("--seed", type=int, default=0, help="seed for init and data order")
-    ap.add_argument("--log-every", type=positive_int, default=10, help="print a log line every this many steps")
     ap.add_argument("--save-every", type=nonneg_int, default=0,
                     help="also save OUT/checkpoints/step{N} every N steps (for accuracy-vs-steps curves; 0: off)")
     ap.add_argument("--verifier", action="store_true",
@@ -192,14 +189,14 @@ def main():
     print0(f"{len(examples)} examples | {n_params / 1e6:.2f}M params | vocab {len(tokenizer)} | "
            f"{steps} steps of {global_batch} | world {world}")
     ddp = DDP(model) if world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.95))
     # the data order: one permutation per epoch from the seed, the same on every rank; rank r takes
     # its own slice of each global batch, so 1 process and N processes see the same global batches
     batches = global_batches(len(examples), global_batch, args.seed)
 
     t0, tokens, log = time.time(), 0, []
     for step in range(steps):
-        lr = lr_at(step, steps, args.lr, max(1, int(args.warmup * steps)), args.min_lr_frac)
+        lr = lr_at(step, steps, args.lr, max(1, int(WARMUP * steps)), MIN_LR_FRAC)
         for group in opt.param_groups:
             group["lr"] = lr
         mine = next(batches)[rank * args.batch_size * args.grad_accum:(rank + 1) * args.batch_size * args.grad_accum]
@@ -210,7 +207,7 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
         log.append(loss_sum)
-        if step % args.log_every == 0 or step == steps - 1:
+        if step % max(1, steps // 30) == 0 or step == steps - 1:  # about 30 log lines
             dt = time.time() - t0
             print0(f"step {step + 1}/{steps} | loss {loss_sum:.4f} | lr {lr:.2e} | {tokens / dt:.0f} tok/s | {dt:.0f}s")
         if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < steps and rank == 0:

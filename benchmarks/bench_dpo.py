@@ -1,4 +1,4 @@
-"""Benchmark: train_dpo.py against TRL's DPOTrainer, tokens/s and peak memory (Issue 4, acceptance 4).
+"""Benchmark: train_dpo.py against TRL's DPOTrainer, tokens/s and peak memory.
 
 Both train the same policy on the same pairs, one epoch, the same batch size, learning rate, beta and
 max length, on the same machine, alternating runs (`--reps` each; the machine's speed drifts):
@@ -87,7 +87,7 @@ def ours(args, policy, pairs, i):
     text, peak, wall, cpu = run_measured([sys.executable, "train_dpo.py", "--model", str(policy), "--pairs", str(pairs),
                                      "--out", str(out), "--order", "file", "--epochs", "1", "--batch-size",
                                      str(args.batch_size), "--grad-accum", "1", "--lr", str(args.lr), "--beta", "0.1",
-                                     "--max-len", str(args.max_len), "--log-every", "1000"])
+                                     "--max-len", str(args.max_len)])
     meta = json.loads((out / "meta.json").read_text())
     secs = meta["ref_seconds"] + meta["train_seconds"]
     return {"tool": "ours", "seconds": secs, "ref_seconds": meta["ref_seconds"], "train_seconds": meta["train_seconds"],

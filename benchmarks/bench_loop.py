@@ -81,7 +81,7 @@ def main():
     args = ap.parse_args()
     run_dir = Path(args.loop)
     la = json.loads((run_dir / "loop_args.json").read_text())
-    args.seed, args.backend, args.sft_k = la["seed"], la["backend"], la["sft_k"]
+    args.seed, args.backend, args.sft_k = la["seed"], la["backend"], la.get("sft_k", 2)  # 2: loop.py's
     seed_file = la["seed_file"] or run_dir / "data" / "seed.jsonl"
     test_file = la["test_file"] or run_dir / "data" / "test.jsonl"
     out = run_dir / "baselines"
@@ -90,7 +90,7 @@ def main():
 
     def sft(init, data, dest, steps):
         run([PY, stage("train_sft.py"), "--init", init, "--data", *data, "--out", dest, "--steps", steps,
-             "--lr", la["refresh_lr"], "--seed", la["seed"], "--log-every", 100], log, dest / "meta.json")
+             "--lr", la["refresh_lr"], "--seed", la["seed"]], log, dest / "meta.json")
 
     def evaluate(pol, d):
         run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d, "--methods", "greedy",

@@ -1,4 +1,4 @@
-"""Benchmark of mcts.py on the built-in task's tiny model, on CPU (Issue 3, acceptance 4).
+"""Benchmark of mcts.py on the built-in task's tiny model, on CPU.
 
 Measures, in one process, with one loaded policy:
   (a) MCTS generated tokens/s (all included: selection, grading, bookkeeping, the prefix re-encoded at
@@ -138,6 +138,26 @@ def get_parser():
     return ap
 
 
+def solved_vs_pass(backend, args, test, prompts, recs, mcts_seconds):
+    """(c): the share of problems whose tree holds a correct terminal against pass@N of N whole samples."""
+    t0 = time.time()
+    outs = backend.generate(prompts, n=args.rollouts, temperature=1.0, max_tokens=args.max_tokens,
+                            seeds=[stable_seed(args.seed, p["id"], "sample") for p in test])
+    sample_s = time.time() - t0
+    solved = {r["id"]: r["stats"]["correct"] > 0 for r in recs}
+    c = {"problems": len(test), "rollouts": args.rollouts,
+         "mcts_solved": sum(solved.values()) / len(test),
+         "pass_at_n": sum(any(grade(o["text"], p["answer"], free_text=False) for o in os_) for p, os_ in zip(test, outs)) / len(test),
+         "mcts_tokens": sum(r["stats"]["tokens"] for r in recs) / len(test),
+         "sample_tokens": sum(o["tokens"] for os_ in outs for o in os_) / len(test),
+         "sample_seconds": sample_s, "mcts_seconds": mcts_seconds,
+         "mcts_solved_by_difficulty": {}}
+    for d in sorted({p.get("difficulty") for p in test}, key=str):
+        ids = [p["id"] for p in test if p.get("difficulty") == d]
+        c["mcts_solved_by_difficulty"][str(d)] = sum(solved[i] for i in ids) / len(ids)
+    return c
+
+
 def main():
     args = get_parser().parse_args()
     if args.threads:
@@ -162,21 +182,7 @@ def main():
     whole, step = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     a = {"rows": rows, "mcts_tok_s": toks / dt, "whole_tok_s": whole, "step_tok_s": step, "ratio": toks / dt / whole,
          "whole_runs": [before[0], after[0]], "step_runs": [before[1], after[1]], "mcts_seconds": dt, "mcts_tokens": toks}
-    t0 = time.time()
-    outs = backend.generate(prompts, n=args.rollouts, temperature=1.0, max_tokens=args.max_tokens,
-                            seeds=[stable_seed(args.seed, p["id"], "sample") for p in test])
-    sample_s = time.time() - t0
-    solved = {r["id"]: r["stats"]["correct"] > 0 for r in recs}
-    c = {"problems": len(test), "rollouts": args.rollouts,
-         "mcts_solved": sum(solved.values()) / len(test),
-         "pass_at_n": sum(any(grade(o["text"], p["answer"], free_text=False) for o in os_) for p, os_ in zip(test, outs)) / len(test),
-         "mcts_tokens": sum(r["stats"]["tokens"] for r in recs) / len(test),
-         "sample_tokens": sum(o["tokens"] for os_ in outs for o in os_) / len(test),
-         "sample_seconds": sample_s, "mcts_seconds": dt,
-         "mcts_solved_by_difficulty": {}}
-    for d in sorted({p.get("difficulty") for p in test}, key=str):
-        ids = [p["id"] for p in test if p.get("difficulty") == d]
-        c["mcts_solved_by_difficulty"][str(d)] = sum(solved[i] for i in ids) / len(ids)
+    c = solved_vs_pass(backend, args, test, prompts, recs, dt)
     print(f"(c) MCTS solved {100 * c['mcts_solved']:.1f}% | pass@{args.rollouts} {100 * c['pass_at_n']:.1f}%")
 
     # (b) lock-step vs one problem at a time, the same search

@@ -34,7 +34,7 @@ def size_point(n, args, out):
          "--seed-ops", args.ops, "--n-pool", 0, "--n-test", args.n_test, "--test-ops", args.ops],
         out / "log.txt", d / "data" / "test.jsonl")
     run([PY, stage("train_sft.py"), "--init", "tiny", "--data", d / "data" / "seed.jsonl", "--out", d / "policy",
-         "--steps", args.steps, "--lr", args.lr, "--seed", args.seed, "--log-every", 500], out / "log.txt",
+         "--steps", args.steps, "--lr", args.lr, "--seed", args.seed], out / "log.txt",
         d / "policy" / "meta.json")
     return greedy(d / "policy", d / "data" / "test.jsonl", d / "eval", out / "log.txt")
 
@@ -58,7 +58,7 @@ def base_points(runs):
     (each run's own seed, so its own test set of the same distribution); the mean where sizes repeat."""
     sizes = {}
     for run_dir in runs:
-        n = json.loads((Path(run_dir) / "loop_args.json").read_text())["n_seed"]
+        n = sum(1 for line in open(Path(run_dir) / "data" / "seed.jsonl") if line.strip())
         sizes.setdefault(n, []).append(read_eval(Path(run_dir) / "round0" / "eval" / "greedy")[0]["greedy"])
     return [(n, sum(a) / len(a)) for n, a in sorted(sizes.items())], sizes
 
@@ -88,8 +88,8 @@ def main():
     ap.add_argument("--out", default="benchmarks/out/curve", help="work folder (resumes)")
     ap.add_argument("--sizes", default="", help="comma list of gold-example counts, e.g. 500,1000,2000,4000,8000")
     ap.add_argument("--seed", type=int, default=1, help="task seed (the loop run's, to share its test set)")
-    ap.add_argument("--ops", default="2-6", help="operations per problem (loop.py --ops)")
-    ap.add_argument("--n-test", type=int, default=1000, help="test problems (loop.py --n-test)")
+    ap.add_argument("--ops", default="2-6", help="operations per problem (loop.py's BUILTIN_DATA)")
+    ap.add_argument("--n-test", type=int, default=1000, help="test problems (loop.py's BUILTIN_DATA)")
     ap.add_argument("--steps", type=int, default=4000, help="SFT steps per size (loop.py --base-steps)")
     ap.add_argument("--lr", type=float, default=3e-3, help="SFT peak lr (loop.py --base-lr)")
     ap.add_argument("--loop", nargs="*", default=[], help="loop.py output folders to put on the plot")

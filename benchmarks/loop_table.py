@@ -58,7 +58,7 @@ def main():
 
 
 def print_margins(keys, runs):
-    """Loop minus each baseline of the same round, per seed where both exist: the acceptance margins."""
+    """Loop minus each baseline of the same round, per seed where both exist: the margins docs/loop.md reports."""
     lines = []
     for r, name in keys:
         if not r or name == "loop":

@@ -255,7 +255,7 @@ def run_sft(tmp_path, data, out, nproc, extra):
     cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
            if nproc > 1 else [sys.executable])
     r = subprocess.run(cmd + [str(ROOT / "train_sft.py"), "--init", "tiny", "--data", str(data), "--out", str(out),
-                              "--hidden", "32", "--layers", "1", "--heads", "2", "--log-every", "1"] + extra,
+                              "--hidden", "32", "--layers", "1", "--heads", "2"] + extra,
                        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
                        timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]

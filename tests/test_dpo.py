@@ -151,37 +151,20 @@ def test_svpo_end_to_end_saves_value_head(tiny, tmp_path):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
     run([sys.executable, str(ROOT / "train_dpo.py"), "--model", str(tiny[2]), "--pairs", str(pairs), "--out",
          str(tmp_path / "o"), "--loss", "svpo", "--batch-size", "3", "--grad-accum", "1", "--epochs", "2",
-         "--lr", "1e-2", "--save-epochs"], ROOT)
+         "--lr", "1e-2"], ROOT)
     meta = json.loads((tmp_path / "o" / "meta.json").read_text())
     log = meta["log"]
     assert len(log) == 4 and all(k in log[0] for k in ("margin", "reg", "mse", "sft", "dpo", "rewards/accuracies"))
     assert log[-1]["rewards/margins"] > 0 and log[-1]["mse"] < log[0]["mse"]  # it learns from the pairs
     head = torch.load(tmp_path / "o" / "value_head.pt")
-    assert head["weight"].shape == (1, 32) and (tmp_path / "o" / "epoch1" / "value_head.pt").exists()
+    assert head["weight"].shape == (1, 32)
     assert (tmp_path / "o" / "model.safetensors").exists() and (tmp_path / "o" / "tokenizer.json").exists()
-
-
-def test_implicit_prm_output_loads_as_a_ppm_and_ranks_its_pairs(tiny, tmp_path):
-    from scoring import ImplicitPRM, load_ppm
-    pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
-    run([sys.executable, str(ROOT / "train_dpo.py"), "--model", str(tiny[2]), "--pairs", str(pairs), "--out",
-         str(tmp_path / "o"), "--batch-size", "3", "--grad-accum", "1", "--epochs", "2", "--lr", "1e-2",
-         "--beta", "0.5", "--implicit-prm"], ROOT)
-    # the reference is --model, weight for weight
-    from safetensors.torch import load_file
-    a, b = load_file(tiny[2] / "model.safetensors"), load_file(tmp_path / "o" / "reference" / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    scorer = load_ppm(str(tmp_path / "o"), device=torch.device("cpu"), dtype=torch.float32)
-    assert isinstance(scorer, ImplicitPRM) and scorer.beta == 0.5
-    recs = [json.loads(line) for line in pairs.read_text().splitlines()]
-    chosen, rejected = scorer([r["prompt"] + r["chosen"] for r in recs]), scorer([r["prompt"] + r["rejected"] for r in recs])
-    assert sum(c > r for c, r in zip(chosen, rejected)) >= 5  # DPO raised the chosen sides' log-ratio
 
 
 def test_torchrun_ddp_and_fsdp_match_one_process(tiny, tmp_path):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 11)  # 11 = 2 full global batches of 4 + a partial one of 3
     common = ["--model", str(tiny[2]), "--pairs", str(pairs), "--order", "cpl", "--epochs", "2", "--lr", "5e-3",
-              "--sft-weight", "0.5", "--eval-batch-size", "4"]
+              "--sft-weight", "0.5"]
     run([sys.executable, str(ROOT / "train_dpo.py"), *common, "--out", str(tmp_path / "one"),
          "--batch-size", "2", "--grad-accum", "2"], ROOT)
     run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

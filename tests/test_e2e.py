@@ -19,12 +19,13 @@ def read(path):
 
 def test_loop_runs_every_stage_and_resumes(tmp_path):
     out = tmp_path / "loop"
-    cmd = [sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "2", "--n-seed", "60",
-           "--ops", "2-3", "--n-pool", "12", "--pool-size", "24", "--n-test", "12", "--synth-args", "--max-operand 4 --max-value 8",
-           "--sft-args", "--hidden 64 --layers 2 --batch-size 32", "--base-steps", "200",
-           "--refresh-steps", "5", "--ppm", "--ppm-steps", "5", "--ppm-samples", "4", "--rollouts", "4", "--retry-rollouts", "6",
-           "--children", "2", "--mcts-args", "--max-depth 4 --max-step-tokens 48 --check-equations",
-           "--eval-search", "--eval-limit", "6", "--n", "2", "--update", "sft+cpl", "--dpo-args", "--epochs 1 --lr 1e-4"]
+    synth = ("--n-seed 60 --seed-ops 2-3 --n-pool 24 --pool-ops 2-3 --n-test 12 --test-ops 2-3 --max-operand 4 "
+             "--max-value 8")
+    cmd = [sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "2", "--n-pool", "12",
+           "--synth-args", synth, "--sft-args", "--hidden 64 --layers 2 --batch-size 32", "--base-steps", "200",
+           "--refresh-steps", "5", "--ppm", "--ppm-steps", "5", "--rollouts", "4", "--retry-rollouts", "6",
+           "--mcts-args", "--children 2 --max-depth 4 --max-step-tokens 48 --check-equations",
+           "--eval-search", "--n", "2", "--update", "sft+cpl", "--dpo-args", "--epochs 1 --lr 1e-4"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)  # not from the repo: paths resolve
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert "expected time" in r.stdout
@@ -36,7 +37,7 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     # the search found both correct and wrong terminals, so every kind of data exists
     trees = read(out / "round1" / "trees_fresh.jsonl")
     assert len(trees) == 12 and any(t["stats"]["correct"] for t in trees) and all("ops" in t for t in trees)
-    # searched by two mcts.py processes (--search-procs 2, the default), merged in id order with their args
+    # searched by two mcts.py processes (loop.SEARCH_PROCS), merged in id order with their args
     assert (out / "round1" / "trees_fresh.shard1of2.jsonl").exists() and [t["id"] for t in trees] == sorted(t["id"] for t in trees)
     assert json.loads((out / "round1" / "trees_fresh.jsonl.args.json").read_text())["shard"] == ""
     counts = json.loads((out / "round1" / "pairs" / "pairs_meta.json").read_text())["counts"]
@@ -52,7 +53,7 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     retry = out / "round2" / "pool_retry.jsonl"
     assert {p["id"] for p in read(retry)} == round1_unsolved if round1_unsolved else not retry.exists()
     assert res["rows"][2]["searched"] == 12
-    # each round's PPM is the result verifier (the default --ppm-kind) of that round's policy, trained on its
+    # each round's PPM is the result verifier (--ppm alone) of that round's policy, trained on its
     # corrected samples of the whole pool
     for r in (1, 2):
         meta = json.loads((out / f"round{r}" / "ppm" / "meta.json").read_text())["args"]
@@ -69,8 +70,9 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
     assert json.loads((out / "results.json").read_text())["rows"][2]["greedy"] == res["rows"][2]["greedy"]
     # a rerun with other output-shaping settings refuses in one line and changes nothing
     before = {f: f.read_bytes() for f in out.rglob("*") if f.is_file()}
-    r3 = subprocess.run([c if c != "60" else "61" for c in cmd], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert r3.returncode == 2 and r3.stderr.strip().count("\n") == 0 and "--n-seed 60 -> 61" in r3.stderr, r3.stderr
+    r3 = subprocess.run([c if c != synth else synth.replace("--n-seed 60", "--n-seed 61") for c in cmd], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=300)
+    assert r3.returncode == 2 and r3.stderr.strip().count("\n") == 0 and "--synth-args" in r3.stderr, r3.stderr
     assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
 
 
@@ -88,36 +90,28 @@ def test_loop_with_its_own_files_runs_no_synth(tmp_path):
     assert json.loads((out / "results.json").read_text())["rows"][0]["examples"] == 8
 
 
-def test_sft_fix_update_trains_dpo_on_fixed_steps_after_sft(tmp_path, monkeypatch):
-    """--update sft+fix: pairs.py also writes fixed-step pairs, and the round's SFT policy is trained
-    with DPO on those pairs alone (shuffled), into the round's policy."""
-    import loop
-    calls = []
-    monkeypatch.setattr(loop, "sft", lambda args, log, init, files, dest, *a, **k: calls.append(("sft", init, dest)) or 1.0)
-    monkeypatch.setattr(loop, "timed", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 2.0)
-    args = loop.get_parser().parse_args(["--out", str(tmp_path), "--update", "sft+fix", "--mcts-args=--keep-false"])
-    assert loop.pair_rules(args).split(",")[-1] == "fix"
-    assert "fix" not in loop.pair_rules(loop.get_parser().parse_args(["--out", str(tmp_path)])).split(",")
-    new, seconds = loop.update_policy(args, tmp_path / "log", tmp_path / "round1", tmp_path / "round0" / "policy",
-                                      tmp_path / "seed.jsonl", [])
-    assert new == tmp_path / "round1" / "policy" and seconds == 3.0
-    assert calls[0] == ("sft", tmp_path / "round0" / "policy", tmp_path / "round1" / "policy_sft")
-    dpo = calls[1]
-    assert dpo[1].endswith("train_dpo.py") and dpo[dpo.index("--model") + 1] == str(tmp_path / "round1" / "policy_sft")
-    assert dpo[dpo.index("--kinds") + 1] == "fixed_step" and dpo[dpo.index("--order") + 1] == "shuffle"
-    assert dpo[dpo.index("--out") + 1] == str(tmp_path / "round1" / "policy")
+def fake_pairs_run(calls, lines):
+    """A stand-in for loop.run that records the command and, for pairs.py, writes `lines` into its pairs.jsonl."""
+    def run(cmd, *a, **k):
+        calls.append(tuple(str(c) for c in cmd))
+        if Path(str(cmd[1])).name == "pairs.py":
+            out = Path(str(cmd[cmd.index("--out-dir") + 1]))
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "pairs.jsonl").write_text(lines)
+        return 0.0
+    return run
 
 
-def test_sft_greedyfix_update_iterates_decode_pairs_dpo_from_each_policy(tmp_path, monkeypatch):
-    """--update sft+greedyfix: after the SFT, each iteration decodes the whole pool greedily with the
+def test_sft_corrections_update_iterates_decode_pairs_dpo_from_each_policy(tmp_path, monkeypatch):
+    """--update sft+corrections: after the SFT, each iteration decodes the whole pool greedily with the
     current policy, builds pairs.py --greedy pairs from it, and trains DPO from that same policy (its
     reference); the last iteration writes the round's policy."""
     import loop
     calls = []
     monkeypatch.setattr(loop, "sft", lambda args, log, init, files, dest, *a, **k: calls.append(("sft", init, dest)) or 1.0)
     monkeypatch.setattr(loop, "timed", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 2.0)
-    monkeypatch.setattr(loop, "run", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 0.0)
-    args = loop.get_parser().parse_args(["--out", str(tmp_path), "--update", "sft+greedyfix", "--fix-iterations", "2"])
+    monkeypatch.setattr(loop, "run", fake_pairs_run(calls, '{"a pair": 1}\n'))
+    args = loop.get_parser().parse_args(["--out", str(tmp_path), "--update", "sft+corrections", "--fix-iterations", "2"])
     rd = tmp_path / "round1"
     new, seconds = loop.update_policy(args, tmp_path / "log", rd, tmp_path / "round0" / "policy", tmp_path / "seed.jsonl", [])
     assert new == rd / "policy" and seconds == 1.0 + 2 * (2.0 + 2.0)  # SFT, then per iteration decoding and DPO
@@ -127,17 +121,33 @@ def test_sft_greedyfix_update_iterates_decode_pairs_dpo_from_each_policy(tmp_pat
     flag = lambda c, f: c[c.index(f) + 1]  # noqa: E731
     pool = str(tmp_path / "data" / "pool.jsonl")
     for k, (dec, pairs, dpo) in enumerate([calls[1:4], calls[4:7]], 1):
-        start = str(rd / "policy_sft") if k == 1 else str(rd / "greedyfix" / "iter1" / "policy")
+        start = str(rd / "policy_sft") if k == 1 else str(rd / "corrections" / "iter1" / "policy")
         assert flag(dec, "--model") == start and flag(dec, "--data") == pool and flag(dec, "--methods") == "greedy"
-        assert flag(pairs, "--greedy") == str(rd / "greedyfix" / f"iter{k}" / "pool_greedy" / "predictions.jsonl")
+        assert flag(pairs, "--greedy") == str(rd / "corrections" / f"iter{k}" / "pool_greedy" / "predictions.jsonl")
         assert flag(pairs, "--problems") == pool
         assert flag(dpo, "--model") == start and flag(dpo, "--kinds") == "fixed_step"
-        assert flag(dpo, "--pairs") == str(rd / "greedyfix" / f"iter{k}" / "pairs" / "pairs.jsonl")
-    assert flag(calls[3], "--out") == str(rd / "greedyfix" / "iter1" / "policy") and flag(calls[6], "--out") == str(rd / "policy")
+        assert flag(dpo, "--pairs") == str(rd / "corrections" / f"iter{k}" / "pairs" / "pairs.jsonl")
+    assert flag(calls[3], "--out") == str(rd / "corrections" / "iter1" / "policy") and flag(calls[6], "--out") == str(rd / "policy")
+
+
+def test_sft_corrections_stops_at_an_iteration_with_nothing_to_correct(tmp_path, monkeypatch):
+    """An iteration whose pairs.py finds no false step trains nothing: the iterations end there and the
+    policy it decoded becomes the round's (copied into place), instead of train_dpo.py failing on an empty file."""
+    import loop
+    calls = []
+    monkeypatch.setattr(loop, "timed", lambda cmd, *a, **k: calls.append(tuple(str(c) for c in cmd)) or 2.0)
+    monkeypatch.setattr(loop, "run", fake_pairs_run(calls, ""))
+    start, rd = tmp_path / "round1" / "policy_sft", tmp_path / "round1"
+    start.mkdir(parents=True)
+    (start / "config.json").write_text("{}")
+    args = loop.get_parser().parse_args(["--out", str(tmp_path), "--fix-iterations", "3"])
+    assert loop.correction_iterations(args, tmp_path / "log", rd, start, rd / "policy") == 2.0  # one decoding
+    assert [Path(c[1]).name for c in calls] == ["evaluate.py", "pairs.py"]  # no train_dpo.py, no second iteration
+    assert (rd / "policy" / "config.json").read_text() == "{}"
 
 
 def test_round_ppm_bt_trains_on_every_rounds_ppm_pairs_and_the_verifier_on_corrected_pool_samples(tmp_path, monkeypatch):
-    """--ppm-kind bt: train_ppm.py on every round's PPM pairs so far (rStar), none without pairs; verifier (the
+    """--ppm bt: train_ppm.py on every round's PPM pairs so far (rStar), none without pairs; verifier (the
     default): the policy's samples on the whole pool, pairs.py --samples, train_sft.py --verifier from the policy."""
     import loop
     calls = []
@@ -146,7 +156,7 @@ def test_round_ppm_bt_trains_on_every_rounds_ppm_pairs_and_the_verifier_on_corre
     flag = lambda c, f: c[c.index(f) + 1]  # noqa: E731
     rd, pol, files = tmp_path / "round2", tmp_path / "round2" / "policy", [tmp_path / "round1" / "ppm_pairs.jsonl",
                                                                             tmp_path / "round2" / "ppm_pairs.jsonl"]
-    bt = loop.get_parser().parse_args(["--out", str(tmp_path), "--ppm", "--ppm-kind", "bt"])
+    bt = loop.get_parser().parse_args(["--out", str(tmp_path), "--ppm", "bt"])
     assert loop.round_ppm(bt, tmp_path / "log", rd, pol, []) == (None, 0.0) and not calls
     assert loop.round_ppm(bt, tmp_path / "log", rd, pol, files) == (rd / "ppm", 2.0)
     (c,) = calls
@@ -154,7 +164,7 @@ def test_round_ppm_bt_trains_on_every_rounds_ppm_pairs_and_the_verifier_on_corre
     assert flag(c, "--init") == str(pol) and flag(c, "--loss") == "bt" and flag(c, "--steps") == "300"
     calls.clear()
     ver = loop.get_parser().parse_args(["--out", str(tmp_path), "--ppm"])
-    assert ver.ppm_kind == "verifier" and loop.round_ppm(ver, tmp_path / "log", rd, pol, files) == (rd / "ppm", 4.0)
+    assert ver.ppm == "verifier" and loop.round_ppm(ver, tmp_path / "log", rd, pol, files) == (rd / "ppm", 4.0)
     sample, pairs, sft = calls
     assert [Path(c[1]).name for c in calls] == ["evaluate.py", "pairs.py", "train_sft.py"]
     assert flag(sample, "--model") == str(pol) and flag(sample, "--data") == str(tmp_path / "data" / "pool.jsonl")
@@ -164,9 +174,23 @@ def test_round_ppm_bt_trains_on_every_rounds_ppm_pairs_and_the_verifier_on_corre
     assert "--verifier" in sft and flag(sft, "--out") == str(rd / "ppm") and flag(sft, "--steps") == "1000"
 
 
-def test_default_update_is_greedyfix_on_the_builtin_task_and_sft_for_an_hf_model(tmp_path):
-    """--update unset: sft+greedyfix with --init tiny (it wins docs/preference.md's table), sft with an HF model."""
+def test_default_update_is_corrections_on_the_builtin_task_and_sft_for_an_hf_model(tmp_path):
+    """--update unset: sft+corrections with --init tiny, sft (rStar's) with an HF model."""
     import loop
     args = loop.get_parser().parse_args(["--out", str(tmp_path)])
-    assert args.update is None and loop.default_update(args.init) == "sft+greedyfix"
+    assert args.update is None and loop.default_update(args.init) == "sft+corrections"
     assert loop.default_update("Qwen/Qwen2.5-Math-1.5B-Instruct") == "sft"
+
+
+def test_a_loop_whose_policy_makes_no_checkable_error_finishes(tmp_path):
+    """A policy trained 5 steps writes no equation the checker can correct: the corrections iteration has no
+    pairs, is skipped with a message, and the loop ends with its table (it used to die in train_dpo.py)."""
+    out = tmp_path / "tiny"
+    r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "1", "--n-pool", "8",
+                        "--synth-args", "--n-seed 40 --n-pool 40 --n-test 8", "--base-steps", "5", "--refresh-steps", "2",
+                        "--fix-iterations", "1", "--rollouts", "2", "--mcts-args", "--children 2 --max-depth 8 "
+                        "--max-step-tokens 48 --check-equations", "--n", "2", "--sft-args", "--hidden 32 --layers 1"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "no false step to correct" in r.stdout and (out / "round1" / "policy" / "config.json").exists()
+    assert [row["round"] for row in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]

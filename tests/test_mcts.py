@@ -70,9 +70,9 @@ TWO_LEVEL = {(): [("A", .5), ("B", .5)], ("A",): [("\\boxed{1}", .8), ("\\boxed{
 
 def hand_tree(kids):
     """A root (N = sum of kids' N) with children given as (N, Q, prior)."""
-    t = mcts.Tree(problem(), "Q" + DELIM)
+    t = searchtree.Tree(problem(), "Q" + DELIM)
     for n, q, p in kids:
-        k = mcts.Node(0, f"s{len(t.nodes)}", 1, p)
+        k = searchtree.Node(0, f"s{len(t.nodes)}", 1, p)
         k.N, k.Q = n, q
         t.add(k)
     t.nodes[0].N, t.nodes[0].samples = sum(k[0] for k in kids), len(kids)
@@ -107,7 +107,7 @@ def test_unvisited_first_terminal_skipped_and_virtual_loss():
 
 def test_backup_gives_exact_counts_and_running_means():
     t = hand_tree([(0, 0.0, None)])
-    t.add(mcts.Node(1, "x", 2))
+    t.add(searchtree.Node(1, "x", 2))
     mcts.backup(t, [0, 1, 2], 1.0)
     mcts.backup(t, [0, 1], -1.0)
     mcts.backup(t, [0, 1, 2], 0.5)
@@ -128,9 +128,9 @@ def test_virtual_loss_sends_leaves_of_one_tree_to_different_nodes():
 def test_state_merge_of_near_duplicates():
     assert searchtree.edit_distance("kitten", "sitting") == 3
     steps = ["x = 3 + 4", "x = 3 + 4 ", "x = 3 + 5", "y = 10 * 2"]
-    assert mcts.merge_duplicates(steps, 0.0) == [0, 0, 2, 3]
-    assert mcts.merge_duplicates(steps, 0.2) == [0, 0, 0, 3]
-    assert mcts.merge_duplicates(steps, 0.2, keys=[1, 1, 2, 3]) == [0, 0, 2, 3]
+    assert searchtree.merge_duplicates(steps, 0.0) == [0, 0, 2, 3]
+    assert searchtree.merge_duplicates(steps, 0.2) == [0, 0, 0, 3]
+    assert searchtree.merge_duplicates(steps, 0.2, keys=[1, 1, 2, 3]) == [0, 0, 2, 3]
     table = {0: [("7+3=10 so far", .5), ("7+3=10 so far!", .5)], 1: [("\\boxed{1}", 1.0)]}
     near, _ = search(table, "--children", "6", "--rollouts", "1", "--merge-threshold", "0.1")
     exact, _ = search(table, "--children", "6", "--rollouts", "1")
@@ -174,29 +174,29 @@ def test_check_equations_drops_steps_with_false_arithmetic():
 
 
 def test_a_node_whose_samples_all_fail_is_resampled_before_it_dead_ends():
-    t = mcts.Tree(problem(answer="5"), "Q" + DELIM)
+    t = searchtree.Tree(problem(answer="5"), "Q" + DELIM)
     bad = [{"text": "2+3=6", "tokens": 3, "logp": 0.0, "finish": "stop"}] * 2
     c = cfg("--resample", "2")
     for tries in (1, 2):  # tries 1 and 2 fail: the root stays open, nothing is backed up
-        assert mcts.expand(t, 0, bad, c, [False, False], "5") == ([], [])
+        assert searchtree.expand(t, 0, bad, c, [False, False], "5") == ([], [])
         assert not t.nodes[0].terminal and mcts.needs_expansion(t, t.nodes[0])
-    assert mcts.expand(t, 0, bad, c, [False, False], "5") == ([], [0])  # 1 + 2 tries: a dead end
+    assert searchtree.expand(t, 0, bad, c, [False, False], "5") == ([], [0])  # 1 + 2 tries: a dead end
     assert t.nodes[0].terminal and t.nodes[0].dead and t.nodes[0].reward == -1.0 and t.nodes[0].samples == 6
     assert t.nodes[0].to_json()["dead_end"] is True
 
 
 def test_a_child_records_the_policys_summed_log_prob_of_its_step():
-    t = mcts.Tree(problem(), "Q" + DELIM)
-    mcts.expand(t, 0, [{"text": "2+3=5", "tokens": 4, "logp": -0.25, "finish": "stop"}], cfg())  # mean over 4 tokens
+    t = searchtree.Tree(problem(), "Q" + DELIM)
+    searchtree.expand(t, 0, [{"text": "2+3=5", "tokens": 4, "logp": -0.25, "finish": "stop"}], cfg())  # mean over 4 tokens
     assert t.nodes[1].logp == -1.0 and t.nodes[1].to_json()["logp"] == -1.0 and "logp" not in t.nodes[0].to_json()
 
 
 def test_a_new_sample_of_a_dead_end_step_merges_into_it():
-    t = mcts.Tree(problem(), "Q" + DELIM)
-    mcts.expand(t, 0, [{"text": "a", "tokens": 1, "logp": 0.0, "finish": "stop"}], cfg())
+    t = searchtree.Tree(problem(), "Q" + DELIM)
+    searchtree.expand(t, 0, [{"text": "a", "tokens": 1, "logp": 0.0, "finish": "stop"}], cfg())
     t.nodes[1].terminal = t.nodes[1].dead = True
     t.nodes[1].reward = -1.0
-    new, hits = mcts.expand(t, 0, [{"text": "a", "tokens": 1, "logp": 0.0, "finish": "stop"}], cfg())
+    new, hits = searchtree.expand(t, 0, [{"text": "a", "tokens": 1, "logp": 0.0, "finish": "stop"}], cfg())
     assert (new, hits, len(t.nodes), t.nodes[1].merged) == ([], [1], 2, 1)  # -1 backed up once more
 
 
@@ -252,14 +252,14 @@ def test_failed_expansion_on_a_hand_built_node():
     for k, r in ((1, -1.0), (2, -1.0)):
         t.nodes[k].terminal, t.nodes[k].reward = True, r
     root = t.nodes[0]
-    assert not mcts.failed_expansion(t, root, [], backtrack=False)  # children: not rStar's NO_VALID_CHILD
-    assert mcts.failed_expansion(t, root, [], backtrack=True)  # only repeats of wrong terminals
-    assert not mcts.failed_expansion(t, root, [3], backtrack=True)  # something new
+    assert not searchtree.failed_expansion(t, root, [], backtrack=False)  # children: not rStar's NO_VALID_CHILD
+    assert searchtree.failed_expansion(t, root, [], backtrack=True)  # only repeats of wrong terminals
+    assert not searchtree.failed_expansion(t, root, [3], backtrack=True)  # something new
     t.nodes[2].reward = 1.0
-    assert not mcts.failed_expansion(t, root, [], backtrack=True)  # a correct terminal child
+    assert not searchtree.failed_expansion(t, root, [], backtrack=True)  # a correct terminal child
     t.nodes[2].terminal = False
-    assert not mcts.failed_expansion(t, root, [], backtrack=True)  # an open child
-    assert mcts.failed_expansion(mcts.Tree(problem(), "Q" + DELIM), mcts.Node(), [])  # no child at all
+    assert not searchtree.failed_expansion(t, root, [], backtrack=True)  # an open child
+    assert searchtree.failed_expansion(searchtree.Tree(problem(), "Q" + DELIM), searchtree.Node(), [])  # no child at all
 
 
 def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_its_parent():
@@ -275,79 +275,6 @@ def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_
     # resample (1.5) writes 2+3=5
     assert back["stats"]["correct"] == 1 and back["nodes"][1]["dead_end"]
     assert [n["step"] for n in back["nodes"]] == ["", "2+2=4", "\\boxed{4}", "2+3=5", "\\boxed{5}"]
-
-
-def test_ppm_floor_drops_the_steps_the_ppm_scores_below_it():
-    table = {0: [("2+2=4", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", 1.0)]}
-
-    def scorer(texts):  # a stand-in PPM that knows 2+2=4 is the wrong operand here
-        return [-1.0 if "2+2=4" in t else 0.5 for t in texts]
-    probs = [problem(str(k), "5") for k in range(6)]
-    free, _ = search(table, "--children", "2", "--rollouts", "4", problems=probs)
-    floor, _ = search(table, "--children", "2", "--rollouts", "4", "--keep-false", "--ppm-floor", "0",
-                      problems=probs, scorer=scorer)
-    assert any("2+2=4" in n["step"] for rec in free for n in rec["nodes"])
-    assert not any("2+2=4" in n["step"] for rec in floor for n in rec["nodes"])  # not even as a false step
-    assert all(rec["stats"]["correct"] == 1 for rec in floor)
-    # a node whose every sample is under the floor is resampled, then a dead end
-    dead, _ = search({0: [("2+2=4", 1.0)]}, "--children", "2", "--rollouts", "4", "--resample", "1",
-                     "--ppm-floor", "0", scorer=scorer)
-    assert dead["nodes"][0]["dead_end"] and len(dead["nodes"]) == 1
-    with pytest.raises(SystemExit, match="need a PPM"):
-        mcts.Search(MockPolicy(table), cfg("--ppm-floor", "0"), None)
-
-
-def test_oracle_scores_the_gold_chain_and_as_a_floor_drops_a_wrong_operand():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import oracle_search
-    q = "Question: Sue has 9 cards. She sells 5. She halves them. How many cards does Sue have?" + DELIM
-    v = oracle_search.oracle_value  # the gold chain: 9-5=4, 4/2=2
-    assert v(q) == v(q + "9-5=4") == v(q + "9-5=4" + DELIM + "4/2=2. The answer is \\boxed{2}.") == 1.0
-    assert v(q + "9-1=8") == -1.0  # a true equation with the wrong operand
-    assert v(q + "9-5=4" + DELIM + "4*2=8") == -1.0  # the wrong operation
-    assert v(q + "9-5=4" + DELIM + "4/2=2" + DELIM + "2+1=3") == -1.0  # past the chain's end
-    assert v("Q" + DELIM + "1+1=2") == -1.0  # no built-in question
-    table = {0: [("9-1=8", .7), ("9-5=4", .3)], ("9-1=8",): [("8/2=4. \\boxed{4}", 1.0)],
-             ("9-5=4",): [("4/2=2. \\boxed{2}", 1.0)]}
-    probs = [{"id": str(k), "question": q, "answer": "2", "prompt": q} for k in range(6)]
-    free, _ = search(table, "--children", "2", "--rollouts", "4", problems=probs)
-    floor, _ = search(table, "--children", "2", "--rollouts", "4", "--ppm-floor", "0", problems=probs,
-                      scorer=oracle_search.oracle_scorer)
-    assert any(n["step"] == "9-1=8" for rec in free for n in rec["nodes"])
-    assert not any(n["step"] == "9-1=8" for rec in floor for n in rec["nodes"])
-    assert all(rec["stats"]["correct"] == 1 for rec in floor)
-
-
-def test_ppm_floor_scores_each_distinct_step_once_per_tick():
-    seen = []
-
-    def scorer(texts):
-        seen.append(list(texts))
-        return [-1.0 if "2+2=4" in t else 0.5 for t in texts]
-    table = {0: [("2+2=4", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", 1.0)]}
-    search(table, "--children", "4", "--rollouts", "3", "--ppm-floor", "0", scorer=scorer,
-           problems=[problem(str(k), "5") for k in range(3)])
-    assert seen and all(len(call) == len(set(call)) for call in seen)
-    assert sum(map(len, seen)) < 3 * 3 * 4  # fewer texts than samples: the repeats were not scored again
-
-
-def test_keep_false_records_the_failed_samples_and_changes_nothing_else():
-    table = {0: [("2+3=6", .5), ("2+3=5", .5)], 1: [("\\boxed{5}", .5), ("5-1=3. \\boxed{3}", .5)]}
-    probs = [problem(str(k), "5") for k in range(6)]
-    plain, _ = search(table, "--children", "2", "--rollouts", "6", "--check-equations", problems=probs)
-    kept, _ = search(table, "--children", "2", "--rollouts", "6", "--check-equations", "--keep-false", problems=probs)
-    for a, b in zip(plain, kept):
-        assert b["nodes"][:len(a["nodes"])] == a["nodes"] and a["stats"] == b["stats"]  # the same search, ids too
-        false = b["nodes"][len(a["nodes"]):]  # listed after the searched nodes
-        assert false and all(n["terminal"] and n["reward"] == -1.0 and n["N"] == 0 and n["correct"] is False
-                             and n["false_step"] is True for n in false)
-        assert {n["step"] for n in false} <= {"2+3=6", "5-1=3. \\boxed{3}"}  # only what the check refused
-    # a failed step drawn twice at one node is one false child with a merge count
-    t = mcts.Tree(problem(answer="5"), "Q" + DELIM)
-    bad = [{"text": "2+3=6", "tokens": 3, "logp": 0.0, "finish": "stop"}] * 2
-    assert mcts.expand(t, 0, bad, cfg("--keep-false"), [False, False], "5") == ([], [])
-    assert len(t.nodes) == 1 and t.nodes[0].fails == 1  # the search sees no child: the root is resampled
-    assert [n["step"] for n in t.record({})["nodes"]] == ["", "2+3=6"] and t.record({})["nodes"][1]["merged"] == 1
 
 
 def test_stop_after_k_correct_terminals():
@@ -465,17 +392,6 @@ def test_same_seed_same_trees_and_two_shards_equal_one(tiny, tmp_path):
     searchtree.main([str(tmp_path / "a.jsonl"), str(tmp_path / "t.dot"), "--id", "p03"])
     dot = (tmp_path / "t.dot").read_text()
     assert dot.startswith("digraph") and dot.count("->") == len(load_jsonl(tmp_path / "a.jsonl")[3]["nodes"]) - 1
-
-
-def test_oracle_search_runs_mcts_with_the_oracle_for_a_ppm(tiny, tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import oracle_search
-    for name in ("check_model_dir", "load_ppm"):  # main() replaces them; undone after the test
-        monkeypatch.setattr(mcts, name, getattr(mcts, name))
-    oracle_search.main(run_args(tiny, tmp_path / "o.jsonl", "--ppm", "oracle", "--ppm-floor", "0",
-                                     "--resample", "1", "--limit", "2"))
-    # these questions are not built-in ones, so the oracle scores every step -1: each root is a dead end
-    assert all(len(r["nodes"]) == 1 and r["nodes"][0]["dead_end"] for r in load_jsonl(tmp_path / "o.jsonl"))
 
 
 def test_resume_after_sigkill_equals_uninterrupted(tiny, tmp_path):

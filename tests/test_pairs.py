@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import edit_distance  # noqa: E402
-from pairs import (Tree, complete_pairs, corrected_records, depth_pairs, false_pairs, fixed_pairs,  # noqa: E402
-                   greedy_fix_pair, ppm_pairs, sft_records, step_pairs, svpo_pairs)
+from pairs import (TreeView, complete_pairs, corrected_records, depth_pairs, greedy_fix_pair, ppm_pairs,  # noqa: E402
+                   sft_records, step_pairs, svpo_pairs)
 
 P = "Question: Q?\nAnswer:\n"
 A, B, C = "7+3=10", "7*3=21", "7-3=4"
@@ -38,7 +38,7 @@ def hand_tree():
              node(1, A1, 2, 3, 1.0, True, True), node(1, A2, 2, 2, -0.8, True, False),
              node(2, B1, 2, 2, -0.5), node(6, B1X, 3, 2, -1.0, True, False), node(2, B2, 2, 1, -1.0, True, False),
              node(0, "9*9=81", 1, 0, 0.9)]
-    return Tree({"id": "t", "question": "Q?", "nodes": nodes})
+    return TreeView({"id": "t", "question": "Q?", "nodes": nodes})
 
 
 def triples(pairs):
@@ -110,7 +110,7 @@ def test_ppm_pairs_skip_all_correct_and_all_wrong_problems():
     for ok in (True, False):
         nodes = [node(None, "", 0, 4, 0.0), node(0, "1+1=2", 1, 2, 1.0 if ok else -1.0, True, ok),
                  node(0, "1+1=3. x", 1, 2, 0.2 if ok else -0.9, True, ok)]
-        assert ppm_pairs(Tree({"id": "x", "question": "q", "nodes": nodes}), P, margin=0.0, min_edit=0) == []
+        assert ppm_pairs(TreeView({"id": "x", "question": "q", "nodes": nodes}), P, margin=0.0, min_edit=0) == []
 
 
 def test_sft_top_k_correct_by_mean_q_distinct_texts():
@@ -120,7 +120,7 @@ def test_sft_top_k_correct_by_mean_q_distinct_texts():
              node(1, "bad \\boxed{2}", 2, 1, -1.0, True, False),
              node(2, "end2 \\boxed{1}", 2, 1, 1.0, True, True),  # mean .55, min .1
              node(0, "end \\boxed{1}", 1, 1, 1.0, True, True)]  # mean 1.0
-    t = Tree({"id": "s", "question": "q", "nodes": nodes})
+    t = TreeView({"id": "s", "question": "q", "nodes": nodes})
     top = sft_records(t, P, k=2)
     assert [r["completion"] for r in top] == ["end \\boxed{1}", "s1\n\nend \\boxed{1}"]
     assert [r["completion"] for r in sft_records(t, P, k=1)] == ["end \\boxed{1}"]
@@ -134,43 +134,21 @@ def test_sft_keeps_only_verified_trajectories():
              node(0, "7+3=11", 1, 3, 0.8), node(3, "11*2=20. The answer is \\boxed{20}.", 2, 2, 1.0, True, True),
              node(0, "The answer is \\boxed{20}.", 1, 1, 1.0, True, True)]  # no equation at all
     rec = {"id": "v", "question": "q", "ops": 2, "nodes": nodes}
-    kept = [r["completion"] for r in sft_records(Tree(rec), P, k=5)]
+    kept = [r["completion"] for r in sft_records(TreeView(rec), P, k=5)]
     assert kept == ["7+3=10\n\n10*2=20. The answer is \\boxed{20}."]
-    assert len(sft_records(Tree(rec), P, k=5, verify=False)) == 3
+    assert len(sft_records(TreeView(rec), P, k=5, verify=False)) == 3
     # without "ops" (not the built-in task) only the arithmetic is checked: the equation-free answer stays
     rec.pop("ops")
-    assert len(sft_records(Tree(rec), P, k=5)) == 2
+    assert len(sft_records(TreeView(rec), P, k=5)) == 2
 
 
-def test_false_pairs_a_true_sibling_that_reaches_the_gold_against_each_false_step():
-    """mcts.py --keep-false lists the samples that failed the check after the searched nodes (N = 0)."""
-    false = lambda parent, step, depth: {**node(parent, step, depth, 0, 0.0, True, False), "false_step": True}  # noqa: E731
-    nodes = hand_tree().nodes + [false(0, "7+3=11", 1), false(1, "10*2=22. The answer is \\boxed{22}.", 2),
-                                 false(2, "21-1=19", 2)]
-    pairs = false_pairs(Tree({"id": "t", "question": "Q?", "nodes": nodes}), P)
-    # under the root: A (Q .5, reaches A1) is the best sibling that leads to a correct answer, the false
-    # step goes on (delimiter); under A: A1 against a false final step (both end: EOS); under B: no
-    # sibling reaches the gold, no pair
-    assert triples(pairs) == {(P, A + "\n\n", "7+3=11\n\n"), (P + A + "\n\n", A1, "10*2=22. The answer is \\boxed{22}.")}
-    assert {p["kind"] for p in pairs} == {"false_step"}
-    # every other rule ignores them (N = 0): the same pairs as without them
-    with_false, plain = Tree({"id": "t", "question": "Q?", "nodes": nodes}), hand_tree()
-    assert step_pairs(with_false, P, 0.5) == step_pairs(plain, P, 0.5)
-    assert ppm_pairs(with_false, P, 0.5, 3) == ppm_pairs(plain, P, 0.5, 3)
-
-
-def test_fixed_pairs_the_checkers_result_against_each_false_step_even_without_a_true_sibling():
-    false = lambda parent, step, depth: {**node(parent, step, depth, 0, 0.0, True, False), "false_step": True}  # noqa: E731
-    nodes = hand_tree().nodes + [false(0, "7+3=11", 1), false(1, "10*2=22. The answer is \\boxed{22}.", 2),
-                                 false(2, "21-1=19", 2), false(2, "21/2=10", 2)]
-    pairs = fixed_pairs(Tree({"id": "t", "question": "Q?", "nodes": nodes}), P)
-    # the same step with the true result (and its box); under B too, where no sibling reaches the
-    # gold; 21/2 has no integer result: no pair
-    assert triples(pairs) == {(P, "7+3=10\n\n", "7+3=11\n\n"),
-                              (P + A + "\n\n", A1, "10*2=22. The answer is \\boxed{22}."),
-                              (P + B + "\n\n", "21-1=20\n\n", "21-1=19\n\n")}
-    assert {(p["kind"], p["q_chosen"], p["q_rejected"]) for p in pairs} == {
-        ("fixed_step", 0.0, -1.0), ("fixed_step", 0.5, -1.0), ("fixed_step", -0.6, -1.0)}
+def test_a_tree_is_read_with_the_step_delimiter_it_was_searched_with():
+    """pairs take mcts.py's --step-delim from the tree record's config (the default when it has none)."""
+    rec = {"id": "t", "question": "Q?", "nodes": hand_tree().nodes}
+    assert TreeView(rec).delim == "\n\n"
+    one_line = TreeView({**rec, "config": {"step_delim": "\n"}})
+    assert one_line.delim == "\n"
+    assert (P + A + "\n", A1, A2) in triples(step_pairs(one_line, P, 0.5, one_line.delim))
 
 
 def test_greedy_fix_pair_corrects_the_first_false_step():

@@ -13,9 +13,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_ppm  # noqa: E402
-from common import check_model_dir, encode, format_prompt, join_steps, load_model, load_tokenizer, write_jsonl  # noqa: E402
-from scoring import (ImplicitPRM, PPMScorer, ResultVerifier, encode_completions, implicit_process_reward,  # noqa: E402
-                     load_ppm, number_spans, result_value, sequence_logps, write_implicit_prm, write_result_verifier)
+from common import check_model_dir, encode, format_prompt, join_steps, load_tokenizer, write_jsonl  # noqa: E402
+from scoring import PPMScorer, ResultVerifier, load_ppm, result_value, write_result_verifier  # noqa: E402
 
 
 def test_bt_loss_hand_computed():
@@ -118,7 +117,7 @@ def test_train_ppm_end_to_end(policy_dir, tmp_path, loss):
     out = tmp_path / "ppm"
     r = subprocess.run([sys.executable, str(ROOT / "train_ppm.py"), "--init", str(policy_dir), "--pairs",
                         str(tmp_path / "pairs.jsonl"), "--out", str(out), "--loss", loss, "--steps", "40",
-                        "--batch-size", "8", "--lr", "3e-3", "--eval-frac", "0.2", "--log-every", "100"],
+                        "--batch-size", "8", "--lr", "3e-3", "--eval-frac", "0.2"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "meta.json").read_text())
@@ -134,69 +133,6 @@ def test_train_ppm_end_to_end(policy_dir, tmp_path, loss):
         raw = train_ppm.raw_scores(loaded, load_tokenizer(str(out)), texts, 512, "cpu")
     v = PPMScorer(str(out), device=torch.device("cpu"), dtype=torch.float32)(texts)
     assert v == pytest.approx(torch.tanh(raw).tolist(), abs=1e-5) and v[0] > v[1]
-
-
-def test_implicit_process_reward_hand_computed():
-    tuned, ref = torch.tensor([[-1.0, -2.0, -0.5]]), torch.tensor([[-1.5, -1.0, -0.5]])
-    # q_t = beta * cumulative sum of (tuned - ref) = 0.1 * [0.5, 0.5 - 1, 0.5 - 1 + 0]
-    assert implicit_process_reward(tuned, ref, 0.1)[0].tolist() == pytest.approx([0.05, -0.05, -0.05])
-
-
-@pytest.fixture(scope="module")
-def implicit_dir(policy_dir, tmp_path_factory):
-    """An implicit PRM: a perturbed copy of the policy as the tuned model, the policy as reference."""
-    d = tmp_path_factory.mktemp("implicit")
-    tuned = load_model(str(policy_dir), "cpu", torch.float32)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for w in tuned.parameters():
-            w.add_(0.3 * torch.randn_like(w))
-    tuned.save_pretrained(d)
-    load_tokenizer(str(policy_dir)).save_pretrained(d)
-    write_implicit_prm(d, str(policy_dir), 0.5)
-    return d
-
-
-def test_implicit_prm_scores_the_response_log_ratio(policy_dir, implicit_dir):
-    check_model_dir(str(implicit_dir), "--ppm", kind="ppm")  # a causal LM, accepted as a PPM by its file
-    with pytest.raises(ValueError, match="sequence-classification"):
-        check_model_dir(str(policy_dir), "--ppm", kind="ppm")  # a plain policy still is not
-    scorer = load_ppm(str(implicit_dir), device=torch.device("cpu"), dtype=torch.float32, batch_size=2)
-    assert isinstance(scorer, ImplicitPRM) and scorer.beta == 0.5
-    tok = load_tokenizer(str(implicit_dir))
-    prompts = [format_prompt(tok, "1 and 2?"), format_prompt(tok, "a longer question, 3 and 4?")]
-    responses = ["1+2=3\n\n3*2=6 \\boxed{6}", "3+4=8\n\n"]
-    got = scorer([p + r for p, r in zip(prompts, responses)])
-    enc = encode_completions(tok, prompts, responses, add_eos=False)  # the prompt masked, as in training
-    with torch.no_grad():
-        tuned, ref = (sequence_logps(load_model(d, "cpu", torch.float32), **enc) for d in (implicit_dir, policy_dir))
-    assert got == pytest.approx(torch.tanh(0.5 * (tuned - ref)).tolist(), abs=1e-5)
-    assert len(set(got)) == 2 and all(v != 0 for v in got)
-    # every prefix from one pass over the whole solution equals the prefix scored alone
-    prefixes = [[prompts[0] + "1+2=3\n\n", prompts[0] + responses[0]], [prompts[1], prompts[1] + responses[1]]]
-    vals = scorer.prefix_values(prefixes)
-    assert vals == [pytest.approx(scorer(ps), abs=1e-5) for ps in prefixes] and vals[1][0] == 0.0  # no response yet
-
-
-def test_ppm_oracle_reads_a_ppm_directory_as_its_own_implicit_column(policy_dir, implicit_dir, tmp_path):
-    make_pairs(tmp_path / "pairs.jsonl", 12, seed=3)
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ppm_oracle.py"), "--policy", str(policy_dir),
-                        "--tuned", str(implicit_dir), "--ppm", f"prm={implicit_dir}", "--pairs", str(tmp_path / "pairs.jsonl"),
-                        "--sample", "1", "--limit", "0"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    rows = {line.split()[0]: float(line.split()[1]) for line in r.stdout.splitlines() if " | " in line and not line[0].isdigit()}
-    # the shared prompt cancels: ImplicitPRM ranks each pair as the summed log-ratio of its sides does
-    assert rows["prm"] == rows["implicit"] and 0 < rows["prm"] < 1, r.stdout
-
-
-def test_implicit_prm_with_itself_as_reference_scores_zero(policy_dir, tmp_path):
-    for f in policy_dir.iterdir():
-        (tmp_path / f.name).write_bytes(f.read_bytes())
-    write_implicit_prm(tmp_path, str(policy_dir), 0.1)
-    scorer = load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
-    assert scorer(["Question: 1 and 2?\nAnswer:\n1+2=3\n\n", "no prompt at all"]) == pytest.approx([0.0, 0.0], abs=1e-6)
-    with pytest.raises(ValueError, match="hf backend"):
-        load_ppm(str(tmp_path), backend="vllm")
 
 
 def test_result_value_hand_computed():
@@ -236,20 +172,9 @@ def test_result_verifier_scores_each_written_result(policy_dir, tmp_path):
     vals = scorer.prefix_values(prefixes)
     assert vals == [pytest.approx(scorer(ps), abs=1e-6) for ps in prefixes]
     assert vals[0][0] == pytest.approx(2 * p3 - 1, abs=1e-5) and vals[1][0] == 1.0
-    # reads "numbers": every integer after the prompt, operands and the boxed answer too
-    write_result_verifier(tmp_path, "numbers")
-    body = text[len(prompt):]
-    spans = [(0, 1), (2, 3), (4, 5), (7, 8), (9, 10), (11, 13), (body.index("{16") + 1, body.index("{16") + 3)]
-    probs = [p(len(prompt) + a, len(prompt) + b) for a, b in spans]
-    numbers = load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
-    assert numbers([text, prompt + "no number yet"]) == pytest.approx([2 * min(probs) - 1, 1.0], abs=1e-5)
-    (tmp_path / "result_verifier.json").write_text('{"reads": "words"}')
-    with pytest.raises(ValueError, match="reads is 'words'"):
-        load_ppm(str(tmp_path), device=torch.device("cpu"), dtype=torch.float32)
-
-
-def test_number_spans():
-    assert number_spans("12+3=15, 4.5 and -2") == [(0, 2), (3, 4), (5, 7), (17, 19)]  # 4.5 is no integer
+    (tmp_path / "result_verifier.json").unlink()  # without its file the directory is a plain policy again
+    with pytest.raises(ValueError, match="sequence-classification"):
+        check_model_dir(str(tmp_path), "--ppm", kind="ppm")
 
 
 def test_train_sft_verifier_flag_ships_a_result_verifier(policy_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""grader.run_code: what a step of generated code may do, and that the caller always carries on."""
+"""sandbox.run_code: what a step of generated code may do, and that the caller always carries on."""
 import os
 import sys
 import tempfile
@@ -7,8 +7,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import grader  # noqa: E402
-from grader import run_code  # noqa: E402
+import sandbox  # noqa: E402
+from sandbox import run_code  # noqa: E402
 
 
 def _descendants(root=None):
@@ -144,7 +144,7 @@ def test_environment_is_clean(monkeypatch):
 def test_output_is_clipped():
     ok, out = run_code("print('a' * 100000)\nprint('END')")
     assert ok is True and out.startswith("aaaa") and out.rstrip().endswith("END")
-    assert len(out) <= grader.MAX_OUTPUT_CHARS + 50
+    assert len(out) <= sandbox.MAX_OUTPUT_CHARS + 50
 
 
 # Hostile code, one route per row: {m} is a file outside the sandbox that the code tries to create,

@@ -13,7 +13,9 @@ import loop_table  # noqa: E402
 def fake_run(d, seed, n_seed, greedy, baselines=()):
     """A loop.py folder: loop_args.json, results.json with rounds 0..len(greedy)-1, round-0 eval, baselines."""
     d.mkdir(parents=True)
-    (d / "loop_args.json").write_text(json.dumps({"seed": seed, "n_seed": n_seed}))
+    (d / "loop_args.json").write_text(json.dumps({"seed": seed}))
+    (d / "data").mkdir()
+    (d / "data" / "seed.jsonl").write_text("{}\n" * n_seed)  # the seed set's size is read from its file
     rows = [{"round": r, "greedy": g, "greedy_by_difficulty": {"2": g}, "examples": n_seed + 100 * r}
             for r, g in enumerate(greedy)]
     (d / "results.json").write_text(json.dumps({"args": {"seed": seed}, "rows": rows}))
@@ -43,22 +45,3 @@ def test_base_points_average_the_bases_of_one_size(tmp_path):
             fake_run(tmp_path / "c", 1, 250, [0.2])]
     points, per_size = learning_curve.base_points(runs)
     assert points == [(250, 0.2), (500, 0.5)] and per_size[500] == [0.6, 0.4]
-
-
-def test_bench_learning_takes_a_loop_round(tmp_path):
-    """--loop-round R: the start policy is roundR/policy and the pairs are roundR/pairs (no search);
-    round 0 keeps the old reuse (round0/policy, pairs made here); a missing piece is named."""
-    import bench_learning
-    import pytest
-    run = tmp_path / "loop_s7"
-    for f in ("data/test.jsonl", "round0/policy/config.json", "round1/policy/config.json",
-              "round1/pairs/pairs_meta.json"):
-        (run / f).parent.mkdir(parents=True, exist_ok=True)
-        (run / f).write_text("{}")
-    tpl = str(tmp_path / "loop_s{seed}")
-    assert bench_learning.loop_artifacts(tpl, 7, False, 1) == (run / "data", run / "round1" / "policy", None,
-                                                                 run / "round1" / "pairs")
-    assert bench_learning.loop_artifacts(tpl, 7, False) == (run / "data", run / "round0" / "policy", None, None)
-    (run / "round1" / "pairs" / "pairs_meta.json").unlink()
-    with pytest.raises(SystemExit, match="pairs_meta.json missing"):
-        bench_learning.loop_artifacts(tpl, 7, False, 1)

@@ -204,7 +204,7 @@ def test_synth_imagine_equals_the_hf_backend(tiny, tmp_path):
         out = tmp_path / f"{backend}.jsonl"
         args = synth.get_parser().parse_args(
             ["imagine", "--model", str(tiny / "policy"), "--seed-file", str(tiny / "data" / "seed.jsonl"), "--out",
-             str(out), "--n", "6", "--k", "2", "--shots", "2", "--temperature", "0", "--max-question-tokens", "60",
+             str(out), "--n", "6", "--k", "2", "--shots", "2", "--temperature", "0",
              "--max-tokens", "40", "--min-agree", "0.5", "--min-chars", "5", "--backend", backend])
         runs[backend] = synth.run_imagine(args)
     assert runs["hf"][1]["cleaned"] > 0  # the questions were written, cleaned and solved

@@ -1,0 +1,318 @@
+"""Records on disk: the JSONL files every stage reads and writes, and the resume rule for outputs.
+
+  - reading: `read_jsonl` (file:line on every bad line; NaN and Infinity refused), `check_fields`,
+    `load_jsonl`, `read_problems` (this project's problems schema and the native GSM8K and MATH
+    records), `read_trees` (mcts.py's trees, checked so that pair rules can trust their structure).
+  - writing: `write_jsonl` / `write_json` (atomic: a temporary file renamed over the target) and
+    `ResumableWriter` (a record appended and flushed per problem; a rerun skips what is done, a torn
+    last line is redone).
+  - resume: `check_resume` (an output is resumed only with the settings it was made with).
+  - the errors every stage turns into one line (`common.run_main`): `DataError` (a bad record, with
+    file:line), `UsageError` (a bad flag or path), `NonFiniteError`.
+Pure Python: no torch.
+"""
+import json
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from grader import gold_from_gsm8k, gold_from_math
+
+
+def print0(*args, **kwargs):
+    """print on rank 0 of a torchrun job (every process otherwise)."""
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(*args, **kwargs, flush=True)
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+class DataError(ValueError):
+    """A bad input file; the message is one line: 'file:line: what is wrong'."""
+
+
+class NonFiniteError(ArithmeticError):
+    """A NaN or infinite number where a finite one is needed (in a record, or a training loss)."""
+
+
+def _finite_float(text):
+    x = float(text)
+    if not math.isfinite(x):
+        raise NonFiniteError(f"number {text} overflows to {x}")
+    return x
+
+
+def _no_constant(name):
+    raise NonFiniteError(f"non-finite number {name} (Q values, rewards and scores must be finite)")
+
+
+def parse_json_line(line):
+    """json.loads that refuses NaN, Infinity and numbers that overflow a float: Python's json accepts
+    them, and one NaN Q flows through pairs and DPO into a checkpoint of NaN weights."""
+    return json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
+
+
+def read_jsonl(path):
+    """Yield (line_number, record) for every non-blank line; stop at the first bad one."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    n = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
+            if not line.strip():
+                continue
+            try:
+                rec = parse_json_line(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: malformed JSON: {e.msg} at column {e.colno}") from None
+            except NonFiniteError as e:
+                raise DataError(f"{path}:{lineno}: {e}") from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+            n += 1
+            yield lineno, rec
+    if n == 0:
+        raise DataError(f"{path}: empty file, no records")
+
+
+def check_fields(path, lineno, rec, fields):
+    """fields: {name: type or tuple of types}. Raise a one-line DataError on a missing/mistyped one."""
+    for name, types in fields.items():
+        if name not in rec:
+            raise DataError(f"{path}:{lineno}: missing field '{name}'")
+        if not isinstance(rec[name], types) or isinstance(rec[name], bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            raise DataError(f"{path}:{lineno}: field '{name}' must be {want}, got {type(rec[name]).__name__}")
+
+
+def load_jsonl(path, fields=None):
+    """All records of a JSONL file, each checked against `fields` (see check_fields)."""
+    out = []
+    for lineno, rec in read_jsonl(path):
+        if fields:
+            check_fields(path, lineno, rec, fields)
+        out.append(rec)
+    return out
+
+
+def read_problems(path):
+    """Problems as [{"id", "question", "answer", ...}] from any of the three accepted schemas.
+
+    - this project's: {"id", "question", "answer": str|number, "solution"?, ...}
+    - GSM8K native:   {"question", "answer": "...reasoning...\\n#### 42"}  -> answer "42"
+    - MATH native:    {"problem", "solution": "...\\boxed{x}...", "answer"?} -> answer x
+    A record without an id gets "<file stem>-<line>". Extra fields are kept.
+    """
+    path = Path(path)
+    problems, seen = [], set()
+    for lineno, rec in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        rec = dict(rec)
+        if "problem" in rec and "question" not in rec:  # MATH
+            check_fields(path, lineno, rec, {"problem": str})
+            rec["question"] = rec.pop("problem")
+            if "answer" not in rec:
+                check_fields(path, lineno, rec, {"solution": str})
+                gold = gold_from_math(rec["solution"])
+                if not gold:
+                    raise DataError(f"{where}: no \\boxed{{}} answer in field 'solution'")
+                rec["answer"] = gold
+        check_fields(path, lineno, rec, {"question": str, "answer": (str, int, float)})
+        answer = str(rec["answer"])
+        if "####" in answer:  # GSM8K: the reasoning becomes the solution, the tail the gold
+            rec["solution"] = rec.get("solution", answer.split("####")[0].strip())
+            answer = gold_from_gsm8k(answer)
+        if not answer.strip():
+            raise DataError(f"{where}: field 'answer' is empty")
+        rec["answer"] = answer.strip()
+        if "id" in rec and not isinstance(rec["id"], (str, int)):
+            raise DataError(f"{where}: field 'id' must be str or int, got {type(rec['id']).__name__}")
+        rec["id"] = str(rec.get("id", rec.get("unique_id", f"{path.stem}-{lineno}")))
+        if rec["id"] in seen:
+            raise DataError(f"{where}: duplicate id '{rec['id']}'")
+        seen.add(rec["id"])
+        problems.append(rec)
+    return problems
+
+
+def write_jsonl(path, records):
+    """Write all records at once, atomically (tmp file + rename): never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+class ResumableWriter:
+    """Append one record per finished item, flushed at once; reopen to resume.
+
+    On open, the existing file is read. Only the last line, when it has no newline and does not
+    parse, is the torn tail of a crash (SIGKILL mid-write): it is dropped and its item redone. Any
+    other bad line (corrupt, not an object, no key, a duplicate key) is damage a rewrite would make
+    worse: it raises DataError with file:line and the file is left as it was.
+    """
+
+    def __init__(self, path, key="id"):
+        self.path, self.key = Path(path), key
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records = self._read_existing() if self.path.exists() else []
+        if self.path.exists():
+            write_jsonl(self.path, self.records)
+        self.done = {str(r[key]) for r in self.records}
+        self.f = open(self.path, "a", encoding="utf-8")
+
+    def _read_existing(self):
+        lines = self.path.read_bytes().split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline
+        records, seen = [], set()
+        for lineno, raw in enumerate(lines + [torn], 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = parse_json_line(raw.decode("utf-8"))
+            except (ValueError, ArithmeticError) as e:  # bad JSON, bad UTF-8, NaN
+                if raw is torn:
+                    print0(f"{self.path}:{lineno}: dropped the torn last line of an interrupted run; redoing it")
+                    continue
+                raise DataError(f"{self.path}:{lineno}: corrupt record in an existing output "
+                                f"({str(e).splitlines()[0]}); not resuming over it: repair the line, or remove "
+                                f"the file (or use a new output) to start again") from None
+            if not isinstance(rec, dict) or self.key not in rec:
+                raise DataError(f"{self.path}:{lineno}: not a record of this output (no '{self.key}')")
+            if str(rec[self.key]) in seen:
+                raise DataError(f"{self.path}:{lineno}: duplicate {self.key} '{rec[self.key]}' in an existing output")
+            seen.add(str(rec[self.key]))
+            records.append(rec)
+        return records
+
+    def write(self, rec):
+        self.f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self.f.flush()
+        self.done.add(str(rec[self.key]))
+        self.records.append(rec)
+
+    def close(self):
+        self.f.close()
+
+
+def write_json(path, obj):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class UsageError(ValueError):
+    """A bad flag, flag combination, output path or model directory; one line naming the flag."""
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
+    """Refuse to resume `out` if it was made with other output-shaping args.
+
+    args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
+    `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
+    file always says how it was made. An arg the args file lacks (a flag added since `out` was
+    made) counts as its value in `defaults` (the parser's): a new flag left at its default does
+    not block a resume. With force, such an `out` is removed and the run starts
+    over (with the same args, force resumes as usual). An output without its args file cannot be
+    checked and is refused too. Nothing is written here: the caller writes the args to args_path
+    once the output itself has been opened (and checked) for the run."""
+    out, args_path = Path(out), Path(args_path)
+    now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
+    defaults = json.loads(json.dumps(defaults or {}, default=str))
+    problem = _resume_conflict(out, args_path, now, ignore, defaults)
+    if problem and force:
+        print0(f"--force: {problem}; removing {out} and starting over")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    elif problem:
+        raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
+                         f"or use a new output")
+
+
+def _resume_conflict(out, args_path, now, ignore, defaults):
+    """Why `out` cannot be resumed with the args `now` (a sentence), or None when it can."""
+    if not out.exists():
+        return None
+    if not args_path.exists():
+        return f"{out} exists but {args_path} does not, so how it was made is unknown"
+    try:
+        old = {k: v for k, v in json.loads(args_path.read_text()).items() if k not in ignore}
+    except (ValueError, AttributeError):
+        return f"{args_path} is not a JSON object of args"
+    old = {**{k: v for k, v in defaults.items() if k in now and k not in ignore}, **old}
+    diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
+    if not diff:
+        return None
+    shown = ", ".join(f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
+    return f"{out} was made with other settings ({shown})"
+
+
+# ----------------------------------------------------------------------------- trees
+
+NODE_FIELDS = {"step": str, "N": int, "Q": (int, float), "terminal": bool}
+
+
+def check_tree(path, lineno, rec):
+    """Refuse a tree record whose structure the pair rules cannot trust (DataError, file:line).
+
+    nodes[0] is the root (parent null); every other node's parent is an earlier node (0 <= parent
+    < its own index), which also rules out cycles (a cycle made path() loop forever) and a parent
+    -1 (Python would read it as the last node and build pairs from the wrong branch). Types and
+    finite numbers are checked here so that a string Q or node fails at its line, not as a
+    TypeError deep in a rule."""
+    check_fields(path, lineno, rec, {"id": (str, int), "question": str, "nodes": list})
+    nodes = rec["nodes"]
+    if not nodes:
+        raise DataError(f"{path}:{lineno}: tree '{rec['id']}' has no nodes (need the root at least)")
+    for i, nd in enumerate(nodes):
+        where = f"{path}:{lineno}: tree '{rec['id']}' node {i}"
+        if not isinstance(nd, dict):
+            raise DataError(f"{where}: must be an object, got {type(nd).__name__}")
+        for name, types in NODE_FIELDS.items():
+            if name not in nd and i == 0 and name != "terminal":
+                continue  # the root has no step; N and Q are optional there
+            if name not in nd:
+                raise DataError(f"{where}: missing field '{name}'")
+            if not isinstance(nd[name], types) or (isinstance(nd[name], bool) and types is not bool):
+                raise DataError(f"{where}: field '{name}' must be {getattr(types, '__name__', 'a number')}, "
+                                f"got {type(nd[name]).__name__} {nd[name]!r:.40}")
+        for name in ("reward", "value"):
+            if nd.get(name) is not None and (not isinstance(nd[name], (int, float)) or isinstance(nd[name], bool)):
+                raise DataError(f"{where}: field '{name}' must be a number, got {type(nd[name]).__name__}")
+        parent = nd.get("parent", "missing")
+        if i == 0:
+            if parent is not None:
+                raise DataError(f"{where}: the root must have parent null, got {parent!r}")
+        elif isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < i:
+            raise DataError(f"{where}: parent must be an earlier node (0..{i - 1}), got {parent!r}")
+
+
+def read_trees(paths):
+    """Every checked tree record of the files, refusing a tree id seen twice (it would multiply its pairs)."""
+    seen = {}
+    for path in paths:
+        for lineno, rec in read_jsonl(path):
+            check_tree(path, lineno, rec)
+            key = str(rec["id"])
+            if key in seen:
+                raise DataError(f"{path}:{lineno}: duplicate tree id '{key}' (first at {seen[key]})")
+            seen[key] = f"{path}:{lineno}"
+            yield rec
+
+
+if __name__ == "__main__":
+    sys.exit("records.py is a library; run one of the stage scripts.")
