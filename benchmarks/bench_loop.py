@@ -13,7 +13,9 @@ the loop and be run again later), starting from the same base policy:
                 loop's search did; a sample is kept when its answer is correct and it passes the same
                 verification as the loop's SFT data (grader.steps_verified), up to `--sft-k` distinct
                 ones per problem (a problem with `--sft-k` of them is not sampled again). Then the same
-                SFT update as the loop (seed set + every RS round's data, the loop's refresh steps and lr).
+                update as the loop: the SFT (seed set + every RS round's data, the loop's refresh steps
+                and lr), and with `--update sft+corrections` the same correction iterations after it, so
+                that the margin measures the search and nothing else.
 Each policy is evaluated greedy on the whole test set. Output RUN/baselines/round{r}/..., and
 RUN/baselines/results.json (rows like loop.py's, read by benchmarks/loop_table.py). Resumes like loop.py.
 
@@ -31,7 +33,7 @@ from common import (STEP_DELIM, format_prompt, load_jsonl, read_problems, stable
                     write_jsonl)
 from engine import make_backend  # noqa: E402
 from grader import grade, steps_verified  # noqa: E402
-from loop import read_eval, run, seconds, stage  # noqa: E402  (the loop's own stage runner: same commands, same resume)
+from loop import correction_iterations, read_eval, run, seconds, stage  # noqa: E402  (the loop's own runner)
 
 PY = sys.executable
 
@@ -63,10 +65,11 @@ def rejection_sample(policy, problems, token_budget, args):
 
 
 def round_cost(rd):
-    """What the loop spent in one round: wall seconds of search and training, generated search tokens."""
+    """What the loop spent in one round: wall seconds of search and of the whole update (the SFT, CPL DPO, the
+    correction iterations' decoding and DPO), generated search tokens."""
     trees = sorted(rd.glob("trees_*.jsonl"))
-    return {"search": sum(seconds(f) for f in rd.glob("mcts_*_time.json")),
-            "train": seconds(rd / "sft_time.json") + seconds(rd / "dpo_time.json"),
+    update = [rd / "sft_time.json", rd / "dpo_time.json", *rd.glob("corrections/iter*/*_time.json")]
+    return {"search": sum(seconds(f) for f in rd.glob("mcts_*_time.json")), "train": sum(map(seconds, update)),
             "mcts_tokens": sum(t["stats"]["tokens"] for f in trees for t in load_jsonl(f))}
 
 
@@ -122,7 +125,12 @@ def main():
             write_json(bd / "rs_stats.json", {**stats, "seconds": time.time() - t0})
         stats = json.loads((bd / "rs_stats.json").read_text())
         rs_files += [bd / "rs_sft.jsonl"] if stats["examples"] else []
-        sft(rs_prev, [seed_file, *rs_files], bd / "rs_policy", la["refresh_steps"])
+        if la.get("update") == "sft+corrections":  # the loop's update after its SFT, from the RS policy's SFT
+            sft(rs_prev, [seed_file, *rs_files], bd / "rs_policy_sft", la["refresh_steps"])
+            loop_args = argparse.Namespace(**{**la, "out": str(run_dir)})
+            correction_iterations(loop_args, log, bd / "rs_update", bd / "rs_policy_sft", bd / "rs_policy")
+        else:
+            sft(rs_prev, [seed_file, *rs_files], bd / "rs_policy", la["refresh_steps"])
         rows.append({"round": r, "policy": "RS-SFT, same filter, same tokens", **evaluate(bd / "rs_policy", bd / "eval_rs"),
                      "examples": n_seed + sum(len(load_jsonl(f)) for f in rs_files), "solved": stats["solved"],
                      "searched": len(problems), "tokens": stats["tokens"]})

@@ -45,3 +45,17 @@ def test_base_points_average_the_bases_of_one_size(tmp_path):
             fake_run(tmp_path / "c", 1, 250, [0.2])]
     points, per_size = learning_curve.base_points(runs)
     assert points == [(250, 0.2), (500, 0.5)] and per_size[500] == [0.6, 0.4]
+
+
+def test_round_cost_counts_the_whole_update_of_the_round(tmp_path):
+    """bench_loop.round_cost: the more-SFT baseline gets the wall time of the search and of every part of the
+    update (SFT, CPL DPO, each correction iteration's decoding and DPO); the search tokens are summed."""
+    import bench_loop
+    rd = tmp_path / "round1"
+    for name, s in [("mcts_fresh_time.json", 10.0), ("mcts_retry_time.json", 5.0), ("sft_time.json", 3.0),
+                    ("corrections/iter1/decode_time.json", 2.0), ("corrections/iter1/dpo_time.json", 1.5),
+                    ("corrections/iter2/decode_time.json", 2.5)]:
+        (rd / name).parent.mkdir(parents=True, exist_ok=True)
+        (rd / name).write_text(json.dumps({"seconds": s}))
+    (rd / "trees_fresh.jsonl").write_text(json.dumps({"stats": {"tokens": 70}}) + "\n" + json.dumps({"stats": {"tokens": 30}}) + "\n")
+    assert bench_loop.round_cost(rd) == {"search": 15.0, "train": 9.0, "mcts_tokens": 100}
