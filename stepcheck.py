@@ -1,0 +1,477 @@
+"""Exact checking of the arithmetic written in one solution step of real math text (GSM8K, MATH).
+
+check_step(text) -> True | False | None
+  Every "=" in the step is read as an equation between the maximal arithmetic expression
+  immediately to its left and the one immediately to its right ("Natalia sold 48+24 = 72 clips":
+  48+24 against 72; "a = b = c": a against b, then b against c). An equation is judged only when
+  both sides are purely numeric and parse; the step is
+    False  when some judged equation is false,
+    True   when at least one is judged and all hold,
+    None   (abstain) when none can be judged.
+  Sides are evaluated exactly (fractions.Fraction, never floats; no eval()) by a small
+  recursive-descent parser: + - * / ^ with the usual precedence, unary minus, parentheses,
+  implicit products "2(3)" and "(2)(3)", integer powers. Numbers: integers, decimals, thousands
+  commas (1,234), money ($1.50, \\$5), percent (20% = 20/100; "20% of 50" = 20% * 50).
+  Multiplication: *, x or X between numbers ("0.2 x 50", "3x4"; "5x" alone is a variable), ×,
+  \\times, \\cdot; division: /, ÷, \\div, \\frac{a}{b}, \\dfrac, \\tfrac, \\frac12. "$...$",
+  \\left, \\right, \\boxed{...}, thin spaces and "&" (align) are read through.
+
+  An equation holds when both sides are equal exactly, or when one side is a single written
+  number with d decimals (d >= 1) within one unit of its last place of the other side's exact
+  value: 10/3 = 3.33 and 2/3 = 0.67 (rounded) and 2/3 = 0.66 (truncated) hold, 10/3 = 3.4 and
+  10/3 = 4.33 do not. An integer result must be exact (10/3 = 3 is false): GSM8K writes a whole
+  count of a non-integer quotient in words, and a result off by one is the error to catch.
+
+  Abstains (the equation is not judged) on what is not purely numeric or not surely one
+  expression: variables glued to a number or an operator ("5x-1=3x+2", "f(2) = 5"), words or
+  units between numbers ("3 feet x 4 = 12", "3 times 4 = 12", "half of 50 = 25": the span starts
+  with an operator or follows a word that joins numbers), two numbers side by side ("2 1/2"),
+  a digit before \\frac (a mixed number or a product?), LaTeX functions (\\sqrt, \\pi, \\binom,
+  ^\\circ), subscripts and bases ("123_4"), factorials and absolute values glued to a side,
+  ratios and times ("3:4"), unbalanced parentheses inside a side, division by zero, huge or
+  fractional powers, "mod", and relations other than "=" (< > \\le \\approx ≈ \\equiv ...: a
+  chain "x \\le 3+4 = 7" still judges 3+4 = 7). A number glued to a word ("3apples") ends the
+  expression and the equation is not judged.
+
+steps_checked(steps) -> (n_true, n_false, n_none) over a list of step texts.
+Nothing here imports torch; grader.equations_hold is the older integer-only "a op b = c" check.
+  python -c "from stepcheck import check_step; print(check_step('He sold 110 - 60 - 15 = 35 pens'))"
+"""
+import re
+from fractions import Fraction
+
+MAX_EXPONENT = 64  # larger integer powers are abstained on: exact but huge (guessed bound)
+MAX_BASE_DIGITS = 30  # digits of a power's base beyond which it is abstained on (guessed bound)
+
+# ----------------------------------------------------------------------------- normalizing LaTeX
+
+_FRAC = re.compile(r"\\[dt]?frac\s*")
+_TEXT = re.compile(r"\\(?:text|textrm|textbf|mbox|mathrm|textnormal|operatorname)\s*\{([^{}]*)\}")
+_SUBS = [  # (pattern, replacement), applied in order
+    (r"\^\s*\{?\s*\\circ\s*\}?|°", " deg "),  # degrees: a unit, so an angle is never judged
+    (r"\\left\b|\\right\b|\\!|\\(?:boxed|fbox)\b|\\displaystyle\b", ""),
+    (r"(\d)(?:\\,|\{,\})(\d{3})(?!\d)", r"\1\2"),  # 1\,000 and 1{,}000 are one number
+    (r"\\[,;: ]|~|\\q?quad\b|&", " "),
+    (r"\\times\b|\\cdot\b|×|·|∙|⋅", "*"),
+    (r"\\div\b|÷", "/"),
+    (r"−|–", "-"),
+    (r"\\%", "%"), (r"\\\$", "$"),
+    # x between two numbers is a product; a lone "5x" or "2x$" stays a variable
+    (r"(?<=[\d)%])(\s*)[xX](\s*)(?=\$?[\d(]|\$?\.\d)", r"\1*\2"),
+    (r"%(\s*)of(\s+)(?=\$?[\d(.])", "%\\1\ue000\\2"),  # 20% of 50: _OF below
+]
+_SUBS = [(re.compile(p), r) for p, r in _SUBS]
+
+
+def _brace_arg(text, i):
+    """(argument, end) of a LaTeX argument at text[i]: a {...} group or one character; None."""
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text):
+        return None
+    if text[i] != "{":
+        return (text[i], i + 1) if text[i] not in "\\}" else None
+    depth = 0
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1:j], j + 1
+    return None
+
+
+def _expand_fracs(text):
+    """\\frac{a}{b} -> ((a)/(b)), nested ones too; a digit right before \\frac (a mixed number
+    "1\\frac12" or a product?) gets a word in between, so that side is not judged."""
+    out, i = [], 0
+    for m in _FRAC.finditer(text):
+        if m.start() < i:
+            continue
+        num = _brace_arg(text, m.end())
+        den = num and _brace_arg(text, num[1])
+        if not den:
+            continue
+        mixed = " mixed" if re.search(r"\d\s*$", text[i:m.start()]) and m.start() > i else ""
+        out += [text[i:m.start()], mixed,
+                f"(({_expand_fracs(num[0])})/({_expand_fracs(den[0])}))"]
+        i = den[1]
+    return "".join(out) + text[i:]
+
+
+def normalize(text):
+    """The step with LaTeX and typographic variants rewritten to the tokens below."""
+    text = _TEXT.sub(lambda m: " " + m.group(1) + " ", text)
+    text = _expand_fracs(text)
+    for pattern, repl in _SUBS:
+        text = pattern.sub(repl, text)
+    return text.replace("{", "(").replace("}", ")")
+
+# ----------------------------------------------------------------------------- tokens
+
+
+_TOKEN = re.compile(r"""
+    (?P<sp>\s+)
+  | (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)|\d+(?:\.\d+)?|\.\d+)
+  | (?P<rel>[<>!=]=|=[=>]|[<>≤≥≠≈∼≡]|\\(?:approx|le|ge|leq|geq|lt|gt|ne|neq|sim|equiv|cong)(?![A-Za-z]))
+  | (?P<eq>=)
+  | (?P<word>\\[A-Za-z]+|[^\W\d_]+)
+  | (?P<op>[-+*/^\ue000])
+  | (?P<lp>\()
+  | (?P<rp>\))
+  | (?P<pct>%)
+  | (?P<dollar>\$)
+  | (?P<newline>\\\\)
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+_OF = "\ue000"  # "20% of 50": a product, but a right side "= 15% of $300" ends before it
+_ARITH = {"sp", "num", "op", "lp", "rp", "pct", "dollar"}
+# punctuation that may touch a side and still leave it a whole expression ("=10.", "Ann:7+3")
+_END_MARKS = {",", ".", ";", ":", "?", "[", "]", '"'}
+# a word next to a side that makes it part of a product we cannot read ("bulbs at $.50 =")
+_JOIN_ALWAYS = {"x", "X", "times", "plus", "minus", "divided", "multiplied", "over", "at", "per",
+                "mod", "modulo", "\\pmod", "\\mod", "\\bmod"}
+_JOIN_AFTER_NUMBER = {"of", "by"}  # "1/2 of 50 =", "3 by 4 =" but "a total of 48+24 ="
+# scale words and fractions: never a unit, and a result followed by one is not judged
+# ("$1 / 2 = 50 cents", "5 * 3 = 15 thousand")
+_SCALE = {"cents", "cent", "percent", "dozen", "dozens", "hundred", "hundreds", "thousand",
+          "thousands", "million", "millions", "billion", "billions", "half", "halves", "third",
+          "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "tenth",
+          "tenths", "twice", "double", "triple", "percentage", "k", "mixed", "deg"}
+# prose that ends a unit: a unit is a noun after a number ("4 houses * 3 gnomes")
+_NOT_UNIT = _SCALE | _JOIN_ALWAYS | {
+    "and", "or", "is", "are", "was", "were", "be", "has", "have", "had", "so", "then", "which",
+    "that", "the", "a", "an", "to", "for", "in", "on", "with", "from", "if", "because", "than",
+    "as", "more", "less", "each", "total", "left", "remaining", "equals", "gives", "makes", "of"}
+# glued to a number a word is a variable ("5x"), except these units ("26ml", "5lbs")
+_GLUED_UNITS = {"ml", "kg", "mg", "lb", "lbs", "oz", "km", "cm", "mm", "ft", "mph", "hr", "hrs",
+                "min", "mins", "sec", "secs", "pm", "am", "st", "nd", "rd", "th"}
+MAX_UNIT_WORDS = 6  # "tubes of lip gloss per tub of lip gloss" (guessed bound)
+
+
+def tokenize(text):
+    """[(kind, text)] of the normalized step; kinds as in _TOKEN, plus "unit" (a noun that may
+    follow a number inside an expression: "4 houses * 3 gnomes") and "x"/"times" between a unit
+    and a number made "*" ("20 students x $4 = $80")."""
+    toks = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(normalize(text))]
+    for k, (kind, tok) in enumerate(toks):
+        before = toks[k - 1][0] if k else None
+        after = toks[k + 1] if k + 1 < len(toks) else (None, None)
+        if kind == "op" and tok == "/" and after[0] == "word" and before in ("word", "unit", "num"):
+            toks[k] = ("unit", tok)  # "beetles/snake", "$65/month": per, not a division
+        elif kind != "word" or tok.startswith("\\"):
+            continue
+        elif tok in ("x", "X", "times") and _next_real(toks, k)[0] in ("num", "lp") \
+                and _next_real(toks, k, -1)[0] in ("num", "unit", "pct", "rp"):
+            toks[k] = ("op", "*")
+        elif len(tok) >= 2 and tok.lower() not in _NOT_UNIT and (before != "num"
+                                                                  or tok in _GLUED_UNITS):
+            toks[k] = ("unit", tok)
+    return toks
+
+
+def _next_real(toks, k, step=1):
+    """The first token from k + step on (in direction step) that is not a space or "$"."""
+    k += step
+    while 0 <= k < len(toks) and toks[k][0] in ("sp", "dollar"):
+        k += step
+    return toks[k] if 0 <= k < len(toks) else (None, None)
+
+# ----------------------------------------------------------------------------- exact evaluation
+
+
+class _Parser:
+    """Recursive descent over (kind, text) tokens, spaces and "$" removed; values are Fractions.
+    Raises ValueError on anything it does not read. `percent` is what "%" multiplies by (1/100,
+    or 1 where it is a label: "100 - 50 = 50%"); `right_div` reads a / b / c as a / (b / c)
+    (GSM8K's "25 / 1/3 = 75")."""
+
+    def __init__(self, tokens, percent=Fraction(1, 100), right_div=False):
+        self.toks, self.i = tokens, 0
+        self.percent, self.right_div = percent, right_div
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else (None, None)
+
+    def take(self):
+        self.i += 1
+        return self.toks[self.i - 1]
+
+    def parse(self):
+        value = self.expr()
+        if self.i != len(self.toks):
+            raise ValueError("trailing tokens")
+        return value
+
+    def expr(self):  # expr := term (("+" | "-") term)*
+        value = self.term()
+        while self.peek() in (("op", "+"), ("op", "-")):
+            sign = self.take()[1]
+            value = value + self.term() if sign == "+" else value - self.term()
+        return value
+
+    def term(self):  # term := unary (("*" | "/") unary | implicit "(" product)*
+        value = self.unary()
+        while True:
+            kind, tok = self.peek()
+            if kind == "op" and tok in "*/" + _OF:
+                self.take()
+                right = self.unary()
+                while self.right_div and tok == "/" and self.peek() == ("op", "/"):
+                    self.take()
+                    right = right / self.unary()
+                if tok == "/" and right == 0:
+                    raise ValueError("division by zero")
+                value = value * right if tok == "*" else value / right
+            elif kind == "glued_lp":  # 2(3), (2)(3)
+                value = value * self.unary()
+            else:
+                return value
+
+    def unary(self):  # unary := ("-" | "+") unary | power; -2^2 = -4
+        if self.peek() in (("op", "-"), ("op", "+")):
+            sign = self.take()[1]
+            value = self.unary()
+            return -value if sign == "-" else value
+        return self.power()
+
+    def power(self):  # power := atom "%"* ("^" unary)?
+        base = self.atom()
+        while self.peek()[0] == "pct":
+            self.take()
+            base = base * self.percent
+        if self.peek() != ("op", "^"):
+            return base
+        self.take()
+        exp = self.unary()
+        if exp.denominator != 1 or abs(exp) > MAX_EXPONENT or (base == 0 and exp < 0):
+            raise ValueError("power not read")
+        if len(str(abs(base.numerator))) + len(str(base.denominator)) > MAX_BASE_DIGITS:
+            raise ValueError("power not read")
+        return base ** int(exp)
+
+    def atom(self):  # atom := number | "(" expr ")"
+        kind, tok = self.take() if self.i < len(self.toks) else (None, None)
+        if kind == "num" and re.match(r"0\d", tok):
+            raise ValueError("a time or a code: 0730")
+        if kind == "num":
+            return Fraction(tok.replace(",", ""))
+        if kind in ("lp", "glued_lp"):
+            value = self.expr()
+            if self.take()[0] != "rp":
+                raise ValueError("unclosed parenthesis")
+            return value
+        raise ValueError(f"unexpected {tok!r}")
+
+
+def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
+    """Exact value (Fraction) of a side's arithmetic tokens, or None when it is not read.
+    A "(" touching a number or ")" on its left is an implicit product; with a space between,
+    two operands side by side ("2 (3)", "2 1/2") are not read."""
+    marked, prev = [], None
+    for kind, tok in tokens:
+        if kind == "lp" and prev in ("num", "rp", "pct"):
+            kind = "glued_lp"
+        if kind not in ("sp", "dollar"):
+            marked.append((kind, tok))
+        prev = kind
+    try:
+        return _Parser(marked, percent, right_div).parse()
+    except (ValueError, IndexError, ZeroDivisionError):
+        return None
+
+# ----------------------------------------------------------------------------- equations
+
+
+def _arith_edge(toks, k, step):
+    """Where the run of arithmetic tokens from index k in direction step ends: its start
+    (step -1, k exclusive) or its end (step 1, exclusive)."""
+    if step < 0:
+        while k > 0 and toks[k - 1][0] in _ARITH:
+            k -= 1
+        return k
+    while k < len(toks) and toks[k][0] in _ARITH:
+        k += 1
+    return k
+
+
+def _unit_edge(toks, k, step):
+    """Like _arith_edge for a run of unit words ("houses", "lip gloss per tub", "beetles/snake"),
+    spaces inside it; k itself when there is no unit word or too many."""
+    look = (lambda m: m - 1) if step < 0 else (lambda m: m)
+    m, words, last = k, 0, k
+    while 0 <= look(m) < len(toks) and (toks[look(m)][0] in ("unit", "sp")
+                                        or toks[look(m)] in (("word", "of"), ("word", "per"))):
+        if toks[look(m)][0] != "sp":
+            words, last = words + (toks[look(m)][0] == "unit"), m + step
+        m += step
+    return last if 0 < words <= MAX_UNIT_WORDS else k
+
+
+def _real(run):
+    """run without spaces and "$"."""
+    return [t for t in run if t[0] not in ("sp", "dollar")]
+
+
+def _left_side(toks, i):
+    """(tokens of the expression left of the "=" at index i, its start index), units between
+    operands dropped ("4 houses * 3 gnomes" -> 4 * 3); None when it is not one expression."""
+    end, parts = _unit_edge(toks, i, -1), []
+    while True:
+        start = _arith_edge(toks, end, -1)
+        run = toks[start:end]
+        real = _real(run)
+        if not real:
+            return None
+        parts[:0] = run + [("sp", " ")]
+        if real[0][0] != "op":
+            return parts, start
+        units = _unit_edge(toks, start, -1)
+        if units == start:  # "-3 + 5": unary; "hours * 3", "Chad has 6 + 2": an operand missing
+            glued = run.index(real[0]) + 1 < len(run) and run[run.index(real[0]) + 1][0] != "sp"
+            return (parts, start) if real[0][1] in "-+" and len(real) > 1 and glued else None
+        end = units
+
+
+def _right_side(toks, i):
+    """(tokens of the expression right of the "=" at index i, its end index), units dropped;
+    None when it is not one expression. "= 15% of $300" ends before "of"."""
+    start, parts = i + 1, []
+    while True:
+        end = _arith_edge(toks, start, 1)
+        texts = [t for _, t in toks[start:end]]
+        cut = _OF in texts
+        end = start + texts.index(_OF) if cut else end
+        real = _real(toks[start:end])
+        if not real or real[-1][0] == "op" or (not parts and real[0][1] in ("*", "/", "^")):
+            return None
+        parts += toks[start:end] + [("sp", " ")]
+        units = _unit_edge(toks, end, 1)
+        nxt = _real(toks[units:_arith_edge(toks, units, 1)])
+        if cut or units == end or not nxt or nxt[0][0] != "op":
+            return parts, end
+        start = units
+
+
+def _is_literal(side):
+    """One written number, with an optional sign, "$" or "%"."""
+    real = _real(side)
+    real = real[1:] if real and real[0] == ("op", "-") else real
+    return bool(real) and real[0][0] == "num" and all(k == "pct" for k, _ in real[1:])
+
+
+def _left_ok(toks, start, side):
+    """Whether nothing before the left side makes it part of something larger: a glued word or
+    mark ("5x-1", "f(2)", "|-3|", "a_1"), a ratio or a broken number ("3:4", "16,0000"), a word
+    that joins it to more ("bulbs at $.50", "1/2 of 50"), or a label ("Week 2 = 35 + 35")."""
+    before = toks[start - 1] if start else (None, None)
+    if toks[start][0] != "sp" and before[0] is not None:
+        if before[1] in (":", ",", ".") and start > 1 and toks[start - 2][0] == "num":
+            return False
+        if before[0] in ("word", "unit") or before[0] == "other" and before[1] not in _END_MARKS:
+            return False
+    real = _next_real(toks, start, -1)
+    if real == ("other", ":") and _next_real(toks, toks.index(real, max(0, start - 4)), -1)[0] == "num":
+        return False
+    if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and _after_number(toks, start):
+        return False
+    return not (_is_literal(side) and real[0] in ("word", "unit"))
+
+
+def _after_number(toks, start):
+    """Whether the word just before index start follows a number or a fraction word."""
+    k = start - 1
+    while k >= 0 and toks[k][0] in ("sp", "dollar"):
+        k -= 1
+    prev = _next_real(toks, k, -1)
+    return prev[0] in ("num", "pct", "rp") or prev[1] in _SCALE
+
+
+def _right_ok(toks, end):
+    """Whether nothing after the right side makes it part of something larger: a glued word or
+    mark ("3x+2", "5!", "f(2)"), a ratio ("6:8"), a scale word ("= 50 cents", "= 5 thousand"),
+    or "of"/"and" before a number ("= 1/2 of 20", "= 5 and 2/3")."""
+    after = toks[end] if end < len(toks) else (None, None)
+    if toks[end - 1][0] != "sp" and after[0] is not None:
+        if after[1] in (":", ",", ".") and end + 1 < len(toks) and toks[end + 1][0] == "num":
+            return False
+        if after[0] == "word" or after[0] == "other" and after[1] not in _END_MARKS:
+            return False
+    real = _next_real(toks, end - 1)
+    if real[1] in _SCALE or real == ("other", ":") and toks[end:].count(real) and \
+            _next_real(toks, toks.index(real, end))[0] == "num":
+        return False
+    if real[1] in ("of", "and"):
+        k = toks.index(real, end)
+        return _next_real(toks, k)[0] not in ("num", "lp")
+    return True
+
+
+def _literal_unit(side, percent):
+    """The place value of a side that is one written number with d >= 1 decimals (10**-d, times
+    `percent` after "%"), else None: such a side may be a rounding of the other side."""
+    real = _real(side)
+    real = real[1:] if real and real[0] == ("op", "-") else real
+    if not _is_literal(side) or "." not in real[0][1] or len(real) > 2:
+        return None
+    unit = Fraction(1, 10 ** len(real[0][1].split(".")[1]))
+    return unit * percent if len(real) == 2 else unit
+
+
+def _holds(lside, rside):
+    """True / False for two sides, None when one is not read. True when some reading holds:
+    "%" as 1/100 (or as a label when the side with it is one number and the other side has
+    none: "1260 / 3500 * 100 = 36%"), a / b / c as (a / b) / c (or a / (b / c))."""
+    if evaluate(lside) is None or evaluate(rside) is None:
+        return None
+    percents = [Fraction(1, 100)]
+    for one, other in ((lside, rside), (rside, lside)):
+        if _is_literal(one) and ("pct", "%") in one and ("pct", "%") not in other:
+            percents.append(Fraction(1))
+    for percent in percents:
+        for right_div in (False, True):
+            a, b = evaluate(lside, percent, right_div), evaluate(rside, percent, right_div)
+            if a is None or b is None:
+                continue
+            if a == b:
+                return True
+            for written, exact in ((lside, b), (rside, a)):
+                unit = _literal_unit(written, percent)
+                if unit is not None and abs(evaluate(written, percent) - exact) < unit:
+                    return True
+    if _is_literal(lside) and _is_literal(rside):
+        return None  # "1 hour = 60 minutes", "12 inches = 1 foot": a unit conversion
+    return False
+
+
+def equations(text):
+    """[(left tokens, right tokens, verdict)] for every "=" of the step; verdict True / False /
+    None (not judged); a side is None when it is not one expression."""
+    toks = tokenize(text)
+    out = []
+    for i, (kind, _) in enumerate(toks):
+        if kind != "eq":
+            continue
+        left, right = _left_side(toks, i), _right_side(toks, i)
+        verdict = None
+        if left and right and _left_ok(toks, left[1], left[0]) and _right_ok(toks, right[1]):
+            verdict = _holds(left[0], right[0])
+        out.append((left and left[0], right and right[0], verdict))
+    return out
+
+
+def check_step(text):
+    """False if an exactly evaluable equation of the step is false, True if at least one is
+    judged and all judged ones hold, None when none is judged (see the module docstring)."""
+    verdicts = [v for _, _, v in equations(text) if v is not None]
+    if not verdicts:
+        return None
+    return all(verdicts)
+
+
+def steps_checked(steps):
+    """(n_true, n_false, n_none): how many of the step texts check_step finds True, False, None."""
+    verdicts = [check_step(s) for s in steps]
+    return verdicts.count(True), verdicts.count(False), verdicts.count(None)
+
+
+if __name__ == "__main__":
+    raise SystemExit("stepcheck.py is a library; benchmarks/check_gold.py measures it on GSM8K / MATH.")
