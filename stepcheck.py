@@ -47,17 +47,24 @@ MAX_BASE_DIGITS = 30  # digits of a power's base beyond which it is abstained on
 
 _FRAC = re.compile(r"\\[dt]?frac\s*")
 _TEXT = re.compile(r"\\(?:text|textrm|textbf|mbox|mathrm|textnormal|operatorname)\s*\{([^{}]*)\}")
+# LaTeX text (MATH): "$" delimits math and "\\$" is money; plain text (GSM8K): "$" is money
+_LATEX = re.compile(r"\\(?!boxed\b)[A-Za-z]+|\\[\[(]|\$\$|\$\s*[^\s\d.,$]|(?<=[^\s\d,.])\$(?=[\s.,;:!?)]|$)")
 _SUBS = [  # (pattern, replacement), applied in order
     (r"\^\s*\{?\s*\\circ\s*\}?|°", " deg "),  # degrees: a unit, so an angle is never judged
-    (r"\\left\b|\\right\b|\\!|\\(?:boxed|fbox)\b|\\displaystyle\b", ""),
+    (r"(\d),\\!(\d{3})(?!\d)", r"\1\2"),  # 28,\!672
+    (r"\\left\b|\\right\b|\\!|\\displaystyle\b", ""),
+    (r"(=\s*\ue002?\s*)\\(?:boxed|fbox)\b", r"\1"),  # "= \boxed{7}"; "\boxed{11}=2" is no number
     (r"(\d)(?:\\,|\{,\})(\d{3})(?!\d)", r"\1\2"),  # 1\,000 and 1{,}000 are one number
+    (r"\\&", " \\amp "),  # a defined operation "3 \\& 5"
     (r"\\[,;: ]|~|\\q?quad\b|&", " "),
-    (r"\\times\b|\\cdot\b|×|·|∙|⋅", "*"),
+    (r"²", "^2"), (r"³", "^3"),
+    (r"\\times\b|\\cdot\b|×|·|∙|⋅", "×"),
     (r"\\div\b|÷", "/"),
     (r"−|–", "-"),
+    (r"(?<=\d)\.\.\.", ""),  # "8.333...": a rounded literal like "8.333"
     (r"\\%", "%"), (r"\\\$", "$"),
     # x between two numbers is a product; a lone "5x" or "2x$" stays a variable
-    (r"(?<=[\d)%])(\s*)[xX](\s*)(?=\$?[\d(]|\$?\.\d)", r"\1*\2"),
+    (r"(?<=[\d)%])(\s*)[xX](\s*)(?=\$?[\d(]|\$?\.\d)", r"\1×\2"),
     (r"%(\s*)of(\s+)(?=\$?[\d(.])", "%\\1\ue000\\2"),  # 20% of 50: _OF below
 ]
 _SUBS = [(re.compile(p), r) for p, r in _SUBS]
@@ -98,11 +105,19 @@ def _expand_fracs(text):
 
 
 def normalize(text):
-    """The step with LaTeX and typographic variants rewritten to the tokens below."""
-    text = _TEXT.sub(lambda m: " " + m.group(1) + " ", text)
+    """The step with LaTeX and typographic variants rewritten to the tokens below. In LaTeX text
+    math delimiters become "\\ue002", money "\\ue001", "*" a defined operation ("2 * 6 = 2^6 +
+    6^2") and a comma between digits a list ("(28,365) = 1": a gcd, not 28365)."""
+    latex = bool(_LATEX.search(text))
+    if latex:
+        text = re.sub(r"\$\$?|\\[\[\]()]", "\ue002", text.replace("\\$", "\ue001"))
+    text = _TEXT.sub(lambda m: " " + m.group(1), text)  # "5\\text{ cm}^2" -> "5 cm^2"
     text = _expand_fracs(text)
     for pattern, repl in _SUBS:
         text = pattern.sub(repl, text)
+    if latex:
+        text = re.sub(r"(\ue001?)(\d+(?:,\d+)+)", lambda m: m[0] if m[1] else m[2].replace(",", ", "),
+                      text.replace("*", " \\ast "))  # "\\$1,250" is money, "(28,365)" a pair
     return text.replace("{", "(").replace("}", ")")
 
 # ----------------------------------------------------------------------------- tokens
@@ -114,22 +129,30 @@ _TOKEN = re.compile(r"""
   | (?P<rel>[<>!=]=|=[=>]|[<>≤≥≠≈∼≡]|\\(?:approx|le|ge|leq|geq|lt|gt|ne|neq|sim|equiv|cong)(?![A-Za-z]))
   | (?P<eq>=)
   | (?P<word>\\[A-Za-z]+|[^\W\d_]+)
-  | (?P<op>[-+*/^\ue000])
+  | (?P<op>[-+*×/^\ue000])
   | (?P<lp>\()
   | (?P<rp>\))
   | (?P<pct>%)
-  | (?P<dollar>\$)
+  | (?P<dollar>[$\ue001])
+  | (?P<math>\ue002)
   | (?P<newline>\\\\)
   | (?P<other>.)
 """, re.VERBOSE | re.DOTALL)
 _OF = "\ue000"  # "20% of 50": a product, but a right side "= 15% of $300" ends before it
-_ARITH = {"sp", "num", "op", "lp", "rp", "pct", "dollar"}
+_ARITH = {"sp", "num", "op", "lp", "rp", "pct", "dollar", "math"}
+_BLANK = ("sp", "dollar", "math")
 # punctuation that may touch a side and still leave it a whole expression ("=10.", "Ann:7+3")
-_END_MARKS = {",", ".", ";", ":", "?", "[", "]", '"'}
+_END_MARKS = {",", ".", ";", ":", "?", '"'}
+# LaTeX commands next to a side that leave it a whole expression (others: "\\sqrt[3]{8} = 2")
+_CONNECTORS = {"\\Rightarrow", "\\implies", "\\therefore", "\\iff", "\\Longrightarrow",
+               "\\rightarrow", "\\to", "\\Leftrightarrow", "\\text", "\\quad", "\\qquad", "\\end",
+               "\\begin", "\\hline", "\\newline"}
 # a word next to a side that makes it part of a product we cannot read ("bulbs at $.50 =")
 _JOIN_ALWAYS = {"x", "X", "times", "plus", "minus", "divided", "multiplied", "over", "at", "per",
-                "mod", "modulo", "\\pmod", "\\mod", "\\bmod"}
-_JOIN_AFTER_NUMBER = {"of", "by"}  # "1/2 of 50 =", "3 by 4 =" but "a total of 48+24 ="
+                "mod", "modulo", "\\pmod", "\\mod", "\\bmod", "\\dots", "\\cdots", "\\ldots",
+                "\\dotsm", "\\dotsb", "\\dotsc"}
+_JOIN_AFTER_NUMBER = {"of", "by", "and"}  # "1/2 of 50 =", "3 by 4 =", "1 and 1/4 =" but "a total
+# of 48+24 ="
 # scale words and fractions: never a unit, and a result followed by one is not judged
 # ("$1 / 2 = 50 cents", "5 * 3 = 15 thousand")
 _SCALE = {"cents", "cent", "percent", "dozen", "dozens", "hundred", "hundreds", "thousand",
@@ -140,7 +163,8 @@ _SCALE = {"cents", "cent", "percent", "dozen", "dozens", "hundred", "hundreds", 
 _NOT_UNIT = _SCALE | _JOIN_ALWAYS | {
     "and", "or", "is", "are", "was", "were", "be", "has", "have", "had", "so", "then", "which",
     "that", "the", "a", "an", "to", "for", "in", "on", "with", "from", "if", "because", "than",
-    "as", "more", "less", "each", "total", "left", "remaining", "equals", "gives", "makes", "of"}
+    "as", "more", "less", "each", "total", "left", "remaining", "equals", "gives", "makes", "of",
+    "already", "still", "now", "only", "just", "all", "up", "down", "away", "out", "back"}
 # glued to a number a word is a variable ("5x"), except these units ("26ml", "5lbs")
 _GLUED_UNITS = {"ml", "kg", "mg", "lb", "lbs", "oz", "km", "cm", "mm", "ft", "mph", "hr", "hrs",
                 "min", "mins", "sec", "secs", "pm", "am", "st", "nd", "rd", "th"}
@@ -149,31 +173,38 @@ MAX_UNIT_WORDS = 6  # "tubes of lip gloss per tub of lip gloss" (guessed bound)
 
 def tokenize(text):
     """[(kind, text)] of the normalized step; kinds as in _TOKEN, plus "unit" (a noun that may
-    follow a number inside an expression: "4 houses * 3 gnomes") and "x"/"times" between a unit
-    and a number made "*" ("20 students x $4 = $80")."""
+    follow a number inside an expression: "4 houses * 3 gnomes", "beetles/snake", "cm^2"),
+    "var" (a word inside LaTeX math: a variable or a function) and "x"/"times" between a unit
+    and a number made a product ("20 students x $4 = $80")."""
     toks = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(normalize(text))]
+    in_math = False
     for k, (kind, tok) in enumerate(toks):
-        before = toks[k - 1][0] if k else None
+        before = toks[k - 1] if k else (None, None)
         after = toks[k + 1] if k + 1 < len(toks) else (None, None)
-        if kind == "op" and tok == "/" and after[0] == "word" and before in ("word", "unit", "num"):
-            toks[k] = ("unit", tok)  # "beetles/snake", "$65/month": per, not a division
+        per = tok == "/" and before[0] in ("word", "unit", "num")  # "beetles/snake", "$65/month"
+        in_math ^= kind == "math"
+        if kind == "op" and (per or tok == "-" and before[0] == "unit") and _unit_word(after):
+            toks[k] = ("unit", tok)  # per, not a division; "bee-eaters" is one word
+        elif before[0] == "unit" and (tok == "^" or before[1] == "^" and kind == "num"):
+            toks[k] = ("unit", tok)  # "cm^2"
         elif kind != "word" or tok.startswith("\\"):
             continue
-        elif tok in ("x", "X", "times") and _next_real(toks, k)[0] in ("num", "lp") \
-                and _next_real(toks, k, -1)[0] in ("num", "unit", "pct", "rp"):
-            toks[k] = ("op", "*")
-        elif len(tok) >= 2 and tok.lower() not in _NOT_UNIT and (before != "num"
-                                                                  or tok in _GLUED_UNITS):
+        elif in_math:
+            toks[k] = ("var", tok)
+        elif tok in ("x", "X", "times") and _tok(toks, _real_at(toks, k + 1, 1))[0] in ("num", "lp") \
+                and _tok(toks, _real_at(toks, k - 1, -1))[0] in ("num", "unit", "pct", "rp"):
+            toks[k] = ("op", "×")
+        elif _unit_word((kind, tok)) and (before[0] not in ("num", "rp") or tok in _GLUED_UNITS):
             toks[k] = ("unit", tok)
     return toks
 
 
-def _next_real(toks, k, step=1):
-    """The first token from k + step on (in direction step) that is not a space or "$"."""
-    k += step
-    while 0 <= k < len(toks) and toks[k][0] in ("sp", "dollar"):
-        k += step
-    return toks[k] if 0 <= k < len(toks) else (None, None)
+def _unit_word(token):
+    """A word that may be a unit: two letters or more (one letter is a variable), no prose."""
+    kind, tok = token
+    return kind == "word" and len(tok) >= 2 and not tok.startswith("\\") \
+        and tok.lower() not in _NOT_UNIT
+
 
 # ----------------------------------------------------------------------------- exact evaluation
 
@@ -212,7 +243,7 @@ class _Parser:
         value = self.unary()
         while True:
             kind, tok = self.peek()
-            if kind == "op" and tok in "*/" + _OF:
+            if kind == "op" and tok in "*×/" + _OF:
                 self.take()
                 right = self.unary()
                 while self.right_div and tok == "/" and self.peek() == ("op", "/"):
@@ -220,7 +251,7 @@ class _Parser:
                     right = right / self.unary()
                 if tok == "/" and right == 0:
                     raise ValueError("division by zero")
-                value = value * right if tok == "*" else value / right
+                value = value / right if tok == "/" else value * right
             elif kind == "glued_lp":  # 2(3), (2)(3)
                 value = value * self.unary()
             else:
@@ -270,7 +301,7 @@ def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
     for kind, tok in tokens:
         if kind == "lp" and prev in ("num", "rp", "pct"):
             kind = "glued_lp"
-        if kind not in ("sp", "dollar"):
+        if kind not in _BLANK:
             marked.append((kind, tok))
         prev = kind
     try:
@@ -297,18 +328,20 @@ def _unit_edge(toks, k, step):
     """Like _arith_edge for a run of unit words ("houses", "lip gloss per tub", "beetles/snake"),
     spaces inside it; k itself when there is no unit word or too many."""
     look = (lambda m: m - 1) if step < 0 else (lambda m: m)
-    m, words, last = k, 0, k
+    m, words, last, kinds = k, 0, k, []
     while 0 <= look(m) < len(toks) and (toks[look(m)][0] in ("unit", "sp")
                                         or toks[look(m)] in (("word", "of"), ("word", "per"))):
         if toks[look(m)][0] != "sp":
             words, last = words + (toks[look(m)][0] == "unit"), m + step
+            kinds.append(toks[look(m)][0])
         m += step
-    return last if 0 < words <= MAX_UNIT_WORDS else k
+    first = kinds[-1 if step < 0 else 0] if kinds else None  # the word next to the number
+    return last if 0 < words <= MAX_UNIT_WORDS and first == "unit" else k
 
 
 def _real(run):
     """run without spaces and "$"."""
-    return [t for t in run if t[0] not in ("sp", "dollar")]
+    return [t for t in run if t[0] not in _BLANK]
 
 
 def _left_side(toks, i):
@@ -326,8 +359,14 @@ def _left_side(toks, i):
             return parts, start
         units = _unit_edge(toks, start, -1)
         if units == start:  # "-3 + 5": unary; "hours * 3", "Chad has 6 + 2": an operand missing
-            glued = run.index(real[0]) + 1 < len(run) and run[run.index(real[0]) + 1][0] != "sp"
-            return (parts, start) if real[0][1] in "-+" and len(real) > 1 and glued else None
+            glued = len(real) > 1 and run[run.index(real[0]) + 1][0] != "sp"
+            prev = _tok(toks, _real_at(toks, start - 1, -1))  # "10i +10 =": binary after all
+            operand = prev[0] in ("num", "rp", "pct", "unit", "var") or _command(prev)
+            unary = real[0][1] in "-+" and glued and not operand
+            return (parts, start) if unary else None
+        before = _real(toks[_arith_edge(toks, units, -1):units])
+        if not before or before[-1][0] not in ("num", "pct", "rp"):
+            return None  # "60 - Losses - 2": the words are an operand, not a unit
         end = units
 
 
@@ -341,7 +380,7 @@ def _right_side(toks, i):
         cut = _OF in texts
         end = start + texts.index(_OF) if cut else end
         real = _real(toks[start:end])
-        if not real or real[-1][0] == "op" or (not parts and real[0][1] in ("*", "/", "^")):
+        if not real or real[-1][0] == "op" or (not parts and real[0][1] in "*×/^"):
             return None
         parts += toks[start:end] + [("sp", " ")]
         units = _unit_edge(toks, end, 1)
@@ -352,57 +391,62 @@ def _right_side(toks, i):
 
 
 def _is_literal(side):
-    """One written number, with an optional sign, "$" or "%"."""
+    """One written number, with an optional sign, "$" or "%" ("(7)": "= \\boxed{7}")."""
     real = _real(side)
+    while len(real) > 2 and real[0][0] == "lp" and real[-1][0] == "rp":
+        real = real[1:-1]
     real = real[1:] if real and real[0] == ("op", "-") else real
     return bool(real) and real[0][0] == "num" and all(k == "pct" for k, _ in real[1:])
 
 
-def _left_ok(toks, start, side):
-    """Whether nothing before the left side makes it part of something larger: a glued word or
-    mark ("5x-1", "f(2)", "|-3|", "a_1"), a ratio or a broken number ("3:4", "16,0000"), a word
-    that joins it to more ("bulbs at $.50", "1/2 of 50"), or a label ("Week 2 = 35 + 35")."""
-    before = toks[start - 1] if start else (None, None)
-    if toks[start][0] != "sp" and before[0] is not None:
-        if before[1] in (":", ",", ".") and start > 1 and toks[start - 2][0] == "num":
+def _real_at(toks, k, step):
+    """Index of the first token from k on (direction step) that is not blank, or None."""
+    while 0 <= k < len(toks) and toks[k][0] in _BLANK:
+        k += step
+    return k if 0 <= k < len(toks) else None
+
+
+def _tok(toks, k):
+    return toks[k] if k is not None and 0 <= k < len(toks) else (None, None)
+
+
+def _command(tok):
+    """A LaTeX command that is not mere layout ("\\sqrt", "\\pi", "\\binom", "\\star")."""
+    return tok[0] == "word" and tok[1].startswith("\\") and tok[1] not in _CONNECTORS
+
+
+def _outer_ok(toks, edge, step, side):
+    """Whether nothing at the outer end of a side makes it part of something larger. edge: the
+    side's first token (step -1, a left side) or last token (step 1, a right side). Not: a glued
+    word, variable or mark ("5x-1", "= 3x", "5!", "|-3|", "a_1"), "." ("3.\\overline{3}"), a
+    ratio or a broken number ("3:4", "16,0000", "0,2"), a variable or command next to it
+    ("f (2)", "\\sqrt[3]{8} = 2"), a word that joins it to more ("bulbs at $.50", "1/2 of 50
+    =", "= 5 and 2/3", "= 50 cents"), a left side that is one number after a word ("Week 2")."""
+    near = _tok(toks, edge + step)
+    if toks[edge][0] not in ("sp", "math") and near[0] is not None:
+        beyond = _tok(toks, edge + 2 * step)[0]
+        if near[1] == "." and beyond not in (None, "sp") or near[1] in (":", ",") and beyond == "num":
             return False
-        if before[0] in ("word", "unit") or before[0] == "other" and before[1] not in _END_MARKS:
+        if near[0] in ("word", "var") or near[0] == "other" and near[1] not in _END_MARKS:
             return False
-    real = _next_real(toks, start, -1)
-    if real == ("other", ":") and _next_real(toks, toks.index(real, max(0, start - 4)), -1)[0] == "num":
+    k = _real_at(toks, edge + step, step)
+    real = _tok(toks, k)
+    if real[0] == "var" or _command(real) or real[1] in _SCALE:
         return False
-    if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and _after_number(toks, start):
+    if real == ("other", ":") and _tok(toks, _real_at(toks, k + step, step))[0] == "num":
+        return False  # "$7,980 : $420 = 19"
+    if step > 0:
+        joins = real[1] in ("of", "and") or real[1] in _JOIN_ALWAYS and real[1] != "per"
+        return not (joins and _tok(toks, _real_at(toks, k + 1, 1))[0] in ("num", "lp"))
+    if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and _after_number(toks, k):
         return False
     return not (_is_literal(side) and real[0] in ("word", "unit"))
 
 
-def _after_number(toks, start):
-    """Whether the word just before index start follows a number or a fraction word."""
-    k = start - 1
-    while k >= 0 and toks[k][0] in ("sp", "dollar"):
-        k -= 1
-    prev = _next_real(toks, k, -1)
+def _after_number(toks, k):
+    """Whether the word at index k follows a number, a percent or a fraction word."""
+    prev = _tok(toks, _real_at(toks, k - 1, -1))
     return prev[0] in ("num", "pct", "rp") or prev[1] in _SCALE
-
-
-def _right_ok(toks, end):
-    """Whether nothing after the right side makes it part of something larger: a glued word or
-    mark ("3x+2", "5!", "f(2)"), a ratio ("6:8"), a scale word ("= 50 cents", "= 5 thousand"),
-    or "of"/"and" before a number ("= 1/2 of 20", "= 5 and 2/3")."""
-    after = toks[end] if end < len(toks) else (None, None)
-    if toks[end - 1][0] != "sp" and after[0] is not None:
-        if after[1] in (":", ",", ".") and end + 1 < len(toks) and toks[end + 1][0] == "num":
-            return False
-        if after[0] == "word" or after[0] == "other" and after[1] not in _END_MARKS:
-            return False
-    real = _next_real(toks, end - 1)
-    if real[1] in _SCALE or real == ("other", ":") and toks[end:].count(real) and \
-            _next_real(toks, toks.index(real, end))[0] == "num":
-        return False
-    if real[1] in ("of", "and"):
-        k = toks.index(real, end)
-        return _next_real(toks, k)[0] not in ("num", "lp")
-    return True
 
 
 def _literal_unit(side, percent):
@@ -416,44 +460,75 @@ def _literal_unit(side, percent):
     return unit * percent if len(real) == 2 else unit
 
 
-def _holds(lside, rside):
-    """True / False for two sides, None when one is not read. True when some reading holds:
-    "%" as 1/100 (or as a label when the side with it is one number and the other side has
-    none: "1260 / 3500 * 100 = 36%"), a / b / c as (a / b) / c (or a / (b / c))."""
+def _percents(lside, rside):
+    """What "%" may mean: 1/100, or also a label (1) where the other side has none and the side
+    with it is one number ("1260 / 3500 * 100 = 36%") or writes it as "100%" ("x 100% = 120")."""
+    out = [Fraction(1, 100)]
+    for one, other in ((lside, rside), (rside, lside)):
+        real = _real(one)
+        label = _is_literal(one) or all(real[k - 1] == ("num", "100")
+                                        for k, t in enumerate(real) if t[0] == "pct")
+        if ("pct", "%") in one and ("pct", "%") not in other and label:
+            out.append(Fraction(1))
+    return out
+
+
+def _equal(lside, rside, percent, right_div):
+    """Whether the sides are equal in one reading, a written decimal side being allowed to be a
+    rounding of the other; None when a side is not read."""
+    a, b = evaluate(lside, percent, right_div), evaluate(rside, percent, right_div)
+    if a is None or b is None:
+        return None
+    if a == b:
+        return True
+    for written, exact in ((lside, b), (rside, a)):
+        unit = _literal_unit(written, percent)
+        if unit is not None and abs(evaluate(written, percent) - exact) < unit:
+            return True
+    return False
+
+
+def _holds(lside, rside, run_on=False, whole=False):
+    """True / False for two sides, None when one is not read. True when some reading holds
+    (_percents; a / b / c as (a / b) / c or as a / (b / c)). run_on: another "=" follows, so
+    "7 x 60 = 420 + 23 = 443" holds when the left side equals the first number on the right.
+    whole: the step speaks of a remainder or rounding, so an integer result that is the floor
+    or ceiling of the other side ("100 / 3 = 33 ... with 1 remaining") is not judged."""
     if evaluate(lside) is None or evaluate(rside) is None:
         return None
-    percents = [Fraction(1, 100)]
-    for one, other in ((lside, rside), (rside, lside)):
-        if _is_literal(one) and ("pct", "%") in one and ("pct", "%") not in other:
-            percents.append(Fraction(1))
-    for percent in percents:
-        for right_div in (False, True):
-            a, b = evaluate(lside, percent, right_div), evaluate(rside, percent, right_div)
-            if a is None or b is None:
-                continue
-            if a == b:
-                return True
-            for written, exact in ((lside, b), (rside, a)):
-                unit = _literal_unit(written, percent)
-                if unit is not None and abs(evaluate(written, percent) - exact) < unit:
-                    return True
+    readings = [(p, d) for p in _percents(lside, rside) for d in (False, True)]
+    if any(_equal(lside, rside, p, d) for p, d in readings):
+        return True
+    first = _real(rside)[:1]
+    if run_on and first[0][0] == "num" and any(_equal(lside, first, p, d) for p, d in readings):
+        return True
+    a, b = evaluate(lside), evaluate(rside)
     if _is_literal(lside) and _is_literal(rside):
         return None  # "1 hour = 60 minutes", "12 inches = 1 foot": a unit conversion
+    for written, exact in ((lside, b), (rside, a)):
+        if whole and _is_literal(written) and evaluate(written) in (exact // 1, -(-exact // 1)):
+            return None
     return False
+
+
+_WHOLE = re.compile(r"remain|round|whole|full|left ?over|nearest", re.IGNORECASE)
 
 
 def equations(text):
     """[(left tokens, right tokens, verdict)] for every "=" of the step; verdict True / False /
     None (not judged); a side is None when it is not one expression."""
     toks = tokenize(text)
-    out = []
+    whole, out = bool(_WHOLE.search(text)), []
     for i, (kind, _) in enumerate(toks):
         if kind != "eq":
             continue
         left, right = _left_side(toks, i), _right_side(toks, i)
         verdict = None
-        if left and right and _left_ok(toks, left[1], left[0]) and _right_ok(toks, right[1]):
-            verdict = _holds(left[0], right[0])
+        if left and right and _outer_ok(toks, left[1], -1, left[0]) \
+                and _outer_ok(toks, right[1] - 1, 1, right[0]) \
+                and not (_is_literal(left[0]) and _unit_edge(toks, i, -1) != i):  # "14 hours ="
+            run_on = _tok(toks, _real_at(toks, _unit_edge(toks, right[1], 1), 1))[0] == "eq"
+            verdict = _holds(left[0], right[0], run_on, whole)
         out.append((left and left[0], right and right[0], verdict))
     return out
 
