@@ -48,7 +48,7 @@ MAX_BASE_DIGITS = 30  # digits of a power's base beyond which it is abstained on
 _FRAC = re.compile(r"\\[dt]?frac\s*")
 _TEXT = re.compile(r"\\(?:text|textrm|textbf|mbox|mathrm|textnormal|operatorname)\s*\{([^{}]*)\}")
 # LaTeX text (MATH): "$" delimits math and "\\$" is money; plain text (GSM8K): "$" is money
-_LATEX = re.compile(r"\\(?!boxed\b)[A-Za-z]+|\\[\[(]|\$\$|\$\s*[^\s\d.,$]|(?<=[^\s\d,.])\$(?=[\s.,;:!?)]|$)")
+_LATEX = re.compile(r"\\(?!boxed\b)[A-Za-z]+|\\[\[(]|\$\$|\$\s*[^\s\d.,$]|\$\S[^$]*?(?<=\S)\$(?=[\s.,;:!?)]|$)")
 _SUBS = [  # (pattern, replacement), applied in order
     (r"\^\s*\{?\s*\\circ\s*\}?|°", " deg "),  # degrees: a unit, so an angle is never judged
     (r"(\d),\\!(\d{3})(?!\d)", r"\1\2"),  # 28,\!672
@@ -110,7 +110,8 @@ def normalize(text):
     6^2") and a comma between digits a list ("(28,365) = 1": a gcd, not 28365)."""
     latex = bool(_LATEX.search(text))
     if latex:
-        text = re.sub(r"\$\$?|\\[\[\]()]", "\ue002", text.replace("\\$", "\ue001"))
+        text = re.sub(r"\$\$?|\\[\[\]()]|\\(?:begin|end)\{(?:align|equation|eqnarray|gather|multline)\*?\}",
+                      "\ue002", text.replace("\\$", "\ue001"))
     text = _TEXT.sub(lambda m: " " + m.group(1), text)  # "5\\text{ cm}^2" -> "5 cm^2"
     text = _expand_fracs(text)
     for pattern, repl in _SUBS:
@@ -177,7 +178,7 @@ def tokenize(text):
     "var" (a word inside LaTeX math: a variable or a function) and "x"/"times" between a unit
     and a number made a product ("20 students x $4 = $80")."""
     toks = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(normalize(text))]
-    in_math = False
+    in_math, latex = False, "\ue002" in "".join(t for _, t in toks)
     for k, (kind, tok) in enumerate(toks):
         before = toks[k - 1] if k else (None, None)
         after = toks[k + 1] if k + 1 < len(toks) else (None, None)
@@ -189,7 +190,7 @@ def tokenize(text):
             toks[k] = ("unit", tok)  # "cm^2"
         elif kind != "word" or tok.startswith("\\"):
             continue
-        elif in_math:
+        elif in_math or latex and len(tok) == 1 and tok not in "aAI":
             toks[k] = ("var", tok)
         elif tok in ("x", "X", "times") and _tok(toks, _real_at(toks, k + 1, 1))[0] in ("num", "lp") \
                 and _tok(toks, _real_at(toks, k - 1, -1))[0] in ("num", "unit", "pct", "rp"):
@@ -357,6 +358,9 @@ def _left_side(toks, i):
         parts[:0] = run + [("sp", " ")]
         if real[0][0] != "op":
             return parts, start
+        k = start + run.index(real[0])  # the operator that opens the run
+        if real[0][1] in "-+" and len(real) > 1 and toks[k + 1][0] != "sp" and _bounded(toks, k - 1, -1):
+            return parts, start  # "$-2^2 = -4$": a unary minus right after a math delimiter
         units = _unit_edge(toks, start, -1)
         if units == start:  # "-3 + 5": unary; "hours * 3", "Chad has 6 + 2": an operand missing
             glued = len(real) > 1 and run[run.index(real[0]) + 1][0] != "sp"
@@ -410,6 +414,14 @@ def _tok(toks, k):
     return toks[k] if k is not None and 0 <= k < len(toks) else (None, None)
 
 
+def _bounded(toks, k, step):
+    """Whether a LaTeX math delimiter comes first from index k on (direction step), spaces and
+    "$" of money aside."""
+    while 0 <= k < len(toks) and toks[k][0] in ("sp", "dollar"):
+        k += step
+    return _tok(toks, k)[0] == "math"
+
+
 def _command(tok):
     """A LaTeX command that is not mere layout ("\\sqrt", "\\pi", "\\binom", "\\star")."""
     return tok[0] == "word" and tok[1].startswith("\\") and tok[1] not in _CONNECTORS
@@ -425,19 +437,24 @@ def _outer_ok(toks, edge, step, side):
     near = _tok(toks, edge + step)
     if toks[edge][0] not in ("sp", "math") and near[0] is not None:
         beyond = _tok(toks, edge + 2 * step)[0]
-        if near[1] == "." and beyond not in (None, "sp") or near[1] in (":", ",") and beyond == "num":
+        if near[1] == "." and beyond not in (None, "sp", "math") or near[1] in (":", ",") and beyond == "num":
             return False
         if near[0] in ("word", "var") or near[0] == "other" and near[1] not in _END_MARKS:
             return False
     k = _real_at(toks, edge + step, step)
     real = _tok(toks, k)
+    if k is None or _bounded(toks, edge + step, step):
+        return True  # "$" or "\\]" ends the expression: no word beyond it joins
     if real[0] == "var" or _command(real) or real[1] in _SCALE:
         return False
     if real == ("other", ":") and _tok(toks, _real_at(toks, k + step, step))[0] == "num":
         return False  # "$7,980 : $420 = 19"
     if step > 0:
-        joins = real[1] in ("of", "and") or real[1] in _JOIN_ALWAYS and real[1] != "per"
-        return not (joins and _tok(toks, _real_at(toks, k + 1, 1))[0] in ("num", "lp"))
+        joins = real[1] == "of" or real[1] in _JOIN_ALWAYS and real[1] != "per"
+        nxt = _real_at(toks, k + 1, 1)
+        mixed = real[1] == "and" and nxt is not None and _tok(toks, nxt)[0] == "num" \
+            and _tok(toks, nxt + 1)[1] == "/"
+        return not (mixed or joins and _tok(toks, nxt)[0] in ("num", "lp"))
     if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and _after_number(toks, k):
         return False
     return not (_is_literal(side) and real[0] in ("word", "unit"))
@@ -473,6 +490,14 @@ def _percents(lside, rside):
     return out
 
 
+def _rounds_to(exact, written, unit):
+    """Whether `written` (a multiple of unit) is `exact` rounded half up or cut to that unit:
+    10/3 -> 3.33, 2/3 -> 0.67 or 0.66, but not 10/3 -> 3.4 (one decimal: 3.3)."""
+    q, w = abs(exact) / unit, abs(written) / unit
+    same_sign = (exact < 0) == (written < 0) or written == 0
+    return same_sign and w in (q // 1, (q + Fraction(1, 2)) // 1)
+
+
 def _equal(lside, rside, percent, right_div):
     """Whether the sides are equal in one reading, a written decimal side being allowed to be a
     rounding of the other; None when a side is not read."""
@@ -483,7 +508,7 @@ def _equal(lside, rside, percent, right_div):
         return True
     for written, exact in ((lside, b), (rside, a)):
         unit = _literal_unit(written, percent)
-        if unit is not None and abs(evaluate(written, percent) - exact) < unit:
+        if unit is not None and _rounds_to(exact, evaluate(written, percent), unit):
             return True
     return False
 
@@ -492,8 +517,8 @@ def _holds(lside, rside, run_on=False, whole=False):
     """True / False for two sides, None when one is not read. True when some reading holds
     (_percents; a / b / c as (a / b) / c or as a / (b / c)). run_on: another "=" follows, so
     "7 x 60 = 420 + 23 = 443" holds when the left side equals the first number on the right.
-    whole: the step speaks of a remainder or rounding, so an integer result that is the floor
-    or ceiling of the other side ("100 / 3 = 33 ... with 1 remaining") is not judged."""
+    whole: the step speaks of a remainder or rounding, so an equation between a fraction and
+    something else ("100 / 3 = 33 ... with 1 remaining") is not judged."""
     if evaluate(lside) is None or evaluate(rside) is None:
         return None
     readings = [(p, d) for p in _percents(lside, rside) for d in (False, True)]
@@ -505,9 +530,8 @@ def _holds(lside, rside, run_on=False, whole=False):
     a, b = evaluate(lside), evaluate(rside)
     if _is_literal(lside) and _is_literal(rside):
         return None  # "1 hour = 60 minutes", "12 inches = 1 foot": a unit conversion
-    for written, exact in ((lside, b), (rside, a)):
-        if whole and _is_literal(written) and evaluate(written) in (exact // 1, -(-exact // 1)):
-            return None
+    if whole and (a.denominator != 1 or b.denominator != 1):
+        return None  # "100 / 3 = 33 ... with 1 remaining", "500 / 13 = 13 * 38 + 6"
     return False
 
 
