@@ -58,7 +58,10 @@ _SUBS = [(re.compile(p), r) for p, r in [  # applied in order
     (r"\\&", " \\amp "),  # a defined operation "3 \& 5"
     (r"\\[,;: ]|~|\\q?quad\b|&", " "),
     (r"²", "^2"), (r"³", "^3"), (r"\\times\b|\\cdot\b|×|·|∙|⋅", "×"), (r"\\div\b|÷", "/"),
-    (r"−|–", "-"), (r"\\%", "%"), (r"\\\$", "$"),
+    (r"−|–", "-"), (r"\\%", "%"), (r"\\\$", "$"), (r"(?<=\d)\s*percent\b", "%"),
+    (r"(?<=\d) (?:(divided)|multiplied) by (\$?[\d.,]+) (?:equals|=) (?=[$\d.(-])",  # "150 divided by 5
+     lambda m: (" / " if m[1] else " × ") + m[2] + " = "),  # equals 30"; "is equal to": a ratio
+    (r"(?<=\d) equals (?=[$\d.(-])", " = "),
     (r"(?<=\d)\.\.\.", ""),  # "8.333...": a rounded literal like "8.333"
     (r"(?<=[\d)%])(\s*)[xX](\s*)(?=\$?[\d(]|\$?\.\d)", r"\1×\2"),  # "3 x 4"; "5x", "2x$" stay
     (r"%(\s*)of(\s+)(?=\$?[\d(.])", "%\\1\ue000\\2")]]  # 20% of 50: _OF below
@@ -92,9 +95,8 @@ def _expand_fracs(text):
 
 
 def normalize(text):
-    """The step with LaTeX and typographic variants rewritten for the tokenizer. In LaTeX text
-    math delimiters become "\\ue002", money "\\ue001", "*" a defined operation and a comma
-    between digits a list ("(28,365) = 1" is a gcd; "\\$1,250" stays money)."""
+    """The step rewritten for the tokenizer. In LaTeX text math delimiters become "\\ue002", money
+    "\\ue001", "*" a defined operation, a comma between digits a list ("(28,365) = 1": a gcd)."""
     latex = bool(_LATEX.search(text))
     if latex:
         text = _MATH.sub("\ue002", text.replace("\\$", "\ue001"))
@@ -113,7 +115,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)|\d+(?:\.\d+)?|\.\d+)
   | (?P<rel>[<>!=]=|=[=>]|[<>≤≥≠≈∼≡]|\\(?:approx|le|ge|leq|geq|lt|gt|ne|neq|sim|equiv|cong)(?![A-Za-z]))
   | (?P<eq>=) | (?P<word>\\[A-Za-z]+|[^\W\d_]+) | (?P<op>[-+*×/^\ue000]) | (?P<lp>\() | (?P<rp>\))
-  | (?P<pct>%) | (?P<dollar>[$\ue001]) | (?P<math>\ue002) | (?P<newline>\\\\) | (?P<other>.)
+  | (?P<pct>%) | (?P<dollar>[$€£\ue001]) | (?P<math>\ue002) | (?P<newline>\\\\) | (?P<other>.)
 """, re.VERBOSE | re.DOTALL)
 _OF = "\ue000"  # "20% of 50": a product, but a right side "= 15% of $300" ends before it
 _ARITH = {"sp", "num", "op", "lp", "rp", "pct", "dollar", "math"}
@@ -128,15 +130,15 @@ _JOIN_ALWAYS = set(r"x X times plus minus divided multiplied over at per mod mod
 _JOIN_AFTER_NUMBER = {"of", "by", "and"}  # "1/2 of 50 =", "1 and 1/4 =", not "a total of 4+2 ="
 # scale words: never a unit, and a result followed by one is not judged ("= 50 cents")
 _SCALE = set("cents cent percent percentage dozen dozens hundred hundreds thousand thousands"
-             " million millions billion billions half halves third thirds quarter quarters fourth"
+             " half halves third thirds quarter quarters fourth"
              " fourths fifth fifths tenth tenths twice double triple k mixed deg".split())
 # prose that is no unit (a unit is a noun after a number: "4 houses * 3 gnomes")
 _NOT_UNIT = _SCALE | _JOIN_ALWAYS | set(
     "and or is are was were be has have had so then which that the a an to for in on with from if"
-    " because than as more less each total left remaining equals gives makes of already still now"
+    " because than as more less left remaining equals gives makes of already still now"
     " only just all up down away out back".split())
 # glued to a number a word is a variable ("5x"), except these units ("26ml", "5lbs")
-_GLUED_UNITS = set("ml kg mg lb lbs oz km cm mm ft mph hr hrs min mins sec secs pm am st nd rd th".split())
+_GLUED_UNITS = set("g ml kg mg lb lbs oz km cm mm ft mph hr hrs min mins sec secs pm am st nd rd th".split())
 
 
 def tokenize(text):
@@ -147,9 +149,11 @@ def tokenize(text):
     in_math, latex = False, any(kind == "math" for kind, _ in toks)
     for k, (kind, tok) in enumerate(toks):
         before, after = _tok(toks, k - 1), _tok(toks, k + 1)
-        per = tok == "/" and before[0] in ("word", "unit", "num")  # "beetles/snake", "$65/month"
+        prv, nxt = (_tok(toks, _real_at(toks, k + d, d, ("sp",))) for d in (-1, 1))
+        per = tok == "/" and (prv[0] in ("word", "unit", "num", "rp") and _unit_word(nxt)
+                              or before[0] == "unit" and after[0] == "word")  # "$5 / hour", "ml/g"
         in_math ^= kind == "math"
-        if kind == "op" and (per or tok == "-" and before[0] == "unit") and _unit_word(after):
+        if kind == "op" and (per or tok == "-" and before[0] == "unit" and _unit_word(after)):
             toks[k] = ("unit", tok)  # per, not a division; "bee-eaters" is one word
         elif before[0] == "unit" and (tok == "^" or before[1] == "^" and kind == "num"):
             toks[k] = ("unit", tok)  # "cm^2"
@@ -160,7 +164,7 @@ def tokenize(text):
         elif tok in ("x", "X", "times") and _tok(toks, _real_at(toks, k + 1, 1))[0] in ("num", "lp") \
                 and _tok(toks, _real_at(toks, k - 1, -1))[0] in ("num", "unit", "pct", "rp"):
             toks[k] = ("op", "×")
-        elif _unit_word((kind, tok)) and (before[0] not in ("num", "rp") or tok in _GLUED_UNITS):
+        elif _unit_word((kind, tok)) and before[0] not in ("num", "rp") or before[0] == "num" and tok in _GLUED_UNITS:
             toks[k] = ("unit", tok)
     return toks
 
@@ -226,8 +230,7 @@ class _Parser:
         kind, tok = self.toks[self.i]
         self.i += 1
         if (kind, tok) in (("op", "-"), ("op", "+")):
-            value = self.expr(3)
-            return -value if tok == "-" else value
+            return -self.expr(3) if tok == "-" else self.expr(3)  # a sign binds below "^"
         if kind == "num" and not re.match(r"0\d", tok):  # "0730" is a time or a code
             value = Fraction(tok.replace(",", ""))
         elif kind in ("lp", "glued_lp"):
@@ -244,9 +247,8 @@ class _Parser:
 
 
 def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
-    """Exact value (Fraction) of a side's arithmetic tokens, or None when it is not read.
-    A "(" touching a number or ")" on its left is an implicit product; with a space between,
-    two operands side by side ("2 (3)", "2 1/2") are not read."""
+    """Exact value (Fraction) of a side's tokens, or None. A "(" touching a number or ")" is an
+    implicit product; with a space between, operands side by side ("2 (3)", "2 1/2") are not read."""
     marked, prev = [], None
     for kind, tok in tokens:
         if kind not in _BLANK:
@@ -263,8 +265,7 @@ def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
 
 
 def _arith_edge(toks, k, step):
-    """Where the run of arithmetic tokens from index k in direction step ends: its start
-    (step -1, k exclusive) or its end (step 1, exclusive)."""
+    """The far end of the run of arithmetic tokens from index k (step -1: its start, k exclusive)."""
     while 0 <= k + min(step, 0) < len(toks) and toks[k + min(step, 0)][0] in _ARITH:
         k += step
     return k
@@ -273,16 +274,16 @@ def _arith_edge(toks, k, step):
 def _unit_edge(toks, k, step):
     """Like _arith_edge for a run of unit words ("houses", "lip gloss per tub", "beetles/snake")
     that starts with a unit next to the number; k itself when there is none or it is too long."""
-    m, words, last, kinds = k, 0, k, []
+    m, words, last, seen = k, 0, k, []
     while 0 <= m + min(step, 0) < len(toks) and (toks[m + min(step, 0)][0] in ("unit", "sp") or
                                                  toks[m + min(step, 0)] in (("word", "of"), ("word", "per"))):
-        kind = toks[m + min(step, 0)][0]
-        if kind != "sp":
-            words, last = words + (kind == "unit"), m + step
-            kinds.append(kind)
+        tok = toks[m + min(step, 0)]
+        if tok[0] != "sp":
+            words, last = words + (tok[0] == "unit"), m + step
+            seen.append(tok)
         m += step
-    first = kinds[-1 if step < 0 else 0] if kinds else None  # the word next to the number
-    return last if 0 < words <= MAX_UNIT_WORDS and first == "unit" else k
+    first = seen[-1 if step < 0 else 0] if seen else (None, None)  # the word next to the number
+    return last if 0 < words <= MAX_UNIT_WORDS and first[1] != "of" else k
 
 
 def _left_side(toks, i):
@@ -399,10 +400,9 @@ def _percents(lside, rside):
 
 def _holds(lside, rside, run_on=False, whole=False):
     """True / False for two sides, None when one is not read. True when a reading holds: "%"
-    (_percents), a / b / c as (a / b) / c or a / (b / c), exact or rounded (_rounds_to); with
-    run_on (another "=" follows) also the left side against the first number on the right.
-    whole: the step speaks of a remainder or rounding; an equation with a side that is not whole
-    ("100 / 3 = 33 with 1 remaining") is then not judged."""
+    (_percents), a / b / c as (a / b) / c or a / (b / c), exact or rounded (_rounds_to); run_on
+    (another "=" follows): also the left side against the first number on the right. whole: the
+    step speaks of a remainder or rounding, so a side that is not whole is not judged."""
     a, b = evaluate(lside), evaluate(rside)
     if a is None or b is None:
         return None
@@ -419,7 +419,7 @@ def _holds(lside, rside, run_on=False, whole=False):
     return False
 
 
-_WHOLE = re.compile(r"remain|round|whole|full|left ?over|nearest", re.IGNORECASE)
+_WHOLE = re.compile(r"remain|round|left ?over|nearest", re.IGNORECASE)
 
 
 def equations(text):

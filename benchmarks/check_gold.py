@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from grader import steps_verified  # noqa: E402
-from stepcheck import check_step  # noqa: E402
+from stepcheck import check_step, steps_checked  # noqa: E402
 from synth import convert_gsm8k, convert_math  # noqa: E402
 
 _ANNOTATION = re.compile(r"<<([^<>]*)=([^<>=]*)>>(\$?)")
@@ -46,8 +46,9 @@ def steps_of(rec, kind, index):
 
 
 def corrupt(answer, index):
-    """(answer with one written calculator result +1, the wrong result) or None when no result
-    of an annotation is written right after it. The annotation is picked by sha256(index)."""
+    """(answer with one written calculator result +1, the index of the step that holds it) or
+    None when no result of an annotation is written right after it. The annotation is picked by
+    sha256(index); convert_gsm8k makes each non-empty line of the reasoning one step."""
     spots = [m for m in _ANNOTATION.finditer(answer)
              if re.fullmatch(r"-?\d+(\.\d+)?", m.group(2).strip())
              and answer.startswith(m.group(2).strip(), m.end())
@@ -56,8 +57,8 @@ def corrupt(answer, index):
         return None
     m = spots[int(hashlib.sha256(str(index).encode()).hexdigest(), 16) % len(spots)]
     res = m.group(2).strip()
-    wrong = str(Decimal(res) + 1)
-    return answer[:m.end()] + wrong + answer[m.end() + len(res):], wrong
+    step = sum(1 for line in answer[:m.end()].split("\n")[:-1] if line.strip())
+    return answer[:m.end()] + str(Decimal(res) + 1) + answer[m.end() + len(res):], step
 
 
 def gold_report(path, kind, limit, show):
@@ -70,10 +71,9 @@ def gold_report(path, kind, limit, show):
             skipped += 1
             continue
         verdicts = [check_step(s) for s in steps]
-        for s, v in zip(steps, verdicts):
-            counts[v] += 1
-            if v is False and len(rejected) < show:
-                rejected.append(s)
+        rejected += [s for s, v in zip(steps, verdicts) if v is False][:show - len(rejected)]
+        for v, c in zip((True, False, None), steps_checked(steps)):
+            counts[v] += c
         n += 1
         accepted += False not in verdicts
         abstained += all(v is None for v in verdicts)
@@ -87,7 +87,7 @@ def gold_report(path, kind, limit, show):
 
 def corruption_report(path, limit, show):
     """Print how often each checker rejects a GSM8K solution with one wrong calculator result."""
-    n = new_rejected = old_rejected = new_none = none_skipped = 0
+    n = new_rejected = old_rejected = new_none = none_skipped = step_false = 0
     missed = []
     for index, rec in enumerate(read_jsonl(path, limit)):
         bad = corrupt(rec["answer"], index)
@@ -101,15 +101,15 @@ def corruption_report(path, limit, show):
         n += 1
         verdicts = [check_step(s) for s in steps]
         new_rejected += False in verdicts
+        step_false += verdicts[bad[1]] is False
         old_rejected += not steps_verified(steps)
         if False not in verdicts:
-            hit = next((s for s in steps if re.search(rf"(?<![\d.]){re.escape(bad[1])}(?![\d.]\d)", s)),
-                       "")
-            new_none += check_step(hit) is None
+            new_none += verdicts[bad[1]] is None
             if len(missed) < show:
-                missed.append(f"[{check_step(hit)}] {hit}")
+                missed.append(f"[{verdicts[bad[1]]}] {steps[bad[1]]}")
     print(f"gsm8k corrupted {path} | {n} solutions ({none_skipped} without a written result) | "
-          f"rejected: new {new_rejected / n:.2%} ({new_rejected}), old {old_rejected / n:.2%} "
+          f"rejected: new {new_rejected / n:.2%} ({new_rejected}; the corrupted step False: {step_false}), "
+          f"old {old_rejected / n:.2%} "
           f"({old_rejected}) | not rejected (new): corrupted step abstains {new_none}, "
           f"judged True {n - new_rejected - new_none}")
     return missed
