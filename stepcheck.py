@@ -3,36 +3,34 @@
 check_step(text) -> True | False | None
   Every "=" is an equation between the arithmetic expression right before it and the one right
   after it ("Natalia sold 48+24 = 72 clips": 48+24 against 72; "a = b = c": a = b, then b = c).
-  The step is False when some judged equation is false, True when at least one is judged and all
-  hold, None (abstain) when none can be judged. Sides are evaluated exactly (Fraction, no floats,
-  no eval()) by a small precedence-climbing parser: + - * / ^, signs, parentheses, implicit
-  products "2(3)", integer powers; decimals, thousands commas, money ($1.50, \\$5), percent (20%
-  = 20/100, "20% of 50" = 20% * 50); products *, ×, \\times, \\cdot, x or X between numbers ("0.2
-  x 50"); quotients /, ÷, \\div, \\frac{a}{b}, \\dfrac, \\tfrac, \\frac12; "$...$", \\[ \\], \\left,
-  "= \\boxed{7}", thin spaces and "&" are read through. GSM8K writes units after numbers: a noun
-  ("lip gloss per tub", "beetles/snake", "cm^2") between a number and an operator is dropped ("4
-  houses * 3 gnomes = 12" is 4 * 3 = 12); a word glued to a number is a variable ("3apples",
-  "5x"), except a short unit ("26ml").
+  False when some judged equation is false, True when one or more are judged and all hold, None
+  (abstain) when none is judged. Sides are evaluated exactly (Fraction; no floats, no eval()) by
+  precedence climbing: + - * × / ÷ ^, signs, parentheses, "2(3)", integer powers, decimals,
+  thousands commas, money ($1.50, \\$5), percent (20% = 20/100, "20% of 50"), x or X between
+  numbers ("0.2 x 50"), \\times, \\cdot, \\div, \\frac{a}{b}, \\dfrac, \\tfrac, \\frac12; "$...$",
+  \\[ \\], \\left, "= \\boxed{7}", thin spaces and "&" are read through. GSM8K writes units after
+  numbers: a noun ("lip gloss per tub", "beetles/snake", "cm^2") between a number and an operator
+  is dropped ("4 houses * 3 gnomes = 12" is 4 * 3 = 12); a word glued to a number is a variable
+  ("3apples", "5x"), except a short unit ("26ml").
 
-  An equation holds when its sides are equal exactly, or when one side is a single number with
-  d >= 1 decimals that is the other side rounded half up or cut to d decimals (10/3 = 3.33, 2/3 =
-  0.67, 2/3 = 0.66 hold; 10/3 = 3.4 does not). A whole number must be exact (10/3 = 3 is false: a
-  result off by one is the error to catch), except in a step that speaks of a remainder or of
-  rounding ("100/3 = 33 with 1 remaining": not judged). Some GSM8K habits are other readings, and
-  the equation holds when one does: "%" as a label beside a plain number ("1260 / 3500 * 100 =
-  36%", "1.2 x 100% = 120"), a / b / c as a / (b / c) ("25 / 1/3 = 75"), a run-on chain
-  "7 x 60 = 420 + 23 = 443" (420 against 7 x 60).
+  An equation holds when its sides are equal exactly, or when one side is one number with d >= 1
+  decimals that is the other side rounded half up or cut to d decimals (10/3 = 3.33, 2/3 = 0.67,
+  2/3 = 0.66 hold; 10/3 = 3.4 does not). A whole number must be exact (10/3 = 3 is false: an
+  off-by-one result is the error to catch), except in a step about a remainder or rounding ("100/3
+  = 33 with 1 remaining": not judged). It also holds when a GSM8K habit holds: "%" as a label
+  beside a plain number ("1260 / 3500 * 100 = 36%"), a / b / c as a / (b / c) ("25 / 1/3 = 75"),
+  a run-on chain "7 x 60 = 420 + 23 = 443" (420 against 7 x 60).
 
   Not judged, as not purely numeric or not surely one expression: variables and functions
   ("5x-1=3x+2", "f(2) = 5", letters in LaTeX math), LaTeX commands next to a side (\\sqrt, \\pi,
   \\binom, \\dots, ^\\circ), "*" in LaTeX (a defined operation: "2 * 6 = 2^6 + 6^2"), glued marks
   ("5!", "|-3|", "123_4", "0.\\overline{3}"), ratios and times ("3:4", "0730"), a digit before
   \\frac, two operands side by side ("2 1/2"), words that join a side to more ("at $.50 =", "half
-  of 50 =", "= 5 and 2/3", "= 50 cents"), labels ("Week 2 = 35", "14 hours = 14 * 60"), two
-  different plain numbers ("1 hour = 60 minutes"), division by zero, fractional or huge powers,
-  relations other than "=" (< \\le \\approx \\equiv; "x \\le 3+4 = 7" still judges 3+4 = 7), "mod".
+  of 50 =", "= 5 and 2/3", "= 50 cents"), labels ("Week 2 = 35", "14 hours = 14 * 60"), unequal
+  plain numbers ("1 hour = 60 minutes"), division by zero, fractional or huge powers, "mod",
+  relations other than "=" (< \\le \\approx \\equiv; "x \\le 3+4 = 7" still judges 3+4 = 7).
 
-steps_checked(steps) -> (n_true, n_false, n_none). No torch; grader.equations_hold is the older check.
+steps_checked(steps) -> (n_true, n_false, n_none). No torch. grader.equations_hold: the older check.
   python -c "from stepcheck import check_step; print(check_step('He sold 110 - 60 - 15 = 35 pens'))"
 """
 import re
@@ -142,9 +140,8 @@ _GLUED_UNITS = set("g ml kg mg lb lbs oz km cm mm ft mph hr hrs min mins sec sec
 
 
 def tokenize(text):
-    """[(kind, text)] of the normalized step; kinds as in _TOKEN, plus "unit" (a noun after a
-    number: "houses", "beetles/snake", "cm^2"), "var" (a word in LaTeX math, or one letter in
-    LaTeX text) and "x"/"times" between a unit and a number made "×" ("20 students x $4")."""
+    """[(kind, text)] of the normalized step: _TOKEN's kinds, "unit" (a noun after a number), "var"
+    (a word in LaTeX math, one letter in LaTeX text), "x"/"times" between numbers made "×"."""
     toks = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(normalize(text))]
     in_math, latex = False, any(kind == "math" for kind, _ in toks)
     for k, (kind, tok) in enumerate(toks):
@@ -257,7 +254,7 @@ def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
     parser = _Parser(marked, percent, right_div)
     try:
         value = parser.expr()
-    except (ValueError, ZeroDivisionError, IndexError):
+    except (ValueError, ZeroDivisionError, RecursionError):  # RecursionError: "((((...1))))"
         return None
     return value if parser.toks[parser.i][0] is None else None
 
@@ -439,7 +436,10 @@ def equations(text):
 def check_step(text):
     """False if an exactly evaluable equation of the step is false, True if at least one is
     judged and all judged ones hold, None when none is judged (see the module docstring)."""
-    verdicts = [v for _, _, v in equations(text) if v is not None]
+    try:
+        verdicts = [v for _, _, v in equations(text) if v is not None]
+    except RecursionError:  # \frac nested hundreds deep: no real step
+        return None
     return all(verdicts) if verdicts else None
 
 

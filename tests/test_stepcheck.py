@@ -3,6 +3,7 @@ agreement with grader.equations_hold on the built-in task's steps."""
 import argparse
 import itertools
 import os
+import random
 import re
 import sys
 from fractions import Fraction
@@ -152,6 +153,18 @@ def test_evaluate_is_exact():
     assert evaluate(tokenize("20% * 50")) == 10
     assert evaluate(tokenize("5 / 0")) is None
     assert evaluate(tokenize("2 3")) is None  # two numbers side by side
+
+
+def test_never_raises():
+    """Deep nesting and random math-like text give a verdict, never an exception."""
+    assert check_step("(" * 3000 + "1" + ")" * 3000 + " = 1") is None
+    assert check_step("\\frac{" * 1500 + "1" + "}{2}" * 1500 + " = 1") is None
+    assert check_step("2^2^2^2^2^2 = 4") is None  # a huge power is not judged
+    rng = random.Random(0)
+    pieces = list("0123456789+-*/^=()%$.,: xX{}[]!_|<>&~") + ["\\frac", "\\cdot", "\\boxed", "\\[",
+                                                            "\\]", "\\text{ cm}", "of ", "per ", "apples "]
+    for _ in range(3000):
+        check_step("".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))))
 
 
 def test_steps_checked_counts():
