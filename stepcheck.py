@@ -96,8 +96,7 @@ def normalize(text):
     """The step rewritten for the tokenizer. In LaTeX text math delimiters become "\\ue002", money
     "\\ue001", "*" a defined operation, a comma between digits a list ("(28,365) = 1": a gcd)."""
     latex = bool(_LATEX.search(text))
-    if latex:
-        text = _MATH.sub("\ue002", text.replace("\\$", "\ue001"))
+    text = _MATH.sub("\ue002", text.replace("\\$", "\ue001")) if latex else text
     text = _expand_fracs(_TEXT.sub(lambda m: " " + m.group(1), text))  # "5\text{ cm}^2": 5 cm^2
     for pattern, repl in _SUBS:
         text = pattern.sub(repl, text)
@@ -136,7 +135,7 @@ _NOT_UNIT = _SCALE | _JOIN_ALWAYS | set(
     " because than as more less left remaining equals gives makes of already still now"
     " only just all up down away out back".split())
 # glued to a number a word is a variable ("5x"), except these units ("26ml", "5lbs")
-_GLUED_UNITS = set("g ml kg mg lb lbs oz km cm mm ft mph hr hrs min mins sec secs pm am st nd rd th".split())
+_GLUED_UNITS = set("ml kg mg lb lbs oz km cm mm ft mph hr hrs min mins sec secs pm am st nd rd th".split())
 
 
 def tokenize(text):
@@ -246,11 +245,9 @@ class _Parser:
 def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
     """Exact value (Fraction) of a side's tokens, or None. A "(" touching a number or ")" is an
     implicit product; with a space between, operands side by side ("2 (3)", "2 1/2") are not read."""
-    marked, prev = [], None
-    for kind, tok in tokens:
-        if kind not in _BLANK:
-            marked.append(("glued_lp" if kind == "lp" and prev in ("num", "rp", "pct") else kind, tok))
-        prev = kind
+    kinds = [None] + [kind for kind, _ in tokens]
+    marked = [("glued_lp" if kind == "lp" and prev in ("num", "rp", "pct") else kind, tok)
+              for prev, (kind, tok) in zip(kinds, tokens) if kind not in _BLANK]
     parser = _Parser(marked, percent, right_div)
     try:
         value = parser.expr()
@@ -360,7 +357,11 @@ def _outer_ok(toks, edge, step, side):
     if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and (
             nxt[0] in ("num", "pct", "rp") or nxt[1] in _SCALE):
         return False
-    return not (_is_literal(side) and real[0] in ("word", "unit"))
+    j = k  # words between the side and an operator: "25 kids + his 1 teacher + 1 himself ="
+    for _ in range(MAX_UNIT_WORDS):
+        j = _real_at(toks, j - 1, -1) if _tok(toks, j)[0] in ("word", "unit") else j
+    op = _tok(toks, j)[0] == "op" and _tok(toks, j + 1)[0] not in ("word", "unit")  # not "12-gallon"
+    return not (_is_literal(side) and real[0] in ("word", "unit") or op)
 
 # ----------------------------------------------------------------------------- judging an equation
 
@@ -445,6 +446,5 @@ def check_step(text):
 
 def steps_checked(steps):
     """(n_true, n_false, n_none): how many of the step texts check_step finds True, False, None."""
-    verdicts = [check_step(s) for s in steps]
-    return verdicts.count(True), verdicts.count(False), verdicts.count(None)
+    return tuple(map([check_step(s) for s in steps].count, (True, False, None)))
 

@@ -80,7 +80,10 @@ ROWS = [
     ("Each robot costs $8.75, so 7 robots * $8.75 per robot = $61.25 in total.", T),
     ("Each robot costs $8.75, so 7 robots * $8.75 per robot = $62.25 in total.", F),
     ("She needs 30 ml / 2 grams = 15 ml/g of water.", T),
-    ("Altogether 200g + 100g + 100g = 400g of flour.", T),
+    ("Altogether 200ml + 100ml + 100ml = 400ml of milk.", T),
+    ("Then 2g + 80 - 4g = 70 grams.", N),  # g is a variable here
+    ("He invites 25 classmates + his 1 teacher + 1 himself = 27 people.", N),
+    ("An 8-person cake needs 2 x 2 = 4 eggs.", T),
     ("She has 55 – 27 = €28 left.", T),
     ("He averaged 30 points because 150 divided by 5 equals 30.", T),
     ("The dough is 12 times 12 equals 145 square inches.", F),
