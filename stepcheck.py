@@ -314,9 +314,8 @@ def _right_side(toks, i):
     start, parts = i + 1, []
     while True:
         end = _arith_edge(toks, start, 1)
-        texts = [t for _, t in toks[start:end]]
-        cut = _OF in texts
-        end = start + texts.index(_OF) if cut else end
+        cut = next((start + j for j, (_, t) in enumerate(toks[start:end]) if t == _OF), None)
+        end = cut or end
         real = _real(toks[start:end])
         if not real or real[-1][0] == "op" or (not parts and real[0][1] in "*×/^"):
             return None
@@ -345,13 +344,14 @@ def _outer_ok(toks, edge, step, side):
         if near[0] in ("word", "var") or near[0] == "other" and near[1] not in _END_MARKS:
             return False
     k = _real_at(toks, edge + step, step)
-    real, nxt = _tok(toks, k), _tok(toks, _real_at(toks, (k or 0) + step, step))
-    if k is None or _tok(toks, _real_at(toks, edge + step, step, ("sp", "dollar")))[0] == "math":
-        return True  # a math delimiter ends the expression: no word beyond it joins
+    n = _real_at(toks, (k or 0) + step, step)
+    real, nxt = _tok(toks, k), _tok(toks, n)
     if real[0] == "var" or _command(real) or real[1] in _SCALE or real == ("other", ":") and nxt[0] == "num":
         return False  # "$7,980 : $420 = 19"
+    if _tok(toks, _real_at(toks, _real_at(toks, edge, -step) + step, step, ("sp", "dollar")))[0] == "math":
+        return real[1] not in _JOIN_ALWAYS  # a math delimiter ends the side: "$2^{10} = 1024$ and $"
     if step > 0:
-        mixed = real[1] == "and" and nxt[0] == "num" and _tok(toks, _real_at(toks, k + 1, 1) + 1)[1] == "/"
+        mixed = real[1] == "and" and (nxt[0] == "lp" or nxt[0] == "num" and _tok(toks, n + 1)[1] == "/")
         joins = real[1] == "of" or real[1] in _JOIN_ALWAYS and real[1] != "per"  # "= $0.2 per minute"
         return not (mixed or joins and nxt[0] in ("num", "lp"))
     if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and (
