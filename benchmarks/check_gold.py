@@ -10,8 +10,9 @@ synth.convert_math, the solution is split into steps on "\\n\\n", and the script
 Corruption (GSM8K only): in each solution with a calculator annotation whose result is written
 right after it ("48/2 = <<48/2=24>>24 clips"), one such result (picked by a sha256 of the record's
 index) is made wrong in the text, +1 on its integer part (24 -> 25, 0.2 -> 1.2); the share of
-corrupted solutions that each checker rejects (some step False), and for the new checker the
-share where the corrupted step abstains (None) or is judged True.
+corrupted solutions that each checker rejects (some step False), how many of the new checker's
+rejections have the corrupted step itself False, and how many of the others have it None
+(abstains) or True.
 --show N prints N rejected gold steps per file and N missed corruptions.
 
   python benchmarks/check_gold.py --gsm8k gsm8k_train.jsonl --math math_test.jsonl --show 10
