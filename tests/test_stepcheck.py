@@ -2,9 +2,11 @@
 agreement with grader.equations_hold on the built-in task's steps."""
 import argparse
 import itertools
+import json
 import os
 import random
 import re
+import subprocess
 import sys
 from fractions import Fraction
 
@@ -216,3 +218,23 @@ def test_agrees_with_old_checker_on_integer_equations():
         for form in ("{a}{op}{b}={c}", "{a} {op} {b} = {c}", "{n}: {a}{op}{b}={c}. The answer is \\boxed{{{c}}}."):
             text = form.format(a=a, op=op, b=b, c=int(true) + delta, n=names[a % len(names)])
             assert check_step(text) is equations_hold(text), text
+
+
+# ----------------------------------------------------------------------------- benchmarks/check_gold.py
+
+
+def test_check_gold_end_to_end(tmp_path):
+    """The measurement script on tiny hand-written files: one GSM8K gold with a false equation,
+    and the corruption of each calculator result written right after its annotation caught."""
+    gsm = [{"question": "q1", "answer": "She buys 3 x 4 = <<3*4=12>>12 pens.\nThen 12 + 5 = <<12+5=17>>17.\n#### 17"},
+           {"question": "q2", "answer": "He has 10 / 4 = <<10/4=2.5>>2.5 cups.\n#### 2.5"},
+           {"question": "q3", "answer": "It is 6 * 7 = <<6*7=42>>40 days.\n#### 40"}]
+    math = [{"problem": "p", "solution": "We have $2^3 = 8$, so $x = \\boxed{8}$."}]
+    for name, recs in (("g.jsonl", gsm), ("m.jsonl", math)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in recs))
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "check_gold.py")
+    out = subprocess.run([sys.executable, script, "--gsm8k", str(tmp_path / "g.jsonl"), "--math",
+                          str(tmp_path / "m.jsonl"), "--show", "5"], capture_output=True, text=True, check=True).stdout
+    assert "accepted: new 66.67% (1 rejected)" in out and "gold rejected: It is 6 * 7 = 40 days." in out
+    assert "2 solutions (1 without a written result) | rejected: new 100.00% (2;" in out  # q3 writes 40, not 42
+    assert "math gold" in out and "accepted: new 100.00% (0 rejected)" in out
