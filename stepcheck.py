@@ -23,12 +23,11 @@ check_step(text) -> True | False | None
 
   Not judged, as not purely numeric or not surely one expression: variables and functions
   ("5x-1=3x+2", "f(2) = 5", letters in LaTeX math), LaTeX commands next to a side (\\sqrt, \\pi,
-  \\binom, \\dots, ^\\circ), "*" in LaTeX (a defined operation: "2 * 6 = 2^6 + 6^2"), glued marks
-  ("5!", "|-3|", "123_4", "0.\\overline{3}"), ratios and times ("3:4", "0730"), a digit before
-  \\frac, two operands side by side ("2 1/2"), words that join a side to more ("at $.50 =", "half
-  of 50 =", "= 5 and 2/3", "= 50 cents"), labels ("Week 2 = 35", "14 hours = 14 * 60"), unequal
-  plain numbers ("1 hour = 60 minutes"), division by zero, fractional or huge powers, "mod",
-  relations other than "=" (< \\le \\approx \\equiv; "x \\le 3+4 = 7" still judges 3+4 = 7).
+  \\binom, \\dots, ^\\circ), "*" in LaTeX math (a defined operation: "2 * 6 = 2^6 + 6^2"), glued marks
+  ("5!", "|-3|", "123_4", "0.\\overline{3}"), ratios and times ("3:4", "0730"), a digit before \\frac,
+  operands side by side ("2 1/2"), joining words ("at $.50 =", "half of 50 =", "= 5 and 2/3", "= 50
+  cents"), labels ("Week 2 = 35"), unequal plain numbers ("1 hour = 60 minutes"), division by zero,
+  huge or fractional powers, "mod", < \\le \\approx \\equiv ("x \\le 3+4 = 7" judges 3+4 = 7 only).
 
 steps_checked(steps) -> (n_true, n_false, n_none). No torch. grader.equations_hold: the older check.
   python -c "from stepcheck import check_step; print(check_step('He sold 110 - 60 - 15 = 35 pens'))"
@@ -94,15 +93,14 @@ def _expand_fracs(text):
 
 def normalize(text):
     """The step rewritten for the tokenizer. In LaTeX text math delimiters become "\\ue002", money
-    "\\ue001", "*" a defined operation, a comma between digits a list ("(28,365) = 1": a gcd)."""
+    "\\ue001", a comma between digits a list ("(28,365) = 1": a gcd; "\\$1,250" stays money)."""
     latex = bool(_LATEX.search(text))
     text = _MATH.sub("\ue002", text.replace("\\$", "\ue001")) if latex else text
     text = _expand_fracs(_TEXT.sub(lambda m: " " + m.group(1), text))  # "5\text{ cm}^2": 5 cm^2
     for pattern, repl in _SUBS:
         text = pattern.sub(repl, text)
     if latex:
-        text = re.sub(r"(\ue001?)(\d+(?:,\d+)+)", lambda m: m[0] if m[1] else m[2].replace(",", ", "),
-                      text.replace("*", " \\ast "))
+        text = re.sub(r"(\ue001?)(\d+(?:,\d+)+)", lambda m: m[0] if m[1] else m[2].replace(",", ", "), text)
     return text.replace("{", "(").replace("}", ")")
 
 # ----------------------------------------------------------------------------- tokens
@@ -145,7 +143,7 @@ def tokenize(text):
     in_math, latex = False, any(kind == "math" for kind, _ in toks)
     for k, (kind, tok) in enumerate(toks):
         before, after = _tok(toks, k - 1), _tok(toks, k + 1)
-        prv, nxt = (_tok(toks, _real_at(toks, k + d, d, ("sp",))) for d in (-1, 1))
+        prv, nxt = (_tok(toks, _real_at(toks, k + d, d)) for d in (-1, 1))
         per = tok == "/" and (prv[0] in ("word", "unit", "num", "rp") and _unit_word(nxt)
                               or before[0] == "unit" and after[0] == "word")  # "$5 / hour", "ml/g"
         in_math ^= kind == "math"
@@ -153,12 +151,13 @@ def tokenize(text):
             toks[k] = ("unit", tok)  # per, not a division; "bee-eaters" is one word
         elif before[0] == "unit" and (tok == "^" or before[1] == "^" and kind == "num"):
             toks[k] = ("unit", tok)  # "cm^2"
+        elif in_math and tok == "*":
+            toks[k] = ("word", "\\ast")  # a defined operation: "$2 * 6 = 2^6 + 6^2$"
         elif kind != "word" or tok.startswith("\\"):
             continue
         elif in_math or latex and len(tok) == 1 and tok not in "aAI":
             toks[k] = ("var", tok)
-        elif tok in ("x", "X", "times") and _tok(toks, _real_at(toks, k + 1, 1))[0] in ("num", "lp") \
-                and _tok(toks, _real_at(toks, k - 1, -1))[0] in ("num", "unit", "pct", "rp"):
+        elif tok in ("x", "X", "times") and nxt[0] in ("num", "lp") and prv[0] in ("num", "unit", "pct", "rp"):
             toks[k] = ("op", "×")
         elif _unit_word((kind, tok)) and before[0] not in ("num", "rp") or before[0] == "num" and tok in _GLUED_UNITS:
             toks[k] = ("unit", tok)
@@ -182,8 +181,7 @@ def _real_at(toks, k, step, blank=_BLANK):
     return k if 0 <= k < len(toks) else None
 
 
-def _real(run):
-    """run without spaces, "$" and math delimiters."""
+def _real(run):  # run without spaces, "$" and math delimiters
     return [t for t in run if t[0] not in _BLANK]
 
 # ----------------------------------------------------------------------------- exact evaluation
@@ -227,7 +225,7 @@ class _Parser:
         self.i += 1
         if (kind, tok) in (("op", "-"), ("op", "+")):
             return -self.expr(3) if tok == "-" else self.expr(3)  # a sign binds below "^"
-        if kind == "num" and not re.match(r"0\d", tok):  # "0730" is a time or a code
+        if kind == "num" and not re.fullmatch(r"0\d{3}", tok):  # "0730" is a time or a code
             value = Fraction(tok.replace(",", ""))
         elif kind in ("lp", "glued_lp"):
             value = self.expr()
@@ -255,7 +253,7 @@ def evaluate(tokens, percent=Fraction(1, 100), right_div=False):
         return None
     return value if parser.toks[parser.i][0] is None else None
 
-# ----------------------------------------------------------------------------- the two sides
+# ----------------------------------------------------------------------------- equations
 
 
 def _arith_edge(toks, k, step):
@@ -301,7 +299,9 @@ def _left_side(toks, i):
         if units == start:  # "-3 + 5 =" is unary; "hours * 3 =", "10i +10 =" miss an operand
             prev = _tok(toks, _real_at(toks, start - 1, -1))
             operand = prev[0] in ("num", "rp", "pct", "unit", "var") or _command(prev)
-            return (parts, start) if unary and not operand else None
+            if prev[0] is None and not unary:  # "*87+15=12" opens the step: a stray operator
+                parts.remove(real[0])
+            return (parts, start) if (unary or prev[0] is None) and not operand else None
         before = _real(toks[_arith_edge(toks, units, -1):units])
         if not before or before[-1][0] not in ("num", "pct", "rp"):
             return None  # "60 - Losses - 2": the words are an operand, not a unit
@@ -314,8 +314,11 @@ def _right_side(toks, i):
     start, parts = i + 1, []
     while True:
         end = _arith_edge(toks, start, 1)
+        stray = _tok(toks, _real_at(toks, end, 1))[1] in (None, ".")  # "= 24*." ends: a stray operator
         cut = next((start + j for j, (_, t) in enumerate(toks[start:end]) if t == _OF), None)
         end = cut or end
+        while stray and end > start and toks[end - 1][0] in ("sp", "op"):
+            end -= 1
         real = _real(toks[start:end])
         if not real or real[-1][0] == "op" or (not parts and real[0][1] in "*×/^"):
             return None
@@ -339,7 +342,7 @@ def _outer_ok(toks, edge, step, side):
     ("at $.50", "1/2 of 50 =", "= 5 and 2/3", "= 50 cents"), a word before one number ("Week 2")."""
     near, beyond = _tok(toks, edge + step), _tok(toks, edge + 2 * step)[0]
     if toks[edge][0] not in ("sp", "math") and near[0] is not None:
-        if near[1] == "." and beyond not in (None, "sp", "math") or near[1] in ":," and beyond == "num":
+        if near[1] == "." and _command(_tok(toks, edge + 2 * step)) or near[1] in ":," and beyond == "num":
             return False
         if near[0] in ("word", "var") or near[0] == "other" and near[1] not in _END_MARKS:
             return False
@@ -362,9 +365,6 @@ def _outer_ok(toks, edge, step, side):
         j = _real_at(toks, j - 1, -1) if _tok(toks, j)[0] in ("word", "unit") else j
     op = _tok(toks, j)[0] == "op" and _tok(toks, j + 1)[0] not in ("word", "unit")  # not "12-gallon"
     return not (_is_literal(side) and real[0] in ("word", "unit") or op)
-
-# ----------------------------------------------------------------------------- judging an equation
-
 
 def _is_literal(side):
     """One written number, with an optional sign, "$" or "%" ("(7)": "= \\boxed{7}")."""

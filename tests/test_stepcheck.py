@@ -208,6 +208,22 @@ def test_builtin_gold_true_and_wrong_result_false(seed):
             assert check_step(bad) is False and not equations_hold(bad), bad
 
 
+# garbled built-in steps, as a small model writes them: (text, old verdict, new verdict)
+GARBLED = [
+    ("*87+15=12", F, F), ("69-5=24*", F, F), ("12-5=8.The answer is \\boxed{7}.", F, F),
+    ("14*3=4. The answer is \\b7oxe{42}.", F, F), ("14+18=3.. The answer is \\boxed{32}.", F, F),
+    ("9+16=25.1 The answer is \\boxed{25}.", F, F), (".6*2=76", T, F),  # the old regex skips a decimal
+    ("3+9=12.0 The answer is \\boxed{12}.", F, T),  # the old regex reads 1 out of 12.0
+    ("5*3=3*5", F, T), ("5-1/1=4", F, T),  # several terms
+    ("31 5*3=93", F, N), ("21x-18=3", F, N), ("7/0=36", F, N),  # side by side, a variable, a zero divisor
+]
+
+
+@pytest.mark.parametrize("text,old,new", GARBLED)
+def test_garbled_steps_against_old_checker(text, old, new):
+    assert equations_hold(text) is old and check_step(text) is new
+
+
 def test_agrees_with_old_checker_on_integer_equations():
     """Where equations_hold says False, False; where it says True on an equation, True."""
     names = list(NAMES)
