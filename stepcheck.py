@@ -6,12 +6,12 @@ check_step(text) -> True | False | None
   False when some judged equation is false, True when one or more are judged and all hold, None
   (abstain) when none is judged. Sides are evaluated exactly (Fraction; no floats, no eval()) by
   precedence climbing: + - * × / ÷ ^, signs, parentheses, "2(3)", integer powers, decimals,
-  thousands commas, money ($1.50, \\$5), percent (20% = 20/100, "20% of 50"), x or X between
-  numbers ("0.2 x 50"), \\times, \\cdot, \\div, \\frac{a}{b}, \\dfrac, \\tfrac, \\frac12; "$...$",
-  \\[ \\], \\left, "= \\boxed{7}", thin spaces and "&" are read through. GSM8K writes units after
-  numbers: a noun ("lip gloss per tub", "beetles/snake", "cm^2") between a number and an operator
-  is dropped ("4 houses * 3 gnomes = 12" is 4 * 3 = 12); a word glued to a number is a variable
-  ("3apples", "5x"), except a short unit ("26ml").
+  thousands commas, money ($1.50, \\$5), percent (20% = 20/100, "20% of 50", "20 percent"), x, X or
+  times between numbers ("0.2 x 50"), "divided by ... equals", \\times, \\cdot, \\div, \\frac{a}{b},
+  \\dfrac, \\tfrac, \\frac12; "$...$", \\[ \\], \\left, "= \\boxed{7}", thin spaces and "&" are read
+  through. GSM8K writes units after numbers: a noun ("lip gloss per tub", "beetles/snake", "cm^2")
+  between a number and an operator is dropped ("4 houses * 3 gnomes = 12" is 4 * 3 = 12); a word
+  glued to a number is a variable ("3apples", "5x"), except a short unit ("26ml").
 
   An equation holds when its sides are equal exactly, or when one side is one number with d >= 1
   decimals that is the other side rounded half up or cut to d decimals (10/3 = 3.33, 2/3 = 0.67,
@@ -25,9 +25,9 @@ check_step(text) -> True | False | None
   ("5x-1=3x+2", "f(2) = 5", letters in LaTeX math), LaTeX commands next to a side (\\sqrt, \\pi,
   \\binom, \\dots, ^\\circ), "*" in LaTeX math (a defined operation: "2 * 6 = 2^6 + 6^2"), glued marks
   ("5!", "|-3|", "123_4", "0.\\overline{3}"), ratios and times ("3:4", "0730"), a digit before \\frac,
-  operands side by side ("2 1/2"), joining words ("at $.50 =", "half of 50 =", "= 5 and 2/3", "= 50
-  cents"), labels ("Week 2 = 35"), unequal plain numbers ("1 hour = 60 minutes"), division by zero,
-  huge or fractional powers, "mod", < \\le \\approx \\equiv ("x \\le 3+4 = 7" judges 3+4 = 7 only).
+  operands side by side ("2 1/2"), joining words ("5 plus 3 =", "half of 50 =", "= 5 and 2/3", "= 50
+  cents"), labels ("Week 2 = 35", "at $.50 ="), unequal plain numbers ("1 hour = 60 minutes"), division
+  by zero, huge or fractional powers, "mod", < \\le \\approx \\equiv ("x \\le 3+4 = 7" judges 3+4 = 7 only).
 
 steps_checked(steps) -> (n_true, n_false, n_none). No torch. grader.equations_hold: the older check.
   python -c "from stepcheck import check_step; print(check_step('He sold 110 - 60 - 15 = 35 pens'))"
@@ -119,8 +119,8 @@ _END_MARKS = {",", ".", ";", ":", "?", '"'}  # may touch a side: "=10.", "Ann:7+
 # LaTeX commands next to a side that leave it a whole expression (not "\sqrt[3]{8} = 2")
 _CONNECTORS = set(r"\Rightarrow \implies \therefore \iff \Longrightarrow \rightarrow \to \text"
                   r" \Leftrightarrow \quad \qquad \end \begin \hline \newline".split())
-# a word next to a side that makes it part of more than we read ("bulbs at $.50 =")
-_JOIN_ALWAYS = set(r"x X times plus minus divided multiplied over at per mod modulo \pmod \mod"
+# a word next to a side that makes it part of more than we read ("5 plus 3 =", "\dots + 9 =")
+_JOIN_ALWAYS = set(r"x X times plus minus divided multiplied over mod modulo \pmod \mod"
                    r" \bmod \dots \cdots \ldots \dotsm \dotsb \dotsc".split())
 _JOIN_AFTER_NUMBER = {"of", "by", "and"}  # "1/2 of 50 =", "1 and 1/4 =", not "a total of 4+2 ="
 # scale words: never a unit, and a result followed by one is not judged ("= 50 cents")
@@ -131,7 +131,8 @@ _SCALE = set("cents cent percent percentage dozen dozens hundred hundreds thousa
 _NOT_UNIT = _SCALE | _JOIN_ALWAYS | set(
     "and or is are was were be has have had so then which that the a an to for in on with from if"
     " because than as more less left remaining equals gives makes of already still now"
-    " only just all up down away out back".split())
+    " only just all up down away out back at per".split())
+_UNIT_GLUE = set("of per on in for to with from at a an the".split())  # "tubes of lip gloss per tub"
 # glued to a number a word is a variable ("5x"), except these units ("26ml", "5lbs")
 _GLUED_UNITS = set("ml kg mg lb lbs oz km cm mm ft mph hr hrs min mins sec secs pm am st nd rd th".split())
 
@@ -266,16 +267,14 @@ def _arith_edge(toks, k, step):
 def _unit_edge(toks, k, step):
     """Like _arith_edge for a run of unit words ("houses", "lip gloss per tub", "beetles/snake")
     that starts with a unit next to the number; k itself when there is none or it is too long."""
-    m, words, last, seen = k, 0, k, []
-    while 0 <= m + min(step, 0) < len(toks) and (toks[m + min(step, 0)][0] in ("unit", "sp") or
-                                                 toks[m + min(step, 0)] in (("word", "of"), ("word", "per"))):
-        tok = toks[m + min(step, 0)]
-        if tok[0] != "sp":
-            words, last = words + (tok[0] == "unit"), m + step
-            seen.append(tok)
-        m += step
+    seen, last, j = [], k, k + min(step, 0)
+    while 0 <= j < len(toks) and (toks[j][0] in ("unit", "sp") or toks[j][1] in _UNIT_GLUE):
+        if toks[j][0] != "sp":
+            seen, last = seen + [toks[j]], j + max(step, 0)
+        j += step
     first = seen[-1 if step < 0 else 0] if seen else (None, None)  # the word next to the number
-    return last if 0 < words <= MAX_UNIT_WORDS and first[1] != "of" else k
+    words = sum(kind == "unit" for kind, _ in seen)
+    return last if 0 < words <= MAX_UNIT_WORDS and (first[0] == "unit" or first[1] == "per") else k
 
 
 def _left_side(toks, i):
@@ -339,7 +338,7 @@ def _outer_ok(toks, edge, step, side):
     """Whether nothing beyond the side's outer token `edge` (step -1: a left side) makes it part
     of more: a glued word, variable or mark ("5x-1", "5!", "a_1", "3.\\overline{3}", "3:4",
     "16,0000"), a variable or command next to it ("f (2)", "\\sqrt[3]{8} = 2"), a joining word
-    ("at $.50", "1/2 of 50 =", "= 5 and 2/3", "= 50 cents"), a word before one number ("Week 2")."""
+    ("1/2 of 50 =", "= 5 and 2/3", "= 50 cents"), a word before one number ("Week 2", "at $.50")."""
     near, beyond = _tok(toks, edge + step), _tok(toks, edge + 2 * step)[0]
     if toks[edge][0] not in ("sp", "math") and near[0] is not None:
         if near[1] == "." and _command(_tok(toks, edge + 2 * step)) or near[1] in ":," and beyond == "num":
@@ -349,13 +348,14 @@ def _outer_ok(toks, edge, step, side):
     k = _real_at(toks, edge + step, step)
     n = _real_at(toks, (k or 0) + step, step)
     real, nxt = _tok(toks, k), _tok(toks, n)
-    if real[0] == "var" or _command(real) or real[1] in _SCALE or real == ("other", ":") and nxt[0] == "num":
-        return False  # "$7,980 : $420 = 19"
+    if real[0] == "var" or _command(real) or real[1] in _SCALE or real == ("other", ":") and nxt[0] == "num" \
+            and _tok(toks, k + step)[0] == "sp":
+        return False  # "$7,980 : $420 = 19", not "by 2: 12 * 2 = 24"
     if _tok(toks, _real_at(toks, _real_at(toks, edge, -step) + step, step, ("sp", "dollar")))[0] == "math":
         return real[1] not in _JOIN_ALWAYS  # a math delimiter ends the side: "$2^{10} = 1024$ and $"
     if step > 0:
         mixed = real[1] == "and" and (nxt[0] == "lp" or nxt[0] == "num" and _tok(toks, n + 1)[1] == "/")
-        joins = real[1] == "of" or real[1] in _JOIN_ALWAYS and real[1] != "per"  # "= $0.2 per minute"
+        joins = real[1] == "of" or real[1] in _JOIN_ALWAYS
         return not (mixed or joins and nxt[0] in ("num", "lp"))
     if real[1] in _JOIN_ALWAYS or real[1] in _JOIN_AFTER_NUMBER and (
             nxt[0] in ("num", "pct", "rp") or nxt[1] in _SCALE):
@@ -400,7 +400,7 @@ def _holds(lside, rside, run_on=False, whole=False):
     """True / False for two sides, None when one is not read. True when a reading holds: "%"
     (_percents), a / b / c as (a / b) / c or a / (b / c), exact or rounded (_rounds_to); run_on
     (another "=" follows): also the left side against the first number on the right. whole: the
-    step speaks of a remainder or rounding, so a side that is not whole is not judged."""
+    step speaks of a remainder or rounding: a whole side against one that is not is not judged."""
     a, b = evaluate(lside), evaluate(rside)
     if a is None or b is None:
         return None
@@ -412,7 +412,7 @@ def _holds(lside, rside, run_on=False, whole=False):
             return True
     if _is_literal(lside) and _is_literal(rside):
         return None  # "1 hour = 60 minutes", "12 inches = 1 foot": a unit conversion
-    if whole and (a.denominator != 1 or b.denominator != 1):
+    if whole and (a.denominator == 1) != (b.denominator == 1):
         return None  # "500 / 13 = 13 * 38 + 6"
     return False
 

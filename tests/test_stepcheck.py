@@ -91,6 +91,12 @@ ROWS = [
     ("The dough is 12 times 12 equals 145 square inches.", F),
     ("Since 4/7 is equal to $24, then 1/7 is $24/4 = $6.", T),
     ("The budget is 16 + 12 = $28 million.", T),
+    ("Multiply the carrots by 2: 12 * 2 = 24 onions.", T),
+    ("The green car can travel at 8*80=640 mph.", T),
+    ("They have 36 books belonging to Al + 9 books belonging to Stu = 45 books.", T),
+    ("They have 36 books belonging to Al + 9 books belonging to Stu = 46 books.", F),
+    ("It takes 768 / 50 = 15.36 minutes, which rounds down to 15.", T),
+    ("It takes 768 / 50 = 16.36 minutes, which rounds down to 16.", F),
     ("Eric has 4 + Chad has 6 = 10 stars.", N),
     # rounding: a written decimal may round or cut the exact value; an integer must be exact
     ("Each glass gets 10/3 = 3.33 liters.", T),
