@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.sh: it parses, its --dry-run lists exactly the commands of the README's GPU
+"""benchmarks/gpu_check.sh: it parses, its --dry-run lists exactly the commands of docs/gpu.md's GPU
 recipe, its CPU mode starts the stages and skips the CUDA-only rows with a message, and a failing stage
 fails it."""
 import os
@@ -10,13 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 
-def test_dry_run_commands_are_the_readme_gpu_recipe():
+def test_dry_run_commands_are_the_docs_gpu_recipe():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
     lines = subprocess.run(["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True, check=True,
                            cwd=ROOT).stdout.splitlines()
     assert lines[0] == "W=runs/gpu_check"
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## GPU recipe"):]
+    doc = (ROOT / "docs" / "gpu.md").read_text()
+    section = doc[doc.index("## GPU recipe"):]
     first_block = re.search(r"```bash\n(.*?)```", section, re.S).group(1).splitlines()
     assert first_block == lines[1:]
     # the table of a real GPU run, each stage that ran marked pass
