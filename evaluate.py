@@ -236,7 +236,7 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
            "--data", str(blind), "--out", str(trees), "--ppm", ppm_dir, "--no-gold", "--rollouts", str(rollouts),
            "--children", str(args.mcts_children), "--max-depth", str(args.max_depth), "--temperature", str(args.temperature),
            "--max-step-tokens", str(args.max_step_tokens), "--seed", str(seed), "--backend", args.backend,
-           "--batch-size", str(args.batch_size), "--step-delim", args.step_delim, "--force"] + shlex.split(args.mcts_args)
+           "--step-delim", args.step_delim, "--force"] + shlex.split(args.mcts_args)
     print0(" ".join(shlex.quote(c) for c in cmd))
     if subprocess.run(cmd).returncode:
         raise SystemExit(f"--methods mcts: mcts.py failed (its message is above); command: {shlex.join(cmd)}")

@@ -324,7 +324,7 @@ class Search:
 
 
 # flags that change how a run is executed, not which trees it finds: left out of each record's config
-RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "batch_size", "backend", "limit"}
+RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "backend", "limit"}
 
 
 # ----------------------------------------------------------------------------- run
@@ -337,8 +337,7 @@ def get_parser():
     a("--data", help="problems JSONL (project, GSM8K or MATH records)")
     a("--out", help="trees JSONL to write (resumed when it exists)")
     a("--backend", default="hf", choices=["hf", "vllm"], help="generation backend (vllm: prefix caching on, GPU)")
-    a("--batch-size", type=positive_int, default=256, help="HF backend: rows per generation batch")
-    a("--window", type=positive_int, default=64, help="trees searched in lock-step (a finished one is replaced at once)")
+    a("--window", type=positive_int, default=64, help="trees in lock-step (HF: window x children rows per batch)")
     a("--leaves-per-tick", type=positive_int, default=1, help="rollouts in flight per tree per tick, spread by virtual loss")
     a("--limit", type=nonneg_int, default=0, help="search only the first N problems (0: all)")
     a("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it, the id and the node)")
@@ -397,7 +396,8 @@ def load_search(args, torchrun, local):
                 os.environ["CUDA_VISIBLE_DEVICES"] = vis.split(",")[local] if vis else str(local)
             # a vLLM rollout policy shares the GPU with the policy: each engine reserves half
             return make_backend("vllm", path, seed=args.seed, gpu_memory=0.45 if args.rollout_model else 0.9)
-        return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=args.batch_size)
+        rows = args.window * args.children * args.leaves_per_tick
+        return HFBackend(path, *pick_device(local, announce=path == args.policy), batch_size=rows)
     return Search(backend(args.policy), args, load_ppm(args.ppm) if args.ppm else None,
                   backend(args.rollout_model) if args.rollout_model else None)
 

@@ -138,7 +138,7 @@ IMAGINE = ["imagine", "--model", "{d}/policy", "--seed-file", "{d}/problems.json
 FLAGS = [
     ("mcts", MCTS + ["--rollouts", "0"], "--rollouts"),
     ("mcts", MCTS + ["--children", "0"], "--children"),
-    ("mcts", MCTS + ["--batch-size", "0"], "--batch-size"),
+    ("mcts", MCTS + ["--leaves-per-tick", "0"], "--leaves-per-tick"),
     ("mcts", MCTS + ["--limit", "-3"], "--limit"),
     ("mcts", MCTS + ["--shard", "abc"], "--shard"),
     ("mcts", MCTS + ["--shard", "2/2"], "--shard"),
@@ -314,8 +314,7 @@ def test_real_bugs_still_show_a_traceback(capsys):
 
 # ----------------------------------------------------------------------------- resume: one output, one setting
 
-SMALL = ["--rollouts", "2", "--children", "2", "--max-depth", "2", "--max-step-tokens", "8", "--batch-size", "8",
-         "--window", "2"]
+SMALL = ["--rollouts", "2", "--children", "2", "--max-depth", "2", "--max-step-tokens", "8", "--window", "2"]
 
 
 @pytest.fixture(scope="module")

@@ -374,8 +374,7 @@ def tiny(tmp_path_factory):
 
 def run_args(tiny, out, *extra):
     return ["--policy", str(tiny / "policy"), "--data", str(tiny / "problems.jsonl"), "--out", str(out),
-            "--rollouts", "3", "--children", "3", "--max-depth", "3", "--max-step-tokens", "10", "--window", "3",
-            "--batch-size", "16", *extra]
+            "--rollouts", "3", "--children", "3", "--max-depth", "3", "--max-step-tokens", "10", "--window", "3", *extra]
 
 
 def test_same_seed_same_trees_and_two_shards_equal_one(tiny, tmp_path):
