@@ -71,6 +71,8 @@ import sys
 import threading
 from functools import lru_cache
 
+from stepcheck import check_step
+
 MAX_ANSWER_CHARS = 1000  # longer "answers" are degenerate generations; refused, not truncated
 MAX_DEPTH = 20  # nesting of {[( ; MATH test golds nest <= 3 deep, parse time grows with it
 MAX_FREE_TEXT_CHARS = 4000  # the free-text fallback reads this much of a completion's end (guessed)
@@ -413,14 +415,23 @@ def correct_equations(text):
     return fixed.replace(f"\\boxed{{{last[0]}}}", f"\\boxed{{{last[1]}}}")
 
 
+def arithmetic_ok(text, builtin=True):
+    """The check of a step's written arithmetic (mcts.py --check-equations, steps_verified): on the built-in
+    tasks the exact reading of their one-equation steps (equations_hold); on real text stepcheck.check_step,
+    which judges what it can evaluate exactly (several terms, decimals, percent, LaTeX fractions) and abstains
+    on the rest (variables, equations to solve): a step passes unless it is judged false."""
+    return equations_hold(text) if builtin else check_step(text) is not False
+
+
 def steps_verified(steps, ops=None):
     """rStar's rule for training data, text analog: every step's written arithmetic holds.
 
     With `ops` known (built-in problems carry it) the path must also write one equation per
     operation: a correct answer through true equations that skipped an operation is a coincidence
-    (e.g. "+3" and "-3" both left out), not a solution.
+    (e.g. "+3" and "-3" both left out), not a solution. Without it (real data) every step passes
+    stepcheck (arithmetic_ok).
     """
-    if not all(equations_hold(s) for s in steps):
+    if not all(arithmetic_ok(s, builtin=ops is not None) for s in steps):
         return False
     return ops is None or sum(len(_EQUATION.findall(s)) for s in steps) == int(ops)
 

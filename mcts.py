@@ -11,8 +11,8 @@ What it does
      and SVPO code); rollouts of one tree in the same tick spread by virtual loss.
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
-     the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog (a step with a false
-     "a op b = c" is dropped); `--adaptive-width` is AlphaLLM's importance-weighted width. A node whose
+     the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog (a step whose written
+     arithmetic is false is dropped: grader.arithmetic_ok); `--adaptive-width` is AlphaLLM's importance-weighted width. A node whose
      children are all terminal is expanded again: its Q tends to 2 p(correct) - 1.
   3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
      or the PPM score with `--no-gold`) and backed up. Open children, by `--leaf-eval`: `none` (rStar)
@@ -59,7 +59,7 @@ from common import (ResumableWriter, check_model_dir, check_not_input, check_out
                     parse_shard, pick_device, positive_int, print0, read_problems, run_main,
                     shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
-from grader import equations_hold, extract_answer
+from grader import arithmetic_ok, extract_answer
 from sandbox import run_code
 from scoring import load_ppm
 from searchtree import Tree, expand, outcome, step_code
@@ -248,8 +248,8 @@ class Search:
         (--check-equations), or None (no check)."""
         if self.cfg.format == "code":
             return self.run_code(jobs, cands)
-        if self.cfg.check_equations:
-            return [[equations_hold(c["text"]) for c in cs] for cs in cands]
+        if self.cfg.check_equations:  # a built-in problem (it carries "ops") is read exactly, real text by stepcheck
+            return [[arithmetic_ok(c["text"], "ops" in t.problem) for c in cs] for (t, _), cs in zip(jobs, cands)]
         return [None] * len(jobs)
 
     def evaluate(self, results):
@@ -356,7 +356,7 @@ def get_parser():
     a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
-    a("--check-equations", action="store_true", help="drop a text step with a false equation a op b = c (as failing code)")
+    a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok)")
     a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false "
       "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
     a("--resample-heat", type=nonneg_float, default=0.5, help="each resample of a node whose samples all failed the "

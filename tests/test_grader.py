@@ -323,3 +323,14 @@ def test_correct_equations_gives_each_false_equation_its_true_result():
     assert correct_equations("-3+5=1") == "-3+5=2"
     assert correct_equations("14*2=28") is None  # nothing false
     assert correct_equations("7/2=3") is None  # no integer result
+
+
+def test_arithmetic_ok_reads_builtin_steps_exactly_and_real_text_with_stepcheck():
+    from grader import arithmetic_ok, steps_verified
+    assert arithmetic_ok("7+3=10") and not arithmetic_ok("7+3=11")  # the built-in reading
+    assert not arithmetic_ok("110 - 60 - 15 = 35")  # read as 60 - 15 = 35 there
+    assert arithmetic_ok("110 - 60 - 15 = 35 eggs", builtin=False) and not arithmetic_ok("110 - 60 - 15 = 36", builtin=False)
+    assert arithmetic_ok("Solve 5x - 1 = 3x + 2 for x.", builtin=False)  # stepcheck abstains: nothing judged false
+    # steps_verified: ops known (built-in) -> exact reading and one equation per operation; else stepcheck
+    assert steps_verified(["4*2 +2 = 10 cookies", "The answer is \\boxed{10}."])
+    assert not steps_verified(["4*2 +2 = 10"], ops=1) and steps_verified(["7+3=10", "10*2=20"], ops=2)

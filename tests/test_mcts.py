@@ -173,6 +173,19 @@ def test_check_equations_drops_steps_with_false_arithmetic():
     assert {"2+3=6", "5*2=12. The answer is \\boxed{10}."} <= {n["step"] for n in plain["nodes"]}
 
 
+def test_check_equations_reads_real_text_with_stepcheck_and_builtin_steps_exactly():
+    """A problem without "ops" (real data) is checked by stepcheck: several terms read whole, a false result
+    still dropped; a built-in problem (with "ops") keeps the exact one-equation reading."""
+    table = {0: [("110 - 60 - 15 = 35 left", .5), ("110 - 60 - 15 = 36 left", .5)],
+             1: [("The answer is \\boxed{35}.", 1.0)]}
+    real, _ = search(table, "--children", "8", "--rollouts", "2", "--check-equations", problems=[problem(answer="35")])
+    assert [n["step"] for n in real["nodes"][1:3]] == ["110 - 60 - 15 = 35 left", "The answer is \\boxed{35}."]
+    assert real["stats"]["correct"] == 1
+    builtin, _ = search(table, "--children", "8", "--rollouts", "2", "--check-equations", "--resample", "0",
+                        problems=[{**problem(answer="35"), "ops": 2}])
+    assert len(builtin["nodes"]) == 1 and builtin["nodes"][0]["dead_end"]  # read as 60 - 15 = 35: both dropped
+
+
 def test_a_node_whose_samples_all_fail_is_resampled_before_it_dead_ends():
     t = searchtree.Tree(problem(answer="5"), "Q" + DELIM)
     bad = [{"text": "2+3=6", "tokens": 3, "logp": 0.0, "finish": "stop"}] * 2
