@@ -3,6 +3,7 @@
 import itertools
 import json
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -51,7 +52,8 @@ def consistent(p, order):
 
 
 def test_imports_no_torch():
-    code = "import sys; sys.path.insert(0, '.'); import reltask, synth; print('torch' in sys.modules)"
+    code = ("import sys; sys.path[:0] = ['.', 'benchmarks']; import reltask, synth, oracle_report; "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -271,3 +273,34 @@ def test_lucky_on_hand_built_problems():
     # the distractor Leo = Tom * 2 has the value the question asks
     assert R.lucky(hand_problem({"Ann": ("Tom", "+", 10), "Leo": ("Tom", "*", 2)}, "one", ["Ann"]))
     assert not R.lucky(hand_problem({"Ann": ("Tom", "+", 3), "Kim": ("Ann", "*", 2)}, "one", ["Kim"]))
+
+
+def test_oracle_report_counts(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import oracle_report
+    recs = synth.build_relations(make_args(n_seed=0, n_pool=0, n_test=30))["test"]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    preds, sft = [], []
+    for i, r in enumerate(recs):
+        p = R.parse_relations(r["question"])
+        text = r["solution"]
+        if (i // 3) % 3 == 1:  # a false last result (and answer): an arithmetic error
+            a = int(r["answer"])
+            text = text.replace(f"={a}. The answer is \\boxed{{{a}}}", f"={a + 1}. The answer is \\boxed{{{a + 1}}}")
+        if (i // 3) % 3 == 2:  # a true equation that is no decision of the problem: a semantic error
+            v = p["value"]
+            text = f"{R.gold_order(p)[0]}: {v}+{v + 50}={2 * v + 50}. The answer is \\boxed{{{2 * v + 50}}}."
+        preds.append({"id": r["id"], "greedy": {"text": text}})
+        sft.append({"problem": r["id"], "completion": text})
+    for r in recs[:5]:  # every result true, through "1 + (c - 1)": verified, but no decision right
+        text = re.sub(r"(\w+): \d+[-+*/]\d+=(\d+)", lambda m: f"{m[1]}: 1+{int(m[2]) - 1}={m[2]}", r["solution"])
+        sft.append({"problem": r["id"], "completion": text})
+    (tmp_path / "pred.jsonl").write_text("".join(json.dumps(r) + "\n" for r in preds))
+    (tmp_path / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sft))
+    s = oracle_report.main(["--problems", str(tmp_path / "p.jsonl"), "--predictions", str(tmp_path / "pred.jsonl")])
+    assert s["all"]["n"] == 30 and s["all"]["answer"] == s["all"]["oracle"] == pytest.approx(0.4)
+    assert s["all"]["wrong_arithmetic"] == 9 and s["all"]["wrong_semantic"] == 9
+    assert s["difficulty 1"]["n"] == 10 and set(s) >= {"kind one", "kind sum", "kind diff"}
+    s = oracle_report.main(["--problems", str(tmp_path / "p.jsonl"), "--sft", str(tmp_path / "sft.jsonl")])
+    assert s["all"]["n"] == 35 and s["all"]["verified"] == pytest.approx(17 / 35)
+    assert s["all"]["verified_oracle_wrong"] == pytest.approx(5 / 17)
