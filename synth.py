@@ -8,6 +8,9 @@ What it does
   --pool-solutions, harder: --pool-ops) and test.jsonl (gold solutions, --test-ops). `--format
   code` writes rStar-Math's code steps (section 3.1). Deterministic given --seed; a split with
   n = 0 is not written. How problems are drawn, bounded and kept disjoint: task.py.
+  `--task relations` writes the task with decisions instead (reltask.py, DESIGN.md section 10):
+  entities stated relative to each other in shuffled facts, --distractors unneeded ones; --*-ops
+  count the needed quantities and --kinds picks the questions (one entity, sum, difference).
 
   `convert` turns official files into the problems schema. GSM8K {"question", "answer"
   ending "#### N"}: answer = N without commas; solution = the reasoning lines with the
@@ -43,8 +46,9 @@ What it does
 
 Output fields (the problems contract every stage reads)
   builtin: {"id": "<split>-<seed>-<index>", "question", "answer", "solution"? , "source":
-  "builtin", "ops": k, "difficulty": k}; gsm8k/math: {"id", "question", "answer",
-  "solution", "source", ...}. Beside the builtin files: synth_args.json (args and counts).
+  "builtin", "ops": k, "difficulty": k} (relations: "source": "relations", "ops": equations
+  in the gold, "difficulty": needed quantities, "distractors", "kind"); gsm8k/math: {"id",
+  "question", "answer", "solution", "source", ...}. Beside the builtin files: synth_args.json (args and counts).
   imagine: {"id": "imagine-<seed>-<request index>", "question", "answer" (the majority
   answer, a pseudo-label), "source": "imagine", "agreement": majority share, "votes": k};
   beside it <out>.stats.json (args and stats).
@@ -53,6 +57,8 @@ Commands (builtin and convert need no model; imagine has no torchrun variant: on
 GPUs run one process per --seed and concatenate)
   CPU:     python synth.py builtin --out-dir runs/data
   code:    python synth.py builtin --out-dir runs/data_code --format code
+  relations: python synth.py builtin --task relations --out-dir runs/rel --seed-ops 1-3
+             --test-ops 1-3 --pool-ops 1-3 --distractors 0-1
   convert: python synth.py convert --kind gsm8k --in gsm8k_test.jsonl --out gsm8k.jsonl
   imagine: python synth.py imagine --model runs/sft --seed-file runs/data/seed.jsonl
              --exclude runs/data/test.jsonl --n 300 --out runs/imagine.jsonl
@@ -72,6 +78,7 @@ from collections import Counter
 from common import (check_model_dir, check_not_input, check_output, float_in, format_prompt, load_jsonl, mean,
                     nonneg_float, nonneg_int, positive_int, read_problems, run_main, write_json, write_jsonl)
 from grader import extract_answer, gold_from_math, is_equiv
+from reltask import build_relations, parse_kinds, parse_span
 from task import build_builtin, parse_range, solve_builtin
 
 # --------------------------------------------------------------------------------------
@@ -224,7 +231,7 @@ def run_convert(args):
 
 def run_builtin(args):
     try:
-        splits = build_builtin(args)
+        splits = (build_relations if args.task == "relations" else build_builtin)(args)
     except (ValueError, RuntimeError) as e:  # bounds that cannot work, or fewer distinct problems than asked
         raise SystemExit(str(e)) from None
     os.makedirs(args.out_dir, exist_ok=True)
@@ -313,6 +320,17 @@ def ops_range(text):
     return text
 
 
+def parsed_by(parse):
+    """An argparse type: the text itself when `parse` (a reltask parser) accepts it."""
+    def check(text):
+        try:
+            parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e))
+        return text
+    return check
+
+
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -335,6 +353,13 @@ def get_parser():
                    help="solution format: 'a+b=c' steps or rStar comment + Python steps")
     b.add_argument("--pool-solutions", action="store_true",
                    help="also write gold solutions into pool.jsonl (for SFT controls)")
+    b.add_argument("--task", choices=["chain", "relations"], default="chain",
+                   help="chain: a start value and k operations (task.py); relations: entities stated "
+                        "relative to each other, with decisions (reltask.py; --*-ops count needed quantities)")
+    b.add_argument("--distractors", type=parsed_by(parse_span), default="0-1",
+                   help="relations: unneeded entities per problem, 'lo-hi' (drawn uniformly)")
+    b.add_argument("--kinds", type=parsed_by(parse_kinds), default="one,sum,diff",
+                   help="relations: question kinds, a comma list of one (an entity), sum, diff")
     c = sub.add_parser("convert", help="convert an official GSM8K / MATH JSONL file")
     c.add_argument("--kind", choices=["gsm8k", "math"], required=True, help="input format")
     c.add_argument("--in", dest="inp", required=True, help="official JSONL file")
