@@ -338,17 +338,17 @@ def get_parser():
     b.add_argument("--out-dir", required=True, help="writes seed/pool/test.jsonl + synth_args.json")
     b.add_argument("--seed", type=int, default=0, help="random seed; ids embed it")
     b.add_argument("--n-seed", type=nonneg_int, default=1000,
-                   help="seed problems with gold solutions (the papers use a few hundred to thousands; the 1M-param model needs ~1000 to reach 30%%+ greedy: tuned here)")
+                   help="seed problems with gold solutions (the papers use a few hundred to thousands)")
     b.add_argument("--seed-ops", type=ops_range, default="2-4", help="operation-count range of the seed set (2-4: no 5-op problems, which the loop must learn from the pool)")
     b.add_argument("--n-pool", type=nonneg_int, default=2000, help="answer-only problems for search")
     b.add_argument("--pool-ops", type=ops_range, default="2-5", help="operation-count range of the pool")
     b.add_argument("--n-test", type=nonneg_int, default=1000,
-                   help="test problems (200 give +-3.4 points of noise, measured here; use >= 1000)")
+                   help="test problems (use >= 1000: 200 give about +-3.4 points of sampling noise)")
     b.add_argument("--test-ops", type=ops_range, default="2-5", help="operation-count range of the test set")
     b.add_argument("--max-operand", type=positive_int, default=10,
-                   help="largest start value and +/- operand (measured here: ~10 is learnable, 20+ is not)")
+                   help="largest start value and +/- operand (the tiny model learns the digits of small numbers)")
     b.add_argument("--max-value", type=positive_int, default=50,
-                   help="largest intermediate value (measured here: cap around 50)")
+                   help="largest intermediate value")
     b.add_argument("--format", choices=["text", "code"], default="text",
                    help="solution format: 'a+b=c' steps or rStar comment + Python steps")
     b.add_argument("--pool-solutions", action="store_true",

@@ -25,10 +25,14 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import DataError, fmt_pct, load_jsonl, mean, read_problems, run_main, write_json  # noqa: E402
+from common import DataError, load_jsonl, mean, read_problems, run_main, write_json  # noqa: E402
 from grader import equations_hold, grade, steps_verified  # noqa: E402
 from reltask import oracle_right, parse_relations  # noqa: E402
 
+
+
+def fmt_pct(x):
+    return "nan" if x is None or x != x else f"{100 * x:.1f}"  # x != x: NaN
 
 def judge(problem, text, delim="\n\n"):
     """One trajectory's flags: answer right, every equation true, verified, right by the oracle."""

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import reltask as R  # noqa: E402
 import synth  # noqa: E402
-from grader import equations_hold, grade, run_code, steps_verified  # noqa: E402
+from grader import equations_hold, grade, steps_verified  # noqa: E402
+from sandbox import run_code  # noqa: E402
 
 
 def make_args(*extra, **overrides):
