@@ -194,3 +194,20 @@ def test_a_loop_whose_policy_makes_no_checkable_error_finishes(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "no false step to correct" in r.stdout and (out / "round1" / "policy" / "config.json").exists()
     assert [row["round"] for row in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
+
+
+def test_loop_runs_on_the_relations_task(tmp_path):
+    """The task with decisions through the whole loop at smoke size: its problems carry "ops" (one equation per
+    needed quantity), so the search checks their steps exactly and the SFT data is verified the same way."""
+    out = tmp_path / "rel"
+    synth = ("--task relations --n-seed 40 --seed-ops 1-2 --n-pool 16 --pool-ops 1-2 --n-test 8 --test-ops 1-2 "
+             "--distractors 0-1")
+    r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "1", "--n-pool", "8",
+                        "--synth-args", synth, "--base-steps", "30", "--refresh-steps", "2", "--fix-iterations", "1",
+                        "--rollouts", "2", "--mcts-args", "--children 2 --max-depth 4 --max-step-tokens 48 --check-equations",
+                        "--sft-args", "--hidden 32 --layers 1"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert {p["source"] for p in read(out / "data" / "pool.jsonl")} == {"relations"}
+    trees = read(out / "round1" / "trees_fresh.jsonl")
+    assert len(trees) == 8 and all(t["ops"] >= 1 for t in trees)
+    assert [row["round"] for row in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
