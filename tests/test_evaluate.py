@@ -12,6 +12,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import evaluate as ev  # noqa: E402
+import report  # noqa: E402
 from common import write_jsonl  # noqa: E402
 from scoring import PPMScorer  # noqa: E402
 
@@ -155,12 +156,12 @@ def test_summary_markdown_and_plot(tmp_path):
     sc = ev.score_rows(problems, res, 2)
     assert [s for _, s, _ in sc["bon-last:bt@2"]] == [0.0, 1.0]  # picks '3' (0.5) then '2' (0.9)
     assert [s for _, s, _ in sc["maj@1"]] == [1.0, 0.0] and [t for _, _, t in sc["maj@2"]] == [10, 10]
-    summary = ev.summarize([sc, sc], {"sample": {0: 2.0, 1: 4.0}, "bon:bt": {0: 1.0, 1: 1.0}})
+    summary = report.summarize([sc, sc], {"sample": {0: 2.0, 1: 4.0}, "bon:bt": {0: 1.0, 1: 1.0}})
     assert summary["bon-vote:bt@2"]["seconds"] == pytest.approx(4.0) and summary["maj@2"]["seconds"] == 3.0
     assert summary["greedy"]["acc"] == 0.5 and summary["greedy"]["acc_std"] == 0.0
-    assert "| m | bon-min:bt@2 |" in ev.markdown(summary, "m")
+    assert "| m | bon-min:bt@2 |" in report.markdown(summary, "m")
     pytest.importorskip("matplotlib")
-    ev.plot(summary, tmp_path / "p.png", "t")
+    report.plot(summary, tmp_path / "p.png", "t")
     assert (tmp_path / "p.png").stat().st_size > 5000
 
 

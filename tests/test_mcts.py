@@ -139,14 +139,16 @@ def test_state_merge_of_near_duplicates():
     assert len(kids(exact)) == 2
 
 
-def test_adaptive_width_from_the_spread_of_values():
+def test_adaptive_width_from_the_spread_of_values(monkeypatch):
     assert mcts.adaptive_width([], 2, 8, 4.0) == 2
     assert mcts.adaptive_width([0.5, 0.5], 2, 8, 4.0) == 2
     assert mcts.adaptive_width([1.0, -1.0], 2, 8, 4.0) == 5  # I = 1: floor(4) + 1
     assert mcts.adaptive_width([1.0, -1.0], 2, 4, 4.0) == 4
     # the root's first two samples give a good and a bad step: the spread widens the root
     table = {(): [("A", .5), ("B", .5)], ("A",): [("\\boxed{1}", 1.0)], ("B",): [("\\boxed{0}", 1.0)]}
-    args = ["--rollouts", "6", "--width-min", "2", "2", "--width-max", "8", "8", "--seed", "1"]  # draws A, B
+    monkeypatch.setattr(mcts, "WIDTH_MIN", (2, 2))  # c_min and c_max at the root and deeper
+    monkeypatch.setattr(mcts, "WIDTH_MAX", (8, 8))
+    args = ["--rollouts", "6", "--seed", "1"]  # draws A, B
     wide, _ = search(table, *args, "--adaptive-width")
     fixed, _ = search(table, *args, "--children", "2")
     drawn = lambda r: sum(1 + n.get("merged", 0) for n in r["nodes"] if n["depth"] == 1)  # noqa: E731

@@ -167,7 +167,8 @@ def test_greedy_and_ppm_scores_equal_the_hf_backend(tiny):
 
 def test_mcts_trees_equal_the_hf_backend(tiny, tmp_path):
     args = ["--policy", str(tiny / "policy"), "--data", str(tiny / "data" / "test.jsonl"), "--rollouts", "4",
-            "--children", "2", "--max-depth", "4", "--max-step-tokens", "16", "--temperature", "0", "--batch-size", "16"]
+            "--children", "2", "--max-depth", "4", "--max-step-tokens", "16", "--temperature", "0",
+            "--resample-heat", "0"]  # a failed node resampled at temperature 0 too: the backends agree there
     mcts.main(args + ["--out", str(tmp_path / "hf.jsonl")])
     mcts.main(args + ["--out", str(tmp_path / "vllm.jsonl"), "--backend", "vllm"])
     hf, vl = read_jsonl(tmp_path / "hf.jsonl"), read_jsonl(tmp_path / "vllm.jsonl")
@@ -185,7 +186,8 @@ def test_evaluate_all_methods_equal_the_hf_backend(tiny, tmp_path, monkeypatch):
     common = ["evaluate.py", "--model", str(tiny / "policy"), "--data", str(tiny / "data" / "test.jsonl"),
               "--limit", "4", "--methods", "greedy,sample,bon,beam,mcts", "--ppm", f"bt={tiny / 'ppm'}",
               "--temperature", "0", "--n", "2", "--max-tokens", "40", "--max-step-tokens", "16", "--max-depth", "3",
-              "--beam-width", "2", "--beam-children", "2", "--mcts-rollouts", "2", "--mcts-children", "2", "--no-plot"]
+              "--beam-width", "2", "--beam-children", "2", "--mcts-rollouts", "2", "--mcts-children", "2", "--no-plot",
+                  "--mcts-args=--resample-heat 0"]
     for name, extra in [("hf", []), ("vllm", ["--backend", "vllm", "--ppm-backend", "vllm"])]:
         monkeypatch.setattr(sys, "argv", common + ["--out-dir", str(tmp_path / name)] + extra)
         evaluate.main()
