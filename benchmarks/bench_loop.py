@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,20 @@ def round_cost(rd):
             "mcts_tokens": sum(t["stats"]["tokens"] for f in trees for t in load_jsonl(f))}
 
 
+def refresh_sft(la, log, init, data, dest, steps):
+    """train_sft.py at the loop's refresh lr and seed."""
+    run([PY, stage("train_sft.py"), "--init", init, "--data", *data, "--out", dest, "--steps", steps,
+         "--lr", la["refresh_lr"], "--seed", la["seed"]], log, dest / "meta.json")
+
+
+def greedy_eval(la, log, test_file, pol, d):
+    """evaluate.py greedy on the test set, as the loop evaluates: {"greedy", "greedy_by_difficulty"}."""
+    run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d, "--methods", "greedy",
+         "--seed", la["seed"], "--backend", la["backend"], "--no-plot"], log, d / "summary.json")
+    acc, by = read_eval(d)
+    return {"greedy": acc["greedy"], "greedy_by_difficulty": by["greedy"]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", required=True, help="a finished loop.py --out directory")
@@ -91,16 +106,7 @@ def main():
     out.mkdir(exist_ok=True)
     log = out / "log.txt"
 
-    def sft(init, data, dest, steps):
-        run([PY, stage("train_sft.py"), "--init", init, "--data", *data, "--out", dest, "--steps", steps,
-             "--lr", la["refresh_lr"], "--seed", la["seed"]], log, dest / "meta.json")
-
-    def evaluate(pol, d):
-        run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d, "--methods", "greedy",
-             "--seed", la["seed"], "--backend", la["backend"], "--no-plot"], log, d / "summary.json")
-        acc, by = read_eval(d)
-        return {"greedy": acc["greedy"], "greedy_by_difficulty": by["greedy"]}
-
+    sft, evaluate = partial(refresh_sft, la, log), partial(greedy_eval, la, log, test_file)
     rows, more_prev, rs_prev, rs_files = [], run_dir / "round0" / "policy", run_dir / "round0" / "policy", []
     n_seed = len(read_problems(seed_file))
     for r in range(1, args.rounds + 1):
