@@ -229,8 +229,9 @@ def run_mcts(problems, args, ppm_dir, label, seed, rollouts, out_dir):
     """mcts.py with the PPM at test time; the answer is read from its trees here."""
     work = out_dir / "mcts"
     work.mkdir(parents=True, exist_ok=True)
-    blind = work / "problems.jsonl"  # the questions without their gold: mcts.py cannot grade
-    write_jsonl(blind, [{"id": p["id"], "question": p["question"], "answer": "?"} for p in problems])
+    blind = work / "problems.jsonl"  # the questions without their gold ("ops": a built-in problem's steps are read exactly)
+    write_jsonl(blind, [{"id": p["id"], "question": p["question"], "answer": "?", **({"ops": p["ops"]} if "ops" in p else {})}
+                        for p in problems])
     trees = work / f"{label}-r{rollouts}-s{seed}.jsonl"
     cmd = [sys.executable, str(Path(__file__).resolve().with_name("mcts.py")), "--policy", args.model,
            "--data", str(blind), "--out", str(trees), "--ppm", ppm_dir, "--no-gold", "--rollouts", str(rollouts),

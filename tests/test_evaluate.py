@@ -168,7 +168,7 @@ def test_summary_markdown_and_plot(tmp_path):
 def test_evaluate_end_to_end_all_methods(tiny_dirs, tmp_path):
     policy, ppm = tiny_dirs
     write_jsonl(tmp_path / "test.jsonl", [{"id": f"t{i}", "question": f"Ann has {i} pens. How many?", "answer": str(i),
-                                           "difficulty": 2 + i % 2} for i in range(3)])
+                                           "difficulty": 2 + i % 2, "ops": 1} for i in range(3)])
     cmd = [sys.executable, str(ROOT / "evaluate.py"), "--model", str(policy), "--data", str(tmp_path / "test.jsonl"),
            "--out-dir", str(tmp_path / "ev"), "--methods", "greedy,sample,bon,beam,mcts", "--ppm", f"bt={ppm},b2={ppm.parent / 'ppm2'}",
            "--n", "2", "--max-tokens", "12", "--max-step-tokens", "6", "--max-depth", "2", "--beam-width", "1,2",
@@ -186,6 +186,6 @@ def test_evaluate_end_to_end_all_methods(tiny_dirs, tmp_path):
     assert {"beam:b2@1", "mcts:b2@2", "mcts-vote:b2@2"} <= set(summary)
     # the PPM-guided MCTS never saw the gold: its problems file carries a placeholder
     blind = [json.loads(x) for x in (tmp_path / "ev" / "mcts" / "problems.jsonl").read_text().splitlines()]
-    assert {b["answer"] for b in blind} == {"?"}
+    assert {b["answer"] for b in blind} == {"?"} and {b["ops"] for b in blind} == {1}  # ops: read exactly
     preds = (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()
     assert len(preds) == 6  # 3 problems x 2 seeds
