@@ -361,9 +361,8 @@ def get_parser():
       "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
     a("--resample-heat", type=nonneg_float, default=0.5, help="each resample of a node whose samples all failed the "
       "check is drawn this much hotter (temperature + heat * failures; 0: off)")
-    a("--backtrack", action=argparse.BooleanOptionalAction, default=True, help="an expansion whose samples all "
-      "repeat children that are wrong terminals fails as one with no surviving sample (resampled, then a dead end: "
-      "the parent is sampled again)")
+    a("--backtrack", action=argparse.BooleanOptionalAction, default=True, help="with the gold: an expansion whose "
+      "samples all repeat wrong terminals fails as one with no surviving sample (resampled, then a dead end)")
     a("--merge-threshold", type=unit_float, default=0.0, help="AlphaLLM state merge: siblings within this edit distance merge")
     a("--adaptive-width", action="store_true", help="AlphaLLM importance-weighted width: from the spread of children's Q")
     a = ap.add_argument_group("evaluation of leaves and terminals").add_argument

@@ -162,7 +162,8 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
                 child.reward, child.correct = outcome(child.step, gold)
                 tree.n_correct += child.correct
             hits.append(slot[-1])
-    if failed_expansion(tree, node, new, cfg.backtrack):  # sample again, or after 1 + cfg.resample tries a dead end
+    # sample again, or after 1 + cfg.resample tries a dead end; a wrong terminal is one the gold graded (not a PPM score)
+    if failed_expansion(tree, node, new, cfg.backtrack and not cfg.no_gold):
         node.fails += 1
         if node.fails > cfg.resample:  # rStar NO_VALID_CHILD
             node.terminal, node.dead, node.reward = True, True, -1.0

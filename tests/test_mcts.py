@@ -277,6 +277,20 @@ def test_failed_expansion_on_a_hand_built_node():
     assert searchtree.failed_expansion(searchtree.Tree(problem(), "Q" + DELIM), searchtree.Node(), [])  # no child at all
 
 
+def test_backtrack_reads_wrong_terminals_from_the_gold_only():
+    """At test time (--no-gold) a terminal's reward is a PPM score, not a verdict: repeats of a low-scored
+    terminal are no failed expansion there."""
+    for flags, failed in (([], True), (["--no-gold"], False)):
+        t = searchtree.Tree(problem(answer="5"), "Q" + DELIM)
+        k = searchtree.Node(0, "\\boxed{4}", 1)
+        k.terminal, k.reward = True, -0.5
+        t.add(k)
+        t.nodes[0].samples = 1
+        same = [{"text": "\\boxed{4}", "tokens": 2, "logp": 0.0, "finish": "stop"}]
+        searchtree.expand(t, 0, same, cfg("--resample", "3", *flags), None, None if flags else "5")
+        assert (t.nodes[0].fails == 1) is failed
+
+
 def test_backtrack_leaves_a_node_that_only_repeats_a_wrong_answer_and_resamples_its_parent():
     runs = {}
     for flag in ("--no-backtrack", "--backtrack"):
