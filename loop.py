@@ -220,7 +220,7 @@ def expected_minutes(args):
     16 rollouts x 4 children, a tree that finds 4 correct answers stops sooner), ~0.5 min for pairs,
     evaluation and start-ups. Round 0 applies the same SFT speed (the base was never timed alone)."""
     if args.init != "tiny":
-        return "a real model: see the README's GPU recipe"
+        return "a real model: see docs/gpu.md"
     per_problem = 0.28 if SEARCH_PROCS > 1 else 0.39
     r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
     if args.update == "sft+corrections":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
