@@ -342,7 +342,7 @@ def get_parser():
 
 
 def parse_methods(args):
-    """(seeds, methods, {label: PPM dir}, labels of the PPMs beam and mcts use), checked."""
+    """(seeds, methods, {label: PPM dir}), checked; every method with a PPM runs once per --ppm."""
     seeds = [int(s) for s in args.seed.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = set(methods) - {"greedy", "sample", "bon", "beam", "mcts"}
@@ -351,7 +351,7 @@ def parse_methods(args):
     ppms = dict((s.split("=", 1) if "=" in s else (Path(s).name, s)) for s in args.ppm.split(",") if s)
     if {"bon", "beam", "mcts"} & set(methods) and not ppms:
         raise SystemExit("bon, beam and mcts need --ppm")
-    return seeds, methods, ppms, list(ppms)
+    return seeds, methods, ppms
 
 
 def check_flags(args, ppms):
@@ -384,7 +384,7 @@ def load_models(args, methods, ppms, seed):
     return backend, scorers
 
 
-def run_seed(seed, methods, search_ppms, backend, scorers, problems, prompts, args, seconds, greedy):
+def run_seed(seed, methods, backend, scorers, problems, prompts, args, seconds, greedy):
     """Every in-process method's per-problem rows for one seed: {method: rows or {label@x: rows}}.
     greedy: the greedy rows of an earlier seed (temperature 0: the same for every seed, run once)."""
     res = {}
@@ -396,7 +396,7 @@ def run_seed(seed, methods, search_ppms, backend, scorers, problems, prompts, ar
         res["bon"] = {}
         for label, sc in scorers.items():
             res["bon"][label] = timed(seconds, f"bon:{label}", seed, run_bon, sc, prompts, res["sample"], args)
-    for label in search_ppms if "beam" in methods else []:
+    for label in scorers if "beam" in methods else []:
         for w in [int(x) for x in args.beam_width.split(",")]:
             res.setdefault("beam", {})[f"{label}@{w}"] = timed(seconds, f"beam:{label}@{w}", seed, run_beam, backend,
                                                                scorers[label], problems, prompts, args, seed, w)
@@ -417,7 +417,7 @@ def prediction_records(problems, res, seed):
 def main():
     args = get_parser().parse_args()
     print0(json.dumps(vars(args)))
-    seeds, methods, ppms, search_ppms = parse_methods(args)
+    seeds, methods, ppms = parse_methods(args)
     check_flags(args, ppms)
     problems = read_problems(args.data)
     problems = problems[:args.limit] if args.limit else problems
@@ -429,13 +429,13 @@ def main():
     # mcts.py runs first, in its own process: a vLLM engine made here would hold the GPU memory it needs
     searched = {seed: {f"{label}@{r}": timed(seconds, f"mcts:{label}@{r}", seed, run_mcts, problems, args, ppms[label],
                                              label, seed, r, out)
-                       for label in search_ppms for r in [int(x) for x in args.mcts_rollouts.split(",")]}
+                       for label in ppms for r in [int(x) for x in args.mcts_rollouts.split(",")]}
                 for seed in seeds} if "mcts" in methods else {}
     backend, scorers = load_models(args, methods, ppms, seeds[0])
     prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
     per_seed, preds, greedy = [], [], None
     for seed in seeds:
-        res = run_seed(seed, methods, search_ppms, backend, scorers, problems, prompts, args, seconds, greedy)
+        res = run_seed(seed, methods, backend, scorers, problems, prompts, args, seconds, greedy)
         greedy = res.get("greedy")
         if searched:
             res["mcts"] = searched[seed]
