@@ -32,7 +32,8 @@ STEP_DELIM = "\n\n"
 RESULT_VERIFIER_FILE = "result_verifier.json"  # marks a --ppm directory as a result verifier (scoring.ResultVerifier)
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:\n"
 CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
-
+CODE_INSTRUCTION = ("\nLet's think step by step and solve the problem with code: each step a Python comment with the "  # rStar's
+                    "reasoning and the code for it; print the result, then put the final answer within \\boxed{}.")
 
 
 # ----------------------------------------------------------------------------- stage boundaries
@@ -40,7 +41,6 @@ CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer with
 # under run_main: an expected error (bad input, bad flag, missing file, a loss gone non-finite)
 # prints one line "stage: file:line: what is wrong" or "stage: --flag: ..." and exits 2; only a real
 # bug shows a traceback.
-
 
 
 EXPECTED_ERRORS = (DataError, UsageError, NonFiniteError, FileNotFoundError, NotADirectoryError,
@@ -397,10 +397,10 @@ def save_checkpoint(model, tokenizer, out_dir, meta):
     write_json(out_dir / "meta.json", meta)
 
 
-def format_prompt(tokenizer, question):
-    """The chat template with a boxed-answer instruction when the tokenizer has one, else the plain one."""
+def format_prompt(tokenizer, question, code=False):
+    """The chat template with the instruction of the format (text or code steps) when the tokenizer has one, else the plain one."""
     if getattr(tokenizer, "chat_template", None):
-        msgs = [{"role": "user", "content": question + CHAT_INSTRUCTION}]
+        msgs = [{"role": "user", "content": question + (CODE_INSTRUCTION if code else CHAT_INSTRUCTION)}]
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     return PLAIN_TEMPLATE.format(question=question)
 

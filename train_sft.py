@@ -94,7 +94,7 @@ def load_examples(paths, tokenizer):
             probs = [p for p in read_problems(path) if p.get("solution")]
             if not probs:
                 raise SystemExit(f"{path}: no record has a 'solution' to train on")
-            out += [(format_prompt(tokenizer, p["question"]), p["solution"]) for p in probs]
+            out += [(format_prompt(tokenizer, p["question"], p.get("format") == "code"), p["solution"]) for p in probs]
     return out
 
 
