@@ -1,6 +1,6 @@
 """A GPU user's first run, at toy size on the CPU: a Qwen2-architecture checkpoint with random weights and a
-byte-level BPE tokenizer with a chat template (both built here), GSM8K-format problems converted by
-synth.py convert, and loop.py through every stage (SFT, MCTS, pairs, CPL DPO, the BT PPM, evaluation) in text format on the HF
+byte-level BPE tokenizer with a chat template, GSM8K-format problems converted by synth.py convert (all built
+by benchmarks/random_model.py), and loop.py through every stage (SFT, MCTS, pairs, CPL DPO, the BT PPM, evaluation) in text format on the HF
 backend and in code format on the fake vLLM.
 
 The base SFT memorizes the seed problems (the pool holds the same questions), so the random model's
@@ -15,55 +15,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_VLLM = ROOT / "tests" / "fake_vllm"
-CHAT = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-def gsm8k_records(n):
-    """GSM8K-format problems: a question and a calculator-annotated answer ending in '#### N'."""
-    out = []
-    for i in range(n):
-        a, b, k = 3 + i, 2 + i % 5, 2 + i % 2
-        c, d = a + b, (a + b) * k
-        out.append({"question": f"Ann has {a} pens. She buys {b} more, then gets {k} times as many. How many pens?",
-                    "answer": f"Ann has {a}+{b} = <<{a}+{b}={c}>>{c} pens.\nThen {c}*{k} = <<{c}*{k}={d}>>{d} pens.\n"
-                              f"#### {d}"})
-    return out
-
-
-def build_checkpoint(d, texts):
-    """A random-weight Qwen2 model and a byte-level BPE tokenizer trained on `texts`, with a chat template."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=special,
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tok.chat_template = CHAT
-    torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    Qwen2ForCausalLM(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
 
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    """GSM8K-format files converted to text and code problems, and the random Qwen2 checkpoint."""
+    """GSM8K-format files converted to text and code problems, and the random Qwen2 checkpoint
+    (benchmarks/random_model.py, 8 problems, hidden 64, 2 layers)."""
     d = tmp_path_factory.mktemp("real")
-    raw = d / "gsm8k.jsonl"
-    raw.write_text("".join(json.dumps(r) + "\n" for r in gsm8k_records(8)))
-    for fmt in ("text", "code"):
-        subprocess.run([sys.executable, str(ROOT / "synth.py"), "convert", "--kind", "gsm8k", "--in", str(raw),
-                        "--out", str(d / f"{fmt}.jsonl"), "--format", fmt], check=True, capture_output=True)
-    texts = [json.loads(line)[k] for fmt in ("text", "code") for line in (d / f"{fmt}.jsonl").read_text().splitlines()
-             for k in ("question", "solution")]
-    build_checkpoint(d / "qwen", texts + [CHAT, "Let's think step by step and solve the problem with code"] * 3)
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "random_model.py"), "--out", str(d)], check=True,
+                   capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return d
 
 
