@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 # the records layer, here too so that a stage imports its plumbing from one place
-from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields,  # noqa: F401
+from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields, drop_equal_sides,  # noqa: F401
                      check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, write_json, write_jsonl)
 
 STEP_DELIM = "\n\n"

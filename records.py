@@ -14,6 +14,7 @@ Pure Python: no torch.
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -130,9 +131,10 @@ def read_problems(path):
         if "####" in answer:  # GSM8K: the reasoning becomes the solution, the tail the gold
             rec["solution"] = rec.get("solution", answer.split("####")[0].strip())
             answer = gold_from_gsm8k(answer)
-        if not answer.strip():
-            raise DataError(f"{where}: field 'answer' is empty")
         rec["answer"] = answer.strip()
+        if not rec["question"].strip() or not rec["answer"] or ungradable(rec["answer"]):
+            raise DataError(f"{where}: " + ("field 'question' is empty" if not rec["question"].strip() else
+                                            "field 'answer' is empty" if not rec["answer"] else ungradable(rec["answer"])))
         if "id" in rec and not isinstance(rec["id"], (str, int)):
             raise DataError(f"{where}: field 'id' must be str or int, got {type(rec['id']).__name__}")
         rec["id"] = str(rec.get("id", rec.get("unique_id", f"{path.stem}-{lineno}")))
@@ -141,6 +143,29 @@ def read_problems(path):
         seen.add(rec["id"])
         problems.append(rec)
     return problems
+
+
+_EXPONENT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def ungradable(gold):
+    """Why a gold answer can never match a prediction (None when it can): a number in exponent form (a JSON 1e20
+    reads as "1e+20"; predictions are written in digits) or a sentence (three or more words outside LaTeX
+    commands: "The answer is 5")."""
+    if _EXPONENT.fullmatch(gold):
+        return f"field 'answer' {gold!r} is a number in exponent form: write its digits"
+    if len(re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", gold))) >= 3:
+        return f"field 'answer' {gold[:60]!r} reads as a sentence: give the final answer alone"
+    return None
+
+
+def drop_equal_sides(pairs, source):
+    """The pairs whose chosen and rejected texts differ; a pair with equal sides teaches nothing (its DPO or BT
+    loss stays at log 2 whatever the model does) and is dropped with a count."""
+    kept = [p for p in pairs if p["chosen"] != p["rejected"]]
+    if len(kept) < len(pairs):
+        print0(f"{source}: dropped {len(pairs) - len(kept)} of {len(pairs)} pairs whose chosen equals rejected")
+    return kept
 
 
 def write_jsonl(path, records):

@@ -348,7 +348,7 @@ def check_flags(args):
     check_model_dir(args.model, "--model")
     check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
     check_output(args.out, "--out", is_dir=True)
-    read_pairs(args.pairs)  # every record checked now, not after the model is loaded
+    read_pairs(args.pairs, set(filter(None, args.kinds.split(","))), quiet=True)  # checked now, not after the model loads
 
 
 def build_model(args, device, dtype, world):

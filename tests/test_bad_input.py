@@ -270,6 +270,8 @@ RECORDS = [
     ("train_dpo", DPO, [b'{"prompt": "p", "chosen": "a", "rejected": "b", "q_chosen": 1e999}'],
      ":1: number 1e999 overflows"),
     ("train_ppm", PPM + ["--loss", "mse"], [{**PAIR, "q_chosen": "high"}], ":1: field 'q_chosen' must be"),
+    ("train_dpo", DPO, [{**PAIR, "rejected": "a"}], ": no pairs of kinds [] with two different sides"),
+    ("train_ppm", PPM, [{**PAIR, "rejected": "a"}, {**PAIR, "id": "y", "rejected": "a"}], "with two different sides"),
     ("train_sft", SFT, [{"prompt": "p", "completion": 3}], ":1: field 'completion' must be str"),
 ]
 
