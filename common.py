@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 # the records layer, here too so that a stage imports its plumbing from one place
-from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields, drop_equal_sides,  # noqa: F401
+from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields, damaged, drop_equal_sides,  # noqa: F401
                      check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, write_json, write_jsonl)
 
 STEP_DELIM = "\n\n"
@@ -363,7 +363,8 @@ def edit_distance(a, b):
 
 def load_tokenizer(path):
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(path, padding_side="left")
+    with damaged(path, "tokenizer*"):
+        tok = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -371,21 +372,19 @@ def load_tokenizer(path):
 
 def load_model(path, device, dtype, cls=None):
     from transformers import AutoModelForCausalLM
-    model = (cls or AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
+    with damaged(path, "*.safetensors"):
+        model = (cls or AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
     return model.to(device).eval()
 
 
 def load_for_training(path, cls=None, config=None):
-    """A model to train, in fp32 whatever the device: the master weights AdamW updates.
-
-    The trainers autocast the forward pass to bf16 on a GPU. Weights stored in bf16 would round
-    small updates away: bf16 keeps 8 bits of mantissa, so at lr 7e-6 (the GPU recipe) an update to
-    a weight of size ~1 is below its resolution and SFT or the PPM would barely move.
-    """
+    """A model to train, in fp32 whatever the device: the master weights AdamW updates (the trainers autocast to
+    bf16 on a GPU; bf16 weights, 8 bits of mantissa, would round an update at lr 7e-6 of a weight ~1 away)."""
     import torch
     from transformers import AutoModelForCausalLM
     kw = {"config": config} if config is not None else {}
-    return (cls or AutoModelForCausalLM).from_pretrained(path, dtype=torch.float32, **kw)
+    with damaged(path, "*.safetensors"):
+        return (cls or AutoModelForCausalLM).from_pretrained(path, dtype=torch.float32, **kw)
 
 
 def save_checkpoint(model, tokenizer, out_dir, meta):

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from grader import gold_from_gsm8k, gold_from_math
@@ -166,6 +167,20 @@ def drop_equal_sides(pairs, source):
     if len(kept) < len(pairs):
         print0(f"{source}: dropped {len(pairs) - len(kept)} of {len(pairs)} pairs whose chosen equals rejected")
     return kept
+
+
+@contextmanager
+def damaged(path, pattern):
+    """An error while reading a model folder's files matching the glob `pattern` (a corrupt tokenizer.json,
+    truncated weights) becomes one DataError line naming them. Catches what readers raise on bad bytes: OSError,
+    ValueError (JSON) and safetensors' SafetensorError, not a device's out-of-memory RuntimeError."""
+    try:
+        yield
+    except Exception as e:
+        if not isinstance(e, (OSError, ValueError)) and type(e).__name__ != "SafetensorError":
+            raise
+        names = ", ".join(sorted(p.name for p in Path(path).glob(pattern))) or pattern
+        raise DataError(f"{path}: {names}: cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
 
 
 def write_jsonl(path, records):

@@ -73,6 +73,11 @@ def d(tmp_path_factory):
     write_lines(d / "trees.jsonl", [tree("t0"), tree("t1")])
     write_lines(d / "pairs.jsonl", [PAIR, {**PAIR, "id": "y"}])
     (d / "afile").write_text("not a directory\n")
+    for name in ("badtok", "badweights"):  # damaged model folders: a corrupt tokenizer.json, truncated weights
+        shutil.copytree(d / "policy", d / name)
+    (d / "badtok" / "tokenizer.json").write_text('{"model": {"vocab"')
+    weights = d / "badweights" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
     yield d
     torch.set_num_threads(threads)
 
@@ -200,6 +205,9 @@ def test_bad_flag(d, tmp_path, capsys, stage, argv, flag):
 # ----------------------------------------------------------------------------- paths and model directories
 
 PATHS = [
+    ("evaluate", ["--model", "{d}/badtok"] + EVAL[2:], ["badtok: tokenizer.json, tokenizer_config.json: cannot be read"]),
+    ("train_sft", ["--init", "{d}/badweights"] + SFT, ["badweights: model.safetensors: cannot be read"]),
+    ("train_dpo", ["--model", "{d}/badweights"] + DPO[2:], ["badweights: model.safetensors: cannot be read"]),
     ("mcts", MCTS[:-1] + ["{d}/problems.jsonl"], ["--out", "also the input --data"]),
     ("mcts", MCTS[:-1] + ["{d}/afile/trees.jsonl"], ["--out", "not a directory"]),
     ("mcts", MCTS[:-1] + ["{d}"], ["--out", "is a directory"]),
