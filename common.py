@@ -26,7 +26,8 @@ from pathlib import Path
 
 # the records layer, here too so that a stage imports its plumbing from one place
 from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields, damaged, drop_equal_sides,  # noqa: F401
-                     check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, write_json, write_jsonl)
+                     check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, save_checkpoint, write_json,
+                     write_jsonl)
 
 STEP_DELIM = "\n\n"
 RESULT_VERIFIER_FILE = "result_verifier.json"  # marks a --ppm directory as a result verifier (scoring.ResultVerifier)
@@ -385,15 +386,6 @@ def load_for_training(path, cls=None, config=None):
     kw = {"config": config} if config is not None else {}
     with damaged(path, "*.safetensors"):
         return (cls or AutoModelForCausalLM).from_pretrained(path, dtype=torch.float32, **kw)
-
-
-def save_checkpoint(model, tokenizer, out_dir, meta):
-    """An HF directory (model + tokenizer) plus meta.json (args and metrics)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    getattr(model, "module", model).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    write_json(out_dir / "meta.json", meta)
 
 
 def format_prompt(tokenizer, question, code=False):

@@ -253,6 +253,31 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
+def save_checkpoint(model, tokenizer, out_dir, meta, state_dict=None, also=None):
+    """An HF directory (model, tokenizer, meta.json and whatever `also(folder)` writes), written into a folder
+    beside out_dir and renamed into place when complete: a failure midway (a full disk) leaves the checkpoint that
+    was there whole. What the old folder holds and the new one does not write (checkpoints/) is kept."""
+    out_dir = Path(out_dir)
+    new, old = (out_dir.with_name(f".{out_dir.name}.{kind}-{os.getpid()}") for kind in ("new", "old"))
+    shutil.rmtree(new, ignore_errors=True)
+    try:
+        getattr(model, "module", model).save_pretrained(new, **({} if state_dict is None else {"state_dict": state_dict}))
+        tokenizer.save_pretrained(new)
+        write_json(new / "meta.json", meta)
+        if also:
+            also(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if out_dir.is_dir():
+        for p in out_dir.iterdir():
+            if not (new / p.name).exists():
+                p.rename(new / p.name)
+        out_dir.rename(old)
+    new.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 class UsageError(ValueError):
     """A bad flag, flag combination, output path or model directory; one line naming the flag."""
 

@@ -182,6 +182,36 @@ def tiny_dir(tmp_path_factory):
     return d
 
 
+def sha256s(folder):
+    import hashlib
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """save_checkpoint writes beside the target and renames: a failure midway (a full disk while the
+    tokenizer is written) leaves the old checkpoint byte for byte and loadable; a success keeps checkpoints/."""
+    from transformers import AutoModelForCausalLM
+    tok, out = build_char_tokenizer(), tmp_path / "policy"
+    torch.manual_seed(0)
+    save_checkpoint(build_tiny_model(tok, hidden=32, layers=1, heads=2), tok, out, {"v": 1})
+    (out / "checkpoints" / "step1").mkdir(parents=True)
+    before = sha256s(out)
+    torch.manual_seed(1)
+    other = build_tiny_model(tok, hidden=32, layers=1, heads=2)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+    with monkeypatch.context() as m:
+        m.setattr(type(tok), "save_pretrained", full_disk)
+        with pytest.raises(OSError):
+            save_checkpoint(other, tok, out, {"v": 2})
+    assert sha256s(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+    AutoModelForCausalLM.from_pretrained(out)  # still loads
+    save_checkpoint(other, tok, out, {"v": 2})
+    assert json.loads((out / "meta.json").read_text()) == {"v": 2} and (out / "checkpoints" / "step1").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+
+
 def test_sampler_rows_do_not_depend_on_batch(tiny_dir):
     be = HFBackend(tiny_dir, torch.device("cpu"), torch.float32, batch_size=4)
     prompts = ["Question: a\nAnswer:\n", "Question: a much longer one\nAnswer:\n"]
