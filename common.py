@@ -146,8 +146,12 @@ def shard_spec(text):
 
 def check_output(path, flag, is_dir=False):
     """Refuse an output that cannot be written, before any work (not after training every step):
-    an existing path of the wrong kind, a parent that is a file, or a place we may not write."""
+    an existing path of the wrong kind, a symlink or a special file (/dev/full: outputs are renamed into place,
+    which would replace it), a parent that is a file, or a place we may not write."""
     path = Path(path)
+    if path.is_symlink() or path.exists() and not (path.is_dir() or path.is_file()):
+        raise UsageError(f"{flag}: {path} is {'a symlink' if path.is_symlink() else 'a special file'}; outputs are "
+                         "written beside their path and renamed into place, which would replace it: name a plain path")
     if path.exists() and path.is_dir() != is_dir:
         raise UsageError(f"{flag}: {path} is {'a file' if is_dir else 'a directory'}, "
                          f"need {'a directory' if is_dir else 'a file'}")

@@ -78,6 +78,7 @@ def d(tmp_path_factory):
     (d / "badtok" / "tokenizer.json").write_text('{"model": {"vocab"')
     weights = d / "badweights" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
+    (d / "link.jsonl").symlink_to(d / "sols.jsonl")  # an --out that is a symlink: refused, the file it names kept
     yield d
     torch.set_num_threads(threads)
 
@@ -205,6 +206,9 @@ def test_bad_flag(d, tmp_path, capsys, stage, argv, flag):
 # ----------------------------------------------------------------------------- paths and model directories
 
 PATHS = [
+    ("mcts", MCTS[:-1] + ["{d}/link.jsonl"], ["--out", "link.jsonl is a symlink"]),
+    ("synth", ["convert", "--kind", "gsm8k", "--in", "{d}/problems.jsonl", "--out", "/dev/null"], ["--out", "a special file"]),
+    ("train_dpo", DPO[:-1] + ["{d}/link.jsonl"], ["--out", "is a symlink"]),
     ("evaluate", ["--model", "{d}/badtok"] + EVAL[2:], ["badtok: tokenizer.json, tokenizer_config.json: cannot be read"]),
     ("train_sft", ["--init", "{d}/badweights"] + SFT, ["badweights: model.safetensors: cannot be read"]),
     ("train_dpo", ["--model", "{d}/badweights"] + DPO[2:], ["badweights: model.safetensors: cannot be read"]),
