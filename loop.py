@@ -202,10 +202,11 @@ def check_run(args, out):
     for f in (args.seed_file, args.pool_file, args.test_file):
         if f:
             read_problems(f)
-    check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force,
-                 defaults={k: get_parser().get_default(k) for k in vars(args)})
+    record = check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force,
+                          defaults={k: get_parser().get_default(k) for k in vars(args)},
+                          inputs={"--seed-file": args.seed_file, "--pool-file": args.pool_file, "--test-file": args.test_file})
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "loop_args.json", vars(args))
+    write_json(out / "loop_args.json", record)
 
 
 def pool_path(args):

@@ -428,10 +428,10 @@ def main(argv=None):
     print0(json.dumps(vars(args)))
     check_flags(args, out)
     problems = read_problems(args.data)[:args.limit or None][shard::nshards]
-    check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force,
-                 {k: get_parser().get_default(k) for k in vars(args)})
+    record = check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force,
+                          {k: get_parser().get_default(k) for k in vars(args)}, {"--data": args.data})
     writer = ResumableWriter(out)
-    write_json(Path(str(out) + ".args.json"), vars(args))
+    write_json(Path(str(out) + ".args.json"), record)
     todo = [p for p in problems if p["id"] not in writer.done]
     print0(f"shard {shard}/{nshards}: {len(problems)} problems, {len(problems) - len(todo)} done, {len(todo)} to search")
     search = load_search(args, torchrun, local)

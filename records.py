@@ -285,8 +285,8 @@ class UsageError(ValueError):
 # ----------------------------------------------------------------------------- resume
 
 
-def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
-    """Refuse to resume `out` if it was made with other output-shaping args.
+def check_resume(out, args_path, args, ignore=(), force=False, defaults=None, inputs=None):
+    """Refuse to resume `out` if it was made with other output-shaping args or from other input files.
 
     args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
     `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
@@ -294,10 +294,13 @@ def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
     made) counts as its value in `defaults` (the parser's): a new flag left at its default does
     not block a resume. With force, such an `out` is removed and the run starts
     over (with the same args, force resumes as usual). An output without its args file cannot be
-    checked and is refused too. Nothing is written here: the caller writes the args to args_path
-    once the output itself has been opened (and checked) for the run."""
+    checked and is refused too. `inputs` ({flag: path}): each file's sha256 is compared too, so an
+    edited --data is never resumed from its old results. Nothing is written here: returns what the
+    caller writes to args_path once the output itself has been opened for the run (the args and the
+    inputs' sha256)."""
     out, args_path = Path(out), Path(args_path)
-    now = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in ignore}, default=str))
+    record = {**vars(args), **{f"sha256 of {flag}": _sha256(p) for flag, p in (inputs or {}).items() if p}}
+    now = json.loads(json.dumps({k: v for k, v in record.items() if k not in ignore}, default=str))
     defaults = json.loads(json.dumps(defaults or {}, default=str))
     problem = _resume_conflict(out, args_path, now, ignore, defaults)
     if problem and force:
@@ -306,6 +309,16 @@ def check_resume(out, args_path, args, ignore=(), force=False, defaults=None):
     elif problem:
         raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
                          f"or use a new output")
+    return record
+
+
+def _sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _resume_conflict(out, args_path, now, ignore, defaults):
@@ -322,7 +335,8 @@ def _resume_conflict(out, args_path, now, ignore, defaults):
     diff = sorted(k for k in set(old) | set(now) if old.get(k, "<unset>") != now.get(k, "<unset>"))
     if not diff:
         return None
-    shown = ", ".join(f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
+    shown = ", ".join(f"{k[10:]}'s contents changed" if k.startswith("sha256 of ") else
+                      f"--{k.replace('_', '-')} {old.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in diff)
     return f"{out} was made with other settings ({shown})"
 
 

@@ -116,6 +116,25 @@ def test_resume_counts_a_flag_added_since_as_its_default(tmp_path):
         check_resume(out, tmp_path / "o.args.json", args)
 
 
+def test_resume_refuses_an_edited_input_file_and_force_starts_over(tmp_path):
+    """The resume record holds each input's sha256: the same flags on an edited --data refuse in one line
+    naming it; --force removes the output; an unchanged file resumes."""
+    import argparse
+    data, out, rec = write(tmp_path / "d.jsonl", '{"id": 1}\n'), tmp_path / "o.jsonl", tmp_path / "o.args.json"
+    args = argparse.Namespace(rollouts=2)
+    record = check_resume(out, rec, args, inputs={"--data": data})
+    write(out, '{"id": 1}\n')
+    write(rec, json.dumps(record))
+    assert record["rollouts"] == 2 and len(record["sha256 of --data"]) == 64
+    assert check_resume(out, rec, args, inputs={"--data": data}) == record  # unchanged: resumes
+    write(data, '{"id": 1, "edited": true}\n')
+    with pytest.raises(UsageError, match=r"other settings \(--data's contents changed\)") as e:
+        check_resume(out, rec, args, inputs={"--data": data})
+    assert "\n" not in str(e.value) and out.exists()
+    check_resume(out, rec, args, force=True, inputs={"--data": data})
+    assert not out.exists()
+
+
 def test_write_jsonl_atomic_and_merge_shards_by_id(tmp_path):
     out = tmp_path / "t.jsonl"
     write_jsonl(shard_path(out, 0, 2), [{"id": "c"}, {"id": "a"}])
