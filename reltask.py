@@ -243,10 +243,10 @@ def text_solution(prob, order=None):
     for e in order or default_order(prob):
         if e in prob["rels"]:
             b, op, n = prob["rels"][e]
-            steps.append(f"{e}: {vals[b]}{op}{n}={vals[e]}")
+            steps.append(f"{e} = {b}{op}{n}: {vals[b]}{op}{n}={vals[e]}")
         else:
-            a, b = prob["targets"]
-            steps.append(f"{e}: {vals[a]}{COMBINE[prob['kind']][1]}{vals[b]}={answer_of(prob, vals)}")
+            (a, b), op = prob["targets"], COMBINE[prob["kind"]][1]
+            steps.append(f"{e} = {a}{op}{b}: {vals[a]}{op}{vals[b]}={answer_of(prob, vals)}")
     steps[-1] += f". The answer is \\boxed{{{answer_of(prob, vals)}}}."
     return "\n\n".join(steps)
 
@@ -384,7 +384,7 @@ def solve_relations(question):
 
 # ----------------------------------------------------------------------------- the semantic oracle
 # For analysis and upper bounds only: it knows the hidden graph, which no search or critic may.
-TEXT_STEP = re.compile(r"\s*([A-Z][a-z]+)\s*:\s*(-?\d+)\s*([-+*/x×])\s*(-?\d+)\s*=\s*(-?\d+)")
+TEXT_STEP = re.compile(r"\s*([A-Z][a-z]+)\s*(?:=\s*[A-Z][a-z]+\s*[-+*/x×]\s*\w+\s*)?:\s*(-?\d+)\s*([-+*/x×])\s*(-?\d+)\s*=\s*(-?\d+)")
 CODE_LINE = re.compile(r"([a-z]+)\s*=\s*(\w+)\s*(//|[-+*/])\s*(\w+)")
 
 
