@@ -236,6 +236,17 @@ def default_order(prob):
     return gold_order(prob) + ([COMBINE[prob["kind"]][0]] if prob["kind"] != "one" else [])
 
 
+def plan_text(prob):
+    """The plan step: each target's chain back to the stated entity, "Kim <- Ann <- Tom" (two joined by ", ")."""
+    chains = []
+    for t in dict.fromkeys(prob["targets"]):
+        chain = [t]
+        while chain[-1] != prob["root"]:
+            chain.append(prob["rels"][chain[-1]][0])
+        chains.append(" <- ".join(chain))
+    return ", ".join(chains)
+
+
 def text_solution(prob, order=None):
     """One "Name: a op b=c" step per entry of `order` (default: the gold order), "\\n\\n"-joined;
     the last step boxes the answer. `order` may be any order; the steps stay true equations."""
@@ -248,7 +259,7 @@ def text_solution(prob, order=None):
             (a, b), op = prob["targets"], COMBINE[prob["kind"]][1]
             steps.append(f"{e} = {a}{op}{b}: {vals[a]}{op}{vals[b]}={answer_of(prob, vals)}")
     steps[-1] += f". The answer is \\boxed{{{answer_of(prob, vals)}}}."
-    return "\n\n".join(steps)
+    return "\n\n".join([plan_text(prob)] + steps)
 
 
 def code_solution(prob):
@@ -273,7 +284,7 @@ def code_solution(prob):
 
 def computation(prob):
     """What two splits never share: the question kind and the gold's equations without names."""
-    steps = text_solution(prob).split("\n\n")
+    steps = [s for s in text_solution(prob).split("\n\n") if ": " in s]
     return prob["kind"] + "|" + "|".join(sorted(s.split(": ", 1)[1].split(".")[0] for s in steps))
 
 
@@ -388,6 +399,15 @@ TEXT_STEP = re.compile(r"\s*([A-Z][a-z]+)\s*(?:=\s*[A-Z][a-z]+\s*[-+*/x×]\s*\w+
 CODE_LINE = re.compile(r"([a-z]+)\s*=\s*(\w+)\s*(//|[-+*/])\s*(\w+)")
 
 
+PLAN = re.compile(r"\s*[A-Z][a-z]+(?:\s*<-\s*[A-Z][a-z]+)*(?:\s*,\s*[A-Z][a-z]+(?:\s*<-\s*[A-Z][a-z]+)*)*\s*")
+
+
+def plan_right(prob, step):
+    """Whether a plan step names exactly the targets' chains (in either order)."""
+    norm = lambda t: sorted(c.replace(" ", "") for c in t.split(","))  # noqa: E731
+    return norm(step) == norm(plan_text(prob))
+
+
 def read_step(step, env):
     """(label, a, op, b, c) of a step: text "Name: a op b=c" (its one equation), or a code step's one
     assignment, variables read from `env` (updated with what the code computes); else None."""
@@ -431,6 +451,9 @@ def oracle_steps(question, steps):
         raise ValueError(f"not a relations question: {question[:80]!r}")
     vals, known, env, out = values_of(prob), {prob["root"]}, {}, []
     for step in steps:
+        if PLAN.fullmatch(step):
+            out.append(plan_right(prob, step))
+            continue
         parsed = read_step(step, env)
         out.append(parsed is not None and step_right(prob, vals, known, parsed))
         if out[-1]:
@@ -441,7 +464,7 @@ def oracle_steps(question, steps):
 def oracle_right(question, text, delim="\n\n"):
     """Every step right, every needed quantity computed, and the boxed answer the true one."""
     flags = oracle_steps(question, text.strip().split(delim))
-    need = len(default_order(parse_relations(question)))
+    need = len(default_order(parse_relations(question))) + bool(flags and PLAN.fullmatch(text.strip().split(delim)[0]))
     return all(flags) and len(flags) == need and grade(text, solve_relations(question), False)
 
 
