@@ -25,14 +25,16 @@ import sys
 from pathlib import Path
 
 # the records layer, here too so that a stage imports its plumbing from one place
-from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields,  # noqa: F401
-                     check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, write_json, write_jsonl)
+from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields, damaged, drop_equal_sides,  # noqa: F401
+                     check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, save_checkpoint, write_json,
+                     write_jsonl)
 
 STEP_DELIM = "\n\n"
 RESULT_VERIFIER_FILE = "result_verifier.json"  # marks a --ppm directory as a result verifier (scoring.ResultVerifier)
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:\n"
 CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
-
+CODE_INSTRUCTION = ("\nLet's think step by step and solve the problem with code: each step a Python comment with the "  # rStar's
+                    "reasoning and the code for it; print the result, then put the final answer within \\boxed{}.")
 
 
 # ----------------------------------------------------------------------------- stage boundaries
@@ -40,7 +42,6 @@ CHAT_INSTRUCTION = "\nPlease reason step by step, and put your final answer with
 # under run_main: an expected error (bad input, bad flag, missing file, a loss gone non-finite)
 # prints one line "stage: file:line: what is wrong" or "stage: --flag: ..." and exits 2; only a real
 # bug shows a traceback.
-
 
 
 EXPECTED_ERRORS = (DataError, UsageError, NonFiniteError, FileNotFoundError, NotADirectoryError,
@@ -145,8 +146,12 @@ def shard_spec(text):
 
 def check_output(path, flag, is_dir=False):
     """Refuse an output that cannot be written, before any work (not after training every step):
-    an existing path of the wrong kind, a parent that is a file, or a place we may not write."""
+    an existing path of the wrong kind, a symlink or a special file (/dev/full: outputs are renamed into place,
+    which would replace it), a parent that is a file, or a place we may not write."""
     path = Path(path)
+    if path.is_symlink() or path.exists() and not (path.is_dir() or path.is_file()):
+        raise UsageError(f"{flag}: {path} is {'a symlink' if path.is_symlink() else 'a special file'}; outputs are "
+                         "written beside their path and renamed into place, which would replace it: name a plain path")
     if path.exists() and path.is_dir() != is_dir:
         raise UsageError(f"{flag}: {path} is {'a file' if is_dir else 'a directory'}, "
                          f"need {'a directory' if is_dir else 'a file'}")
@@ -363,7 +368,8 @@ def edit_distance(a, b):
 
 def load_tokenizer(path):
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(path, padding_side="left")
+    with damaged(path, "tokenizer*"):
+        tok = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -371,36 +377,25 @@ def load_tokenizer(path):
 
 def load_model(path, device, dtype, cls=None):
     from transformers import AutoModelForCausalLM
-    model = (cls or AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
+    with damaged(path, "*.safetensors"):
+        model = (cls or AutoModelForCausalLM).from_pretrained(path, dtype=dtype)
     return model.to(device).eval()
 
 
 def load_for_training(path, cls=None, config=None):
-    """A model to train, in fp32 whatever the device: the master weights AdamW updates.
-
-    The trainers autocast the forward pass to bf16 on a GPU. Weights stored in bf16 would round
-    small updates away: bf16 keeps 8 bits of mantissa, so at lr 7e-6 (the GPU recipe) an update to
-    a weight of size ~1 is below its resolution and SFT or the PPM would barely move.
-    """
+    """A model to train, in fp32 whatever the device: the master weights AdamW updates (the trainers autocast to
+    bf16 on a GPU; bf16 weights, 8 bits of mantissa, would round an update at lr 7e-6 of a weight ~1 away)."""
     import torch
     from transformers import AutoModelForCausalLM
     kw = {"config": config} if config is not None else {}
-    return (cls or AutoModelForCausalLM).from_pretrained(path, dtype=torch.float32, **kw)
+    with damaged(path, "*.safetensors"):
+        return (cls or AutoModelForCausalLM).from_pretrained(path, dtype=torch.float32, **kw)
 
 
-def save_checkpoint(model, tokenizer, out_dir, meta):
-    """An HF directory (model + tokenizer) plus meta.json (args and metrics)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    getattr(model, "module", model).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    write_json(out_dir / "meta.json", meta)
-
-
-def format_prompt(tokenizer, question):
-    """The chat template with a boxed-answer instruction when the tokenizer has one, else the plain one."""
+def format_prompt(tokenizer, question, code=False):
+    """The chat template with the instruction of the format (text or code steps) when the tokenizer has one, else the plain one."""
     if getattr(tokenizer, "chat_template", None):
-        msgs = [{"role": "user", "content": question + CHAT_INSTRUCTION}]
+        msgs = [{"role": "user", "content": question + (CODE_INSTRUCTION if code else CHAT_INSTRUCTION)}]
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     return PLAIN_TEMPLATE.format(question=question)
 

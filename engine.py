@@ -313,6 +313,7 @@ class VLLMBackend:
         from vllm import SamplingParams
         seeds = seeds if seeds is not None else list(range(len(prompts)))
         greedy = temperature < 1e-5  # vLLM's _SAMPLING_EPS: below it, sampling is argmax
+        temperature = min(temperature, 2.0)  # vLLM refuses more; mcts.py's resamples may ask for it (--resample-heat)
         params = [SamplingParams(n=1 if greedy else n, temperature=temperature, max_tokens=max_tokens,
                                  stop=stop or None, seed=stable_seed(s) % (2 ** 31), logprobs=0) for s in seeds]
         outs = self.llm.generate([{"prompt_token_ids": encode(self.tokenizer, p)} for p in prompts], params,

@@ -432,7 +432,7 @@ def main():
                        for label in ppms for r in [int(x) for x in args.mcts_rollouts.split(",")]}
                 for seed in seeds} if "mcts" in methods else {}
     backend, scorers = load_models(args, methods, ppms, seeds[0])
-    prompts = [format_prompt(backend.tokenizer, p["question"]) for p in problems]
+    prompts = [format_prompt(backend.tokenizer, p["question"], p.get("format") == "code") for p in problems]
     per_seed, preds, greedy = [], [], None
     for seed in seeds:
         res = run_seed(seed, methods, backend, scorers, problems, prompts, args, seconds, greedy)

@@ -34,21 +34,22 @@ Every round's artifacts go in OUT/round{r}/; a step whose output exists is skipp
 Commands
   CPU (built-in task):  python loop.py --out runs/loop
   fewer minutes:        python loop.py --out runs/smoke --rounds 1 --n-pool 64 --base-steps 60 --refresh-steps 20 --update sft
+  code steps:           python loop.py --out runs/loop_code --format code
   a real model (GPU):   python loop.py --out runs/qwen --init Qwen/Qwen2.5-Math-1.5B-Instruct \\
                             --seed-file sft_seed.jsonl --pool-file gsm8k_train.jsonl --test-file gsm8k_test.jsonl \\
-                            --backend vllm --base-lr 7e-6 --base-steps 500 --refresh-lr 7e-6 --mcts-args ""
+                            --backend vllm --base-steps 500 --mcts-args "--children 8 --check-equations"
+                        (MODEL_SETTINGS: lr, lengths; docs/gpu.md)
 """
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from common import (check_model_dir, check_output, check_resume, load_jsonl, nonneg_int, positive_float, positive_int,
                     read_problems, run_main, write_json, write_jsonl)
+from runner import run, timed
 
 PY = sys.executable
 HERE = Path(__file__).resolve().parent  # the stage scripts sit beside this file
@@ -63,6 +64,13 @@ POOL_SIZE = 4000
 # tiny model, docs/ppm.md); pairs.py's edit-distance filter of PPM pairs (built-in steps can differ by one digit)
 PPM_SAMPLES, PPM_STEPS, PPM_LR, PPM_MIN_EDIT = 16, {"verifier": 1000, "bt": 300}, 1e-3, 1
 EVAL_LIMIT = 300  # test problems of --eval-search (greedy reads all)
+# what depends on the model, passed to every round's stages (docs/gpu.md has the table): the tiny model from
+# scratch, or a pretrained HF model (rStar-Math's lr 7e-6; lengths for GSM8K / MATH solutions, guessed). The
+# step delimiter is "\n\n" and the prompt the tokenizer's chat template (common.format_prompt) for both.
+MODEL_SETTINGS = {"tiny": {"base_lr": 3e-3, "refresh_lr": 1e-3, "max_len": 512, "max_tokens": 256, "max_step_tokens": 48,
+                           "max_depth": 8},
+                  "hf": {"base_lr": 7e-6, "refresh_lr": 7e-6, "max_len": 2048, "max_tokens": 1024, "max_step_tokens": 256,
+                         "max_depth": 16}}
 # mcts.py processes per search with the HF backend, each on 1/n of the problems with 1/n of the CPU threads,
 # merged after: the same trees, sooner on 2 CPU cores (two one-thread searches do more work than one two-thread one)
 SEARCH_PROCS = 2
@@ -72,61 +80,9 @@ def stage(name):
     return str(HERE / name)
 
 
-def run(cmd, log, done):
-    """Run one stage unless its output `done` exists; its output goes to `log` and the console."""
-    if Path(done).exists():
-        print(f"[skip] {Path(done)} exists", flush=True)
-        return 0.0
-    print("$ " + " ".join(str(c) for c in cmd), flush=True)
-    t0 = time.time()
-    with open(log, "a") as f:
-        p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in p.stdout:
-            f.write(line)
-            if not line.startswith(("Loading weights", "Writing model")) and "it/s]" not in line:
-                print("  " + line.rstrip(), flush=True)
-    if p.wait() != 0:
-        raise SystemExit(f"stage failed ({p.returncode}): {' '.join(str(c) for c in cmd)}; see {log}")
-    return time.time() - t0
-
-
-def run_shards(cmd, n, log, done):
-    """run() for mcts.py split into n processes at once (`--shard i/n`, each with 1/n of the CPU's torch
-    threads), then merged (`--merge n`): the same trees, sooner on a CPU (two one-thread searches do ~25%
-    more work on 2 cores than one two-thread search; docs/loop.md). Only shard 0 prints to the console."""
-    if n == 1 or Path(done).exists():
-        return run(cmd, log, done)
-    print("$ " + " ".join(str(c) for c in cmd) + f" --shard i/{n}, i < {n}", flush=True)
-    t0, threads = time.time(), str(max(1, (os.cpu_count() or n) // n))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    with open(log, "a") as f:
-        rest = [subprocess.Popen([str(c) for c in cmd] + ["--shard", f"{i}/{n}"], stdout=f, stderr=subprocess.STDOUT,
-                                 env=env) for i in range(1, n)]
-        first = subprocess.Popen([str(c) for c in cmd] + ["--shard", f"0/{n}"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, env=env)
-        for line in first.stdout:
-            f.write(line)
-            if "it/s]" not in line and not line.startswith("Loading weights"):
-                print("  " + line.rstrip(), flush=True)
-        if any(p.wait() != 0 for p in [first] + rest):
-            raise SystemExit(f"stage failed: {' '.join(str(c) for c in cmd)} --shard i/{n}; see {log}")
-    out = cmd[cmd.index("--out") + 1]
-    run([cmd[0], cmd[1], "--out", out, "--merge", n], log, done)
-    return time.time() - t0
-
-
-def seconds(time_file):
-    """The wall time a finished stage stored beside its output (0 when it has not run)."""
-    return json.loads(Path(time_file).read_text())["seconds"] if Path(time_file).exists() else 0.0
-
-
-def timed(cmd, log, done, time_file, shards=1):
-    """run_shards() (run() when shards is 1), and keep the stage's wall time beside its output (so a resumed
-    run keeps its timings)."""
-    dt = run_shards(cmd, shards, log, done)
-    if dt:
-        write_json(time_file, {"seconds": dt})
-    return seconds(time_file)
+def setting(args, key):
+    """MODEL_SETTINGS[key] for --init (tiny or an HF model)."""
+    return MODEL_SETTINGS["tiny" if args.init == "tiny" else "hf"][key]
 
 
 def round_problems(pool, searched, solved, n):
@@ -173,12 +129,17 @@ def get_parser():
     g.add_argument("--test-file", default="", help="held-out problems (default: synth.py builtin)")
     g.add_argument("--synth-args", default="", help="synth.py builtin flags after the loop's own (BUILTIN_DATA), "
                    "e.g. '--n-seed 1000 --max-operand 5'")
+    g.add_argument("--format", default="text", choices=["text", "code"], help="solution steps: text, or rStar's code "
+                   "(the built-in task's code format; a searched step that does not run is dropped, a printing one "
+                   "gets its output); real data in code format comes from synth.py convert --format code")
     g = ap.add_argument_group("training")
     g.add_argument("--init", default="tiny", help="'tiny' (built-in) or an HF policy to start from")
     g.add_argument("--base-steps", type=positive_int, default=3000,
                    help="round 0 SFT steps (built-in: the base's plateau, docs/loop.md)")
-    g.add_argument("--base-lr", type=positive_float, default=3e-3, help="round 0 SFT peak lr (the tiny model from scratch; ~1e-5 for a pretrained model)")
-    g.add_argument("--sft-args", default="", help="extra train_sft.py flags for round 0, e.g. '--hidden 64 --layers 2'")
+    g.add_argument("--base-lr", type=positive_float, default=None, help="round 0 SFT peak lr (default: MODEL_SETTINGS, "
+                   "3e-3 for the tiny model from scratch, 7e-6 for an HF model)")
+    g.add_argument("--sft-args", default="", help="extra train_sft.py flags for every SFT, e.g. '--hidden 64 --layers 2' "
+                   "(the tiny model's shape: round 0 only) or '--batch-size 4 --grad-accum 4'")
     g.add_argument("--update", default=None, choices=["sft", "cpl", "sft+cpl", "sft+corrections"],
                    help="policy update each round: sft (rStar; the default with an HF --init); cpl: CPL DPO on the "
                         "round's step + complete pairs; sft+cpl: both; sft+corrections (the default on the built-in task): "
@@ -189,15 +150,17 @@ def get_parser():
     g.add_argument("--update-from", default="previous", choices=["previous", "init"],
                    help="SFT of a round starts from the previous policy, or from --init for --base-steps (rStar)")
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
-    g.add_argument("--refresh-lr", type=positive_float, default=1e-3, help="peak lr of a round's SFT update")
+    g.add_argument("--refresh-lr", type=positive_float, default=None, help="peak lr of a round's SFT update "
+                   "(default: MODEL_SETTINGS, 1e-3 tiny, 7e-6 HF)")
     g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl, sft+cpl, sft+corrections)")
     g = ap.add_argument_group("search")
     g.add_argument("--n-pool", type=positive_int, default=1000,
                    help="pool problems searched per round")
     g.add_argument("--rollouts", type=positive_int, default=16, help="mcts.py rollouts per fresh problem (rStar rounds 2-4: 16)")
     g.add_argument("--retry-rollouts", type=positive_int, default=32, help="rollouts for problems earlier rounds did not solve")
-    g.add_argument("--mcts-args", default="--children 4 --stop-after 4 --max-depth 8 --max-step-tokens 48 --check-equations",
-                   help="mcts.py flags of every search (--check-equations drops steps with false arithmetic)")
+    g.add_argument("--mcts-args", default="--children 4 --stop-after 4 --check-equations",
+                   help="mcts.py flags of every search, after the model's --max-depth and --max-step-tokens (MODEL_SETTINGS) "
+                   "(--check-equations drops steps with false arithmetic)")
     g.add_argument("--ppm", nargs="?", const="verifier", choices=["verifier", "bt"], default=None,
                    help="train a PPM each round and search with it from round 2: verifier (--ppm alone), the result "
                         "verifier (train_sft.py --verifier on the round policy's corrected pool samples); bt: rStar's "
@@ -254,16 +217,16 @@ def make_data(args, out, log):
     """(seed file, pool problems, test file): the given files, else the built-in task (synth.py)."""
     data = out / "data"
     if not (args.seed_file and args.pool_file and args.test_file):
-        run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed] + BUILTIN_DATA.split()
-            + args.synth_args.split(), log, data / "test.jsonl")
+        run([PY, stage("synth.py"), "builtin", "--out-dir", data, "--seed", args.seed, "--format", args.format]
+            + BUILTIN_DATA.split() + args.synth_args.split(), log, data / "test.jsonl")
     return (args.seed_file or data / "seed.jsonl", read_problems(pool_path(args)),
             args.test_file or data / "test.jsonl")
 
 
-def sft(args, log, init, data_files, dest, steps, lr, time_file, extra=()):
-    """train_sft.py; its seconds."""
-    return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest,
-                  "--steps", steps, "--lr", lr, "--seed", args.seed, *extra],
+def sft(args, log, init, data_files, dest, steps, lr, time_file):
+    """train_sft.py with the model's --max-len and --sft-args; its seconds."""
+    return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest, "--steps", steps,
+                  "--lr", lr, "--seed", args.seed, "--max-len", setting(args, "max_len"), *args.sft_args.split()],
                  log, dest / "meta.json", time_file)
 
 
@@ -271,14 +234,15 @@ def evaluate_policy(args, log, test_file, pol, d, ppm=None):
     """evaluate.py greedy on the test file (and with --eval-search: maj@N, best-of-N and MCTS with the
     PPM); (accuracy per method, greedy accuracy per difficulty)."""
     run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "greedy",
-         "--methods", "greedy", "--seed", args.seed, "--backend", args.backend, "--no-plot"],
-        log, d / "greedy" / "summary.json")
+         "--methods", "greedy", "--seed", args.seed, "--backend", args.backend, "--no-plot",
+         "--max-tokens", setting(args, "max_tokens")], log, d / "greedy" / "summary.json")
     acc, by = read_eval(d / "greedy")
     if args.eval_search:
         extra = ["--ppm", f"ppm={ppm}", "--mcts-rollouts", args.n] if ppm else []
         run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "search",
              "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", EVAL_LIMIT,
-             "--seed", args.seed, "--backend", args.backend, "--no-plot"] + extra,
+             "--seed", args.seed, "--backend", args.backend, "--no-plot", "--max-tokens", setting(args, "max_tokens"),
+             "--max-step-tokens", setting(args, "max_step_tokens"), "--max-depth", setting(args, "max_depth")] + extra,
             log, d / "search" / "summary.json")
         acc.update(read_eval(d / "search")[0])
     return acc, by["greedy"]
@@ -294,8 +258,9 @@ def search(args, log, rd, retry, fresh, policy, ppm):
         trees = rd / f"trees_{name}.jsonl"
         mcts_extra = ["--ppm", ppm, "--ppm-prior"] if ppm else []  # rStar round 2+: PPM-augmented search
         search_s += timed([PY, stage("mcts.py"), "--policy", policy, "--data", rd / f"pool_{name}.jsonl",
-                           "--out", trees, "--rollouts", rollouts, "--seed", args.seed, "--backend", args.backend]
-                          + args.mcts_args.split() + mcts_extra,
+                           "--out", trees, "--rollouts", rollouts, "--seed", args.seed, "--backend", args.backend,
+                           "--format", args.format, "--max-depth", setting(args, "max_depth"),
+                           "--max-step-tokens", setting(args, "max_step_tokens")] + args.mcts_args.split() + mcts_extra,
                           log, rd / f"mcts_{name}_time.json", rd / f"mcts_{name}_time.json",
                           shards=1 if args.backend == "vllm" else min(SEARCH_PROCS, len(probs)))
         trees_files.append(trees)
@@ -310,13 +275,12 @@ def update_policy(args, log, rd, policy, seed_file, sft_files):
         dest = new_policy if args.update == "sft" else rd / "policy_sft"
         init, steps, lr = ((policy, args.refresh_steps, args.refresh_lr) if args.update_from == "previous"
                            else (args.init, args.base_steps, args.base_lr))
-        train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json",
-                       args.sft_args.split() if args.update_from == "init" else ())
+        train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json")
     if args.update in ("cpl", "sft+cpl"):
         start = rd / "policy_sft" if args.update == "sft+cpl" else policy
         train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",
-                          "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed]
-                         + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
+                          "--kinds", "step,complete", "--order", "cpl", "--out", new_policy, "--seed", args.seed,
+                          "--max-len", setting(args, "max_len")] + args.dpo_args.split(), log, new_policy / "meta.json", rd / "dpo_time.json")
     if args.update == "sft+corrections":
         train_s += correction_iterations(args, log, rd, rd / "policy_sft", new_policy)
     return new_policy, train_s
@@ -333,7 +297,8 @@ def correction_iterations(args, log, rd, start, new_policy):
         it = rd / "corrections" / f"iter{k}"
         dest = new_policy if k == args.fix_iterations else it / "policy"
         spent += timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir",
-                        it / "pool_greedy", "--methods", "greedy", "--backend", args.backend, "--no-plot"],
+                        it / "pool_greedy", "--methods", "greedy", "--backend", args.backend, "--no-plot",
+                        "--max-tokens", setting(args, "max_tokens")],
                        log, it / "pool_greedy" / "summary.json", it / "decode_time.json")
         run([PY, stage("pairs.py"), "--greedy", it / "pool_greedy" / "predictions.jsonl", "--problems", pool_file,
              "--model", policy, "--out-dir", it / "pairs"], log, it / "pairs" / "pairs_meta.json")
@@ -342,7 +307,7 @@ def correction_iterations(args, log, rd, start, new_policy):
             break
         spent += timed([PY, stage("train_dpo.py"), "--model", policy, "--pairs", it / "pairs" / "pairs.jsonl",
                         "--kinds", "fixed_step", "--order", "shuffle", "--out", dest, "--seed", args.seed,
-                        "--batch-size", 32, "--grad-accum", 1, "--max-len", 512] + args.dpo_args.split(),
+                        "--batch-size", 32, "--grad-accum", 1, "--max-len", setting(args, "max_len")] + args.dpo_args.split(),
                        log, dest / "meta.json", it / "dpo_time.json")
         policy = dest
     if policy != new_policy:
@@ -359,16 +324,17 @@ def round_ppm(args, log, rd, policy, ppm_files):
         if not ppm_files:
             return None, 0.0
         return rd / "ppm", timed([PY, stage("train_ppm.py"), "--init", policy, "--pairs", *ppm_files, "--out", rd / "ppm",
-                                  "--loss", "bt", "--steps", steps, "--lr", PPM_LR, "--seed", args.seed],
+                                  "--loss", "bt", "--steps", steps, "--lr", PPM_LR, "--seed", args.seed,
+                                  "--max-len", setting(args, "max_len")],
                                  log, rd / "ppm" / "config.json", rd / "ppm_time.json")
     pool_file, d = pool_path(args), rd / "verifier"
     spent = timed([PY, stage("evaluate.py"), "--model", policy, "--data", pool_file, "--out-dir", d / "samples",
                    "--methods", "sample", "--n", PPM_SAMPLES, "--seed", args.seed + 100, "--backend", args.backend,
-                   "--no-plot"], log, d / "samples" / "summary.json", d / "samples_time.json")
+                   "--no-plot", "--max-tokens", setting(args, "max_tokens")], log, d / "samples" / "summary.json", d / "samples_time.json")
     run([PY, stage("pairs.py"), "--samples", d / "samples" / "predictions.jsonl", "--problems", pool_file,
          "--model", policy, "--out-dir", d / "data"], log, d / "data" / "pairs_meta.json")
     spent += timed([PY, stage("train_sft.py"), "--init", policy, "--data", d / "data" / "sft.jsonl", "--out", rd / "ppm",
-                    "--steps", steps, "--lr", PPM_LR, "--seed", args.seed,
+                    "--steps", steps, "--lr", PPM_LR, "--seed", args.seed, "--max-len", setting(args, "max_len"),
                     "--verifier"], log, rd / "ppm" / "result_verifier.json", d / "train_time.json")
     return rd / "ppm", spent
 
@@ -393,6 +359,7 @@ def default_update(init):
 def main():
     args = get_parser().parse_args()
     args.update = args.update or default_update(args.init)
+    args.base_lr, args.refresh_lr = args.base_lr or setting(args, "base_lr"), args.refresh_lr or setting(args, "refresh_lr")
     print(json.dumps(vars(args)), flush=True)
     print(f"expected time: {expected_minutes(args)}", flush=True)
     out = Path(args.out)
@@ -405,8 +372,7 @@ def main():
     r0 = out / "round0"
     r0.mkdir(exist_ok=True)
     base = r0 / "policy"
-    base_s = sft(args, log, args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json",
-                 args.sft_args.split())
+    base_s = sft(args, log, args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json")
     acc, by = evaluate_policy(args, log, test_file, base, r0 / "eval")
     n_seed_examples = len(read_problems(seed_file))
     rows = [{"round": 0, **acc, "greedy_by_difficulty": by, "examples": n_seed_examples,

@@ -11,9 +11,9 @@ What it does
      and SVPO code); rollouts of one tree in the same tick spread by virtual loss.
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
-     the sandbox and drops failures (rStar 2.3), `--check-equations` its text analog (a step whose written
-     arithmetic is false is dropped: grader.arithmetic_ok); `--adaptive-width` is AlphaLLM's importance-weighted width. A node whose
-     children are all terminal is expanded again: its Q tends to 2 p(correct) - 1.
+     the sandbox, drops failures and appends a printing step's output (rStar 2.3), `--check-equations` its
+     text analog (a step with false written arithmetic is dropped: grader.arithmetic_ok); `--adaptive-width`:
+     AlphaLLM's importance-weighted width. A node whose children are all terminal is expanded again.
   3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
      or the PPM score with `--no-gold`) and backed up. Open children, by `--leaf-eval`: `none` (rStar)
      goes on down the selected child next tick; `ppm` backs up each new child's PPM score (AlphaLLM value
@@ -26,8 +26,8 @@ What it does
   is a dead end with reward -1 (rStar NO_VALID_CHILD); `--backtrack` counts an expansion that only
   repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
   `--rollouts` rollouts or `--stop-after` distinct correct terminals.
-Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); code output
-is not appended to the step; one tree per problem (SVPO: up to 10); failed nodes are resampled, hotter.
+Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); one tree per
+problem (SVPO: up to 10); failed nodes are resampled, hotter.
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
 Output  `--out` trees JSONL, a record per problem flushed as it finishes and sorted by id at the end (the
@@ -54,6 +54,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from codesteps import after_run
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume,
                     fit_context, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int,
                     parse_shard, pick_device, positive_int, print0, read_problems, run_main,
@@ -151,10 +152,9 @@ def ppm_prior(node, value):
 
 
 def resample_temperature(t, fails, heat):
-    """The temperature of a node's samples after `fails` failed expansions (failed_expansion: none of the
-    samples survived the check, or with --backtrack none was new): t + heat * fails (a systematic false
-    step, e.g. the same wrong sum in every sample, is escaped by sampling hotter only where the check
-    failed; heat 0: always t)."""
+    """The temperature of a node's samples after `fails` failed expansions (failed_expansion): t + heat * fails
+    (a systematic false step, e.g. the same wrong sum in every sample, is escaped by sampling hotter only where
+    the check failed; heat 0: always t)."""
     return t + heat * fails
 
 
@@ -181,7 +181,7 @@ class Search:
         while queue or active:
             while queue and len(active) < self.cfg.window:
                 p = queue.popleft()
-                prompt = p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"])
+                prompt = p.get("prompt") or format_prompt(self.policy.tokenizer, p["question"], self.cfg.format == "code")
                 active.append(Tree(p, prompt, self.cfg.step_delim))
             self.tick(active)
             for t in [t for t in active if t.stopped or (t.done >= self.cfg.rollouts and not t.inflight)]:
@@ -294,13 +294,16 @@ class Search:
                 t.end(r)
 
     def run_code(self, jobs, cands):
-        """rStar 2.3: run the code of the path plus each candidate in the sandbox, in a thread pool."""
+        """rStar 2.3: the path's code plus each candidate's, run in the sandbox (a thread pool); codesteps.after_run."""
         codes = [["\n".join(step_code(s) for s in t.steps(r[-1]) + [c["text"]]) for c in cs]
                  for (t, r), cs in zip(jobs, cands)]
         todo = sorted({c for cs in codes for c in cs if c not in self.code_cache})
-        for code, (ok, _) in zip(todo, self.pool.map(lambda s: run_code(s, timeout=CODE_TIMEOUT), todo)):
-            self.code_cache[code] = ok
-        return [[self.code_cache[c] for c in cs] for cs in codes]
+        for code, result in zip(todo, self.pool.map(lambda s: run_code(s, timeout=CODE_TIMEOUT), todo)):
+            self.code_cache[code] = result
+        for cs, code in zip(cands, codes):
+            for c, k in zip(cs, code):
+                c["text"] = after_run(c["text"], *self.code_cache[k])
+        return [[self.code_cache[c][0] for c in cs] for cs in codes]
 
     def fast_rollouts(self, opened):
         """AlphaLLM fast rollout: a node's value = the mean reward of m completions to the end."""
@@ -357,8 +360,8 @@ def get_parser():
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok)")
-    a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false "
-      "equation, empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
+    a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false equation, "
+      "empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
     a("--resample-heat", type=nonneg_float, default=0.5, help="each resample of a node whose samples all failed the "
       "check is drawn this much hotter (temperature + heat * failures; 0: off)")
     a("--backtrack", action=argparse.BooleanOptionalAction, default=True, help="with the gold: an expansion whose "
@@ -378,8 +381,7 @@ def get_parser():
 
 def check_flags(args, out):
     """Model directories, paths and outputs, before any model is loaded or any record written."""
-    for flag, path, kind in (("--policy", args.policy, "causal"), ("--ppm", args.ppm, "ppm"),
-                             ("--rollout-model", args.rollout_model, "causal")):
+    for flag, path, kind in (("--policy", args.policy, "causal"), ("--ppm", args.ppm, "ppm"), ("--rollout-model", args.rollout_model, "causal")):
         if path:
             check_model_dir(path, flag, kind)
     check_not_input(args.out, "--out", {"--data": args.data, "--policy": args.policy})
@@ -425,8 +427,7 @@ def main(argv=None):
     out = shard_path(args.out, shard, nshards)
     print0(json.dumps(vars(args)))
     check_flags(args, out)
-    problems = read_problems(args.data)
-    problems = (problems[:args.limit] if args.limit else problems)[shard::nshards]
+    problems = read_problems(args.data)[:args.limit or None][shard::nshards]
     check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force,
                  {k: get_parser().get_default(k) for k in vars(args)})
     writer = ResumableWriter(out)

@@ -9,14 +9,15 @@ import sys
 
 import torch
 
-from common import DataError, check_fields, encode, read_jsonl
+from common import DataError, check_fields, drop_equal_sides, encode, read_jsonl
 
 # ----------------------------------------------------------------------------- reading
 
 
-def read_pairs(paths):
-    """Pair records, each checked: texts are strings, r_chosen/r_rejected lists of numbers, q_* numbers
-    (the reader already refuses NaN and Infinity, which would train a checkpoint of NaN weights)."""
+def read_pairs(paths, kinds=(), quiet=False):
+    """The pair records of `kinds` (all when empty), each checked: texts are strings, r_chosen/r_rejected lists
+    of numbers, q_* numbers (the reader already refuses NaN and Infinity, which would train a checkpoint of NaN
+    weights); pairs with equal sides dropped with a count (unless quiet); none left is an error."""
     recs = []
     for path in paths:
         for lineno, r in read_jsonl(path):
@@ -29,6 +30,11 @@ def read_pairs(paths):
                 if r.get(name) is not None and (not isinstance(r[name], (int, float)) or isinstance(r[name], bool)):
                     raise DataError(f"{path}:{lineno}: field '{name}' must be a number, got {r[name]!r:.60}")
             recs.append(r)
+    where = " ".join(map(str, paths))
+    recs = [r for r in recs if not kinds or r.get("kind") in kinds]
+    recs = drop_equal_sides(recs, where) if not quiet else [r for r in recs if r["chosen"] != r["rejected"]]
+    if not recs:
+        raise DataError(f"{where}: no pairs of kinds {sorted(kinds)} with two different sides")
     return recs
 
 
@@ -36,13 +42,8 @@ def load_pairs(paths, kinds, tok, delim, max_len, per_step_q=False):
     """The pairs of `kinds` (all when empty), each side tokenized (tokenize_side), with r_gap (CPL's
     sum r_chosen - sum r_rejected) and the problem the pair comes from. per_step_q (SVPO): every
     pair must give one Q per step of each side."""
-    recs = read_pairs(paths)
-    if kinds:
-        recs = [r for r in recs if r.get("kind") in kinds]
-    if not recs:
-        raise SystemExit(f"no pairs of kinds {sorted(kinds)} in {paths}")
     data = []
-    for r in recs:
+    for r in read_pairs(paths, kinds):
         c = tokenize_side(tok, r["prompt"], r["chosen"], delim, max_len)
         rj = tokenize_side(tok, r["prompt"], r["rejected"], delim, max_len)
         rc, rr = r.get("r_chosen", []), r.get("r_rejected", [])

@@ -86,6 +86,7 @@ class TreeView:
         self.id, self.question, self.nodes = str(rec["id"]), rec["question"], rec["nodes"]
         config = rec.get("config") if isinstance(rec.get("config"), dict) else {}
         self.delim = config.get("step_delim") if isinstance(config.get("step_delim"), str) else STEP_DELIM
+        self.code = config.get("format") == "code"  # every step of a code tree ran in the sandbox: verified
         ops = rec.get("ops")  # built-in problems: the number of operations (steps_verified); else unknown
         self.ops = ops if isinstance(ops, int) and not isinstance(ops, bool) else None
         n = len(self.nodes)
@@ -273,9 +274,9 @@ def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
 
     verify: keep only verified trajectories (grader.steps_verified: every written equation holds,
     one per operation on the built-in task), rStar's rule that a correct answer through a failing
-    step is not training data.
+    step is not training data; in a code tree every step ran, which is rStar's check itself.
     """
-    good = sorted((t for t in tree.terminals if tree.correct(t) and (not verify or steps_verified(
+    good = sorted((t for t in tree.terminals if tree.correct(t) and (not verify or tree.code or steps_verified(
         [tree.nodes[i]["step"] for i in tree.path(t)], tree.ops))),
                   key=lambda t: (tree.mean_q(t), tree.min_q(t)), reverse=True)
     out, seen = [], set()
@@ -292,12 +293,12 @@ def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
 
 def read_predictions(path, method, problems, tok):
     """(problem id, prompt, record) per record of evaluate.py's predictions.jsonl holding `method`."""
-    questions = {str(p["id"]): p["question"] for p in read_problems(problems)}
+    by_id = {str(p["id"]): p for p in read_problems(problems)}
     for r in load_jsonl(path, {"id": (str, int), method: dict}):
         pid = str(r["id"])
-        if pid not in questions:
+        if pid not in by_id:
             raise DataError(f"{path}: problem {pid} is not in --problems {problems}")
-        yield pid, format_prompt(tok, questions[pid]), r
+        yield pid, format_prompt(tok, by_id[pid]["question"], by_id[pid].get("format") == "code"), r
 
 
 def extract(tree, prompt, args):
@@ -381,7 +382,8 @@ def from_trees(args, tok):
         n_trees += 1
         solved += any(tree.correct(t) for t in tree.terminals)
         # the prompt the search used (mcts.py stores it); --model only for records without one
-        prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not tok else format_prompt(tok, tree.question)
+        prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not tok else \
+            format_prompt(tok, tree.question, rec.get("config", {}).get("format") == "code")
         d, p, s = extract(tree, prompt, args)
         for kind_recs in (d, p, s):
             for j, r in enumerate(kind_recs):

@@ -14,8 +14,10 @@ Pure Python: no torch.
 import json
 import math
 import os
+import re
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from grader import gold_from_gsm8k, gold_from_math
@@ -130,9 +132,10 @@ def read_problems(path):
         if "####" in answer:  # GSM8K: the reasoning becomes the solution, the tail the gold
             rec["solution"] = rec.get("solution", answer.split("####")[0].strip())
             answer = gold_from_gsm8k(answer)
-        if not answer.strip():
-            raise DataError(f"{where}: field 'answer' is empty")
         rec["answer"] = answer.strip()
+        if not rec["question"].strip() or not rec["answer"] or ungradable(rec["answer"]):
+            raise DataError(f"{where}: " + ("field 'question' is empty" if not rec["question"].strip() else
+                                            "field 'answer' is empty" if not rec["answer"] else ungradable(rec["answer"])))
         if "id" in rec and not isinstance(rec["id"], (str, int)):
             raise DataError(f"{where}: field 'id' must be str or int, got {type(rec['id']).__name__}")
         rec["id"] = str(rec.get("id", rec.get("unique_id", f"{path.stem}-{lineno}")))
@@ -141,6 +144,43 @@ def read_problems(path):
         seen.add(rec["id"])
         problems.append(rec)
     return problems
+
+
+_EXPONENT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def ungradable(gold):
+    """Why a gold answer can never match a prediction (None when it can): a number in exponent form (a JSON 1e20
+    reads as "1e+20"; predictions are written in digits) or a sentence (three or more words outside LaTeX
+    commands: "The answer is 5")."""
+    if _EXPONENT.fullmatch(gold):
+        return f"field 'answer' {gold!r} is a number in exponent form: write its digits"
+    if len(re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", gold))) >= 3:
+        return f"field 'answer' {gold[:60]!r} reads as a sentence: give the final answer alone"
+    return None
+
+
+def drop_equal_sides(pairs, source):
+    """The pairs whose chosen and rejected texts differ; a pair with equal sides teaches nothing (its DPO or BT
+    loss stays at log 2 whatever the model does) and is dropped with a count."""
+    kept = [p for p in pairs if p["chosen"] != p["rejected"]]
+    if len(kept) < len(pairs):
+        print0(f"{source}: dropped {len(pairs) - len(kept)} of {len(pairs)} pairs whose chosen equals rejected")
+    return kept
+
+
+@contextmanager
+def damaged(path, pattern):
+    """An error while reading a model folder's files matching the glob `pattern` (a corrupt tokenizer.json,
+    truncated weights) becomes one DataError line naming them. Catches what readers raise on bad bytes: OSError,
+    ValueError (JSON) and safetensors' SafetensorError, not a device's out-of-memory RuntimeError."""
+    try:
+        yield
+    except Exception as e:
+        if not isinstance(e, (OSError, ValueError)) and type(e).__name__ != "SafetensorError":
+            raise
+        names = ", ".join(sorted(p.name for p in Path(path).glob(pattern))) or pattern
+        raise DataError(f"{path}: {names}: cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
 
 
 def write_jsonl(path, records):
@@ -211,6 +251,31 @@ def write_json(path, obj):
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     os.replace(tmp, path)
+
+
+def save_checkpoint(model, tokenizer, out_dir, meta, state_dict=None, also=None):
+    """An HF directory (model, tokenizer, meta.json and whatever `also(folder)` writes), written into a folder
+    beside out_dir and renamed into place when complete: a failure midway (a full disk) leaves the checkpoint that
+    was there whole. What the old folder holds and the new one does not write (checkpoints/) is kept."""
+    out_dir = Path(out_dir)
+    new, old = (out_dir.with_name(f".{out_dir.name}.{kind}-{os.getpid()}") for kind in ("new", "old"))
+    shutil.rmtree(new, ignore_errors=True)
+    try:
+        getattr(model, "module", model).save_pretrained(new, **({} if state_dict is None else {"state_dict": state_dict}))
+        tokenizer.save_pretrained(new)
+        write_json(new / "meta.json", meta)
+        if also:
+            also(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if out_dir.is_dir():
+        for p in out_dir.iterdir():
+            if not (new / p.name).exists():
+                p.rename(new / p.name)
+        out_dir.rename(old)
+    new.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 class UsageError(ValueError):

@@ -187,7 +187,7 @@ class ResultVerifier:
         self.tokenizer = load_tokenizer(path)
         self.model = load_model(path, device, dtype)
         self.device, self.batch_size = device, batch_size
-        self.prompt_end = format_prompt(self.tokenizer, "\x00").split("\x00", 1)[1]
+        self.prompt_ends = [format_prompt(self.tokenizer, "\x00", code).split("\x00", 1)[1] for code in (False, True)]
 
     def encode(self, text):
         """(token ids, character offsets) as common.encode tokenizes the text."""
@@ -207,8 +207,7 @@ class ResultVerifier:
 
     def value(self, text, offsets, logps):
         """result_value of `text` from its tokens' offsets and log-probs."""
-        i = text.find(self.prompt_end)
-        start = 0 if i < 0 else i + len(self.prompt_end)
+        start = max((text.find(end) + len(end) for end in self.prompt_ends if end in text), default=0)
         probs = [math.exp(sum(lp for (s, e), lp in zip(offsets, logps) if e > s and s < b and e > a))
                  for a, b in result_spans(text) if a >= start]
         return result_value(probs)

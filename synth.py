@@ -74,9 +74,11 @@ import random
 import re
 import time
 from collections import Counter
+from functools import partial
 
 from common import (check_model_dir, check_not_input, check_output, float_in, format_prompt, load_jsonl, mean,
-                    nonneg_float, nonneg_int, positive_int, read_problems, run_main, write_json, write_jsonl)
+                    nonneg_float, nonneg_int, positive_int, read_problems, run_main, UsageError, write_json, write_jsonl)
+from codesteps import gsm8k_code_steps
 from grader import extract_answer, gold_from_math, is_equiv
 from reltask import build_relations, parse_kinds, parse_span
 from task import build_builtin, parse_range, solve_builtin
@@ -166,12 +168,18 @@ def agreement(answers):
 # --------------------------------------------------------------------------------------
 # Converters for the official GSM8K / MATH files.
 # --------------------------------------------------------------------------------------
-def convert_gsm8k(rec, index):
-    """GSM8K {"question", "answer": "reasoning\\n#### N"} -> problems record."""
+def convert_gsm8k(rec, index, fmt="text"):
+    """GSM8K {"question", "answer": "reasoning\\n#### N"} -> problems record; None when there is no
+    answer, or (fmt "code": codesteps.gsm8k_code_steps) no calculation that gives it."""
     reasoning, sep, final = rec["answer"].rpartition("####")
     if not sep:
         return None
     answer = final.strip().replace(",", "")
+    rid = rec.get("id", rec.get("unique_id", f"gsm8k-{index}"))
+    if fmt == "code":
+        steps = gsm8k_code_steps(reasoning, answer)
+        return steps and {"id": str(rid), "question": rec["question"], "answer": answer,
+                          "solution": "\n\n".join(steps), "source": "gsm8k", "format": "code"}
     reasoning = re.sub(r"<<[^>]*>>", "", reasoning)  # calculator annotations
     steps = [line.strip() for line in reasoning.split("\n") if line.strip()]
     if steps and steps[-1][-1] not in ".!?":
@@ -179,7 +187,6 @@ def convert_gsm8k(rec, index):
     steps.append(f"The answer is \\boxed{{{answer}}}.")
     if len(steps) > 1:  # the boxed sentence finishes the last reasoning step
         steps[-2:] = [steps[-2] + " " + steps[-1]]
-    rid = rec.get("id", rec.get("unique_id", f"gsm8k-{index}"))
     return {"id": str(rid), "question": rec["question"], "answer": answer,
             "solution": "\n\n".join(steps), "source": "gsm8k"}
 
@@ -211,7 +218,7 @@ def convert_math(rec, index):
 # Plumbing: JSONL out, CLI.
 # --------------------------------------------------------------------------------------
 def run_convert(args):
-    convert = convert_gsm8k if args.kind == "gsm8k" else convert_math
+    convert = partial(convert_gsm8k, fmt=args.format) if args.kind == "gsm8k" else convert_math
     records, skipped = [], 0
     with open(args.inp, "rb") as f:
         for index, line in enumerate(f):
@@ -225,8 +232,8 @@ def run_convert(args):
             if rec is not None:
                 records.append(rec)
     write_jsonl(args.out, records)
-    print(f"convert {args.kind} | {len(records)} records -> {args.out} | "
-          f"{skipped} skipped (no answer found)")
+    print(f"convert {args.kind} | {len(records)} records -> {args.out} | {skipped} skipped (no answer found"
+          + (", or no calculation gives it)" if args.format == "code" else ")"))
 
 
 def run_builtin(args):
@@ -364,6 +371,9 @@ def get_parser():
     c.add_argument("--kind", choices=["gsm8k", "math"], required=True, help="input format")
     c.add_argument("--in", dest="inp", required=True, help="official JSONL file")
     c.add_argument("--out", required=True, help="problems JSONL to write")
+    c.add_argument("--format", choices=["text", "code"], default="text",
+                   help="code (GSM8K only): each calculator-annotated line a comment plus Python, the answer "
+                        "printed with its output, then an answer step (codesteps.py)")
     i = sub.add_parser("imagine", help="synthesize problems with the policy (AlphaLLM imagination)")
     i.add_argument("--model", required=True,
                    help="policy HF directory: writes and solves the problems")
@@ -402,6 +412,8 @@ def main():
         check_output(args.out, "--out")
     if args.command == "imagine":
         check_model_dir(args.model, "--model")
+    if args.command == "convert" and args.format == "code" and args.kind != "gsm8k":
+        raise UsageError("--format code: GSM8K only (its calculator annotations give the code)")
     {"builtin": run_builtin, "convert": run_convert, "imagine": run_imagine}[args.command](args)
 
 

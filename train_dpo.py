@@ -56,7 +56,7 @@ import torch.nn.functional as F
 
 from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, float_in,
                     load_for_training, load_tokenizer, lr_at, nonneg_float, positive_float, positive_int, print0,
-                    run_main, save_checkpoint, setup_training, teardown_dist, write_json)
+                    run_main, save_checkpoint, setup_training, teardown_dist)
 from pairdata import collate, load_pairs, read_pairs
 
 # ----------------------------------------------------------------------------- the method
@@ -208,15 +208,13 @@ def save(model, tok, out, meta, fsdp, rank):
         sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if rank != 0:
         return
-    if fsdp:
-        model.lm.save_pretrained(out, state_dict={k[3:]: v for k, v in sd.items() if k.startswith("lm.")})
-        tok.save_pretrained(out)
-        write_json(f"{out}/meta.json", meta)
-    else:
-        save_checkpoint(model.lm, tok, out, meta)
-    if model.v_head is not None:
-        head = {k[7:]: v for k, v in sd.items() if k.startswith("v_head.")} if fsdp else model.v_head.state_dict()
-        torch.save({k: v.detach().cpu() for k, v in head.items()}, f"{out}/value_head.pt")
+    lm = {k[3:]: v for k, v in sd.items() if k.startswith("lm.")} if fsdp else None
+    head = {k[7:]: v for k, v in sd.items() if k.startswith("v_head.")} if fsdp else \
+        model.v_head.state_dict() if model.v_head is not None else None
+
+    def write_head(folder):
+        torch.save({k: v.detach().cpu() for k, v in head.items()}, folder / "value_head.pt")
+    save_checkpoint(model.lm, tok, out, meta, state_dict=lm, also=write_head if head else None)
 
 
 # ----------------------------------------------------------------------------- training
@@ -348,7 +346,7 @@ def check_flags(args):
     check_model_dir(args.model, "--model")
     check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
     check_output(args.out, "--out", is_dir=True)
-    read_pairs(args.pairs)  # every record checked now, not after the model is loaded
+    read_pairs(args.pairs, set(filter(None, args.kinds.split(","))), quiet=True)  # checked now, not after the model loads
 
 
 def build_model(args, device, dtype, world):

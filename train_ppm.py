@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, encode,
+from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, drop_equal_sides, encode,
                     global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
                     positive_float, positive_int, print0, run_main, save_checkpoint, setup_training, stable_seed,
                     teardown_dist, unit_float)
@@ -213,13 +213,14 @@ def load_pairs(args):
     if args.loss == "mse":
         fields.update(q_chosen=(int, float), q_rejected=(int, float))
     kinds = {k for k in args.kinds.split(",") if k}
-    pairs = [p for f in args.pairs for p in load_jsonl(f, fields) if not kinds or p.get("kind", "ppm") in kinds]
+    pairs = drop_equal_sides([p for f in args.pairs for p in load_jsonl(f, fields) if not kinds or p.get("kind", "ppm") in kinds],
+                             " ".join(args.pairs))
     if args.eval_pairs:
         train, held = pairs, load_jsonl(args.eval_pairs, fields)
     else:
         train, held = split_pairs(pairs, args.eval_frac, args.seed)
     if not train:
-        raise SystemExit(f"{' '.join(args.pairs)}: no training pairs of kinds {args.kinds!r}")
+        raise SystemExit(f"{' '.join(args.pairs)}: no training pairs of kinds {args.kinds!r} with two different sides")
     return train, held
 
 

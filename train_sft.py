@@ -94,7 +94,7 @@ def load_examples(paths, tokenizer):
             probs = [p for p in read_problems(path) if p.get("solution")]
             if not probs:
                 raise SystemExit(f"{path}: no record has a 'solution' to train on")
-            out += [(format_prompt(tokenizer, p["question"]), p["solution"]) for p in probs]
+            out += [(format_prompt(tokenizer, p["question"], p.get("format") == "code"), p["solution"]) for p in probs]
     return out
 
 
@@ -217,9 +217,7 @@ def main():
     meta = {"args": vars(args), "params": n_params, "steps": steps, "examples": len(examples), "world": world,
             "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0}
     if rank == 0:
-        save_checkpoint(model, tokenizer, args.out, meta)
-        if args.verifier:
-            write_result_verifier(args.out)
+        save_checkpoint(model, tokenizer, args.out, meta, also=write_result_verifier if args.verifier else None)
         print0(f"saved {args.out} | final loss {meta['final_loss']:.4f} | {meta['train_seconds']:.0f}s")
     teardown_dist()
 

@@ -34,7 +34,8 @@ from common import (STEP_DELIM, format_prompt, load_jsonl, read_problems, stable
                     write_jsonl)
 from engine import make_backend  # noqa: E402
 from grader import grade, steps_verified  # noqa: E402
-from loop import correction_iterations, read_eval, run, seconds, stage  # noqa: E402  (the loop's own runner)
+from loop import correction_iterations, read_eval, stage  # noqa: E402
+from runner import run, seconds  # noqa: E402  (the loop's own runner)
 
 PY = sys.executable
 

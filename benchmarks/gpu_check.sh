@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU path in one go: the tiny model's SFT, DPO, SVPO and PPM under torchrun (bf16 and nccl on CUDA,
 # one process, and two when two GPUs exist), MCTS and evaluate with the HF backend (the shared-prefix
-# attention in the model's dtype), and the same two with vLLM where it imports. Prints one table
+# attention in the model's dtype), and the same two with vLLM where it imports; then loop.py on a random
+# Qwen2 checkpoint with a BPE tokenizer (benchmarks/random_model.py) on GSM8K-format problems, text on the
+# HF backend and code steps on vLLM. Prints one table
 # (stage, seconds, tokens/s, peak GPU memory, pass/fail) and exits non-zero if any stage failed.
 #
 #   bash benchmarks/gpu_check.sh                # on a GPU box: pip install -r requirements.txt (+ vllm)
@@ -42,15 +44,20 @@ fi
 # sizes: the GPU runs are the same commands with more steps and problems (the CPU ones only prove they start)
 # GPU: wider than the e2e test's model (hidden 64, 4 heads: learns the 2-op task in ~200 steps) so that a
 # head is 64 wide, a size every vLLM attention backend takes (some list 32, 64, ... only)
+# REAL: a random Qwen2 with a BPE tokenizer (benchmarks/random_model.py) that loop.py's round 0 fits to the problems
 if [[ $MODE == gpu ]]; then
   N_POOL=64 N_TEST=32 SFT_STEPS=400 DPO_EPOCHS=2 PPM_STEPS=100 EVAL_N=8 TINY="--hidden 128 --layers 2 --heads 2"
+  REAL="--problems 64 --hidden 256 --layers 4" REAL_N=64 REAL_STEPS=400
 else  # the e2e model: at 150 steps its trees hold correct and wrong answers, so every later stage has pairs
   N_POOL=8 N_TEST=4 SFT_STEPS=150 DPO_EPOCHS=1 PPM_STEPS=5 EVAL_N=2 TINY="--hidden 64 --layers 2 --heads 4"
+  REAL="--problems 8" REAL_N=8 REAL_STEPS=200
 fi
 SFT_STEPS=${GPU_CHECK_SFT_STEPS:-$SFT_STEPS}  # CI's start-up check trains a few steps only
 TR1="torchrun --standalone --nproc_per_node 1"
 TR2="torchrun --standalone --nproc_per_node 2"
 SEARCH="--rollouts 4 --children 2 --max-depth 3 --max-step-tokens 48"
+LOOP_REAL="--seed-file \$W/real/FMT.jsonl --pool-file \$W/real/FMT.jsonl --test-file \$W/real/FMT.jsonl --rounds 1 \
+--n-pool $REAL_N --rollouts 4 --base-steps $REAL_STEPS --base-lr 3e-3 --refresh-steps 20 --mcts-args '--children 3 --max-depth 4'"
 EVAL="--methods greedy,sample,bon,beam,mcts --ppm \$W/ppm --n $EVAL_N --max-tokens 96 --max-step-tokens 48 \
 --max-depth 3 --beam-width 2 --beam-children 2 --mcts-rollouts $EVAL_N --mcts-children 2 --no-plot"
 
@@ -76,6 +83,10 @@ STAGES=(
   "mcts-vllm|vllm|$PY mcts.py --policy \$W/sft --data \$W/data/pool.jsonl --out \$W/trees-vllm.jsonl $SEARCH --backend vllm"
   "eval-vllm|vllm|$PY evaluate.py --model \$W/sft --data \$W/data/test.jsonl --out-dir \$W/eval-vllm $EVAL \
 --backend vllm --ppm-backend vllm"
+  "real-model|-|$PY benchmarks/random_model.py --out \$W/real $REAL"
+  "loop-real-text|-|$PY loop.py --out \$W/loop-text --init \$W/real/qwen ${LOOP_REAL//FMT/text} --update sft+cpl --ppm bt"
+  "loop-real-code|vllm|$PY loop.py --out \$W/loop-code --init \$W/real/qwen --format code ${LOOP_REAL//FMT/code} \
+--backend vllm"
 )
 
 if ((DRY)); then

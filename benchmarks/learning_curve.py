@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from loop import read_eval, run, stage  # noqa: E402
+from loop import read_eval, stage  # noqa: E402
+from runner import run  # noqa: E402
 from report import new_plot, save_plot  # noqa: E402
 
 PY = sys.executable

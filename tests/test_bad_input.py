@@ -73,6 +73,12 @@ def d(tmp_path_factory):
     write_lines(d / "trees.jsonl", [tree("t0"), tree("t1")])
     write_lines(d / "pairs.jsonl", [PAIR, {**PAIR, "id": "y"}])
     (d / "afile").write_text("not a directory\n")
+    for name in ("badtok", "badweights"):  # damaged model folders: a corrupt tokenizer.json, truncated weights
+        shutil.copytree(d / "policy", d / name)
+    (d / "badtok" / "tokenizer.json").write_text('{"model": {"vocab"')
+    weights = d / "badweights" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    (d / "link.jsonl").symlink_to(d / "sols.jsonl")  # an --out that is a symlink: refused, the file it names kept
     yield d
     torch.set_num_threads(threads)
 
@@ -200,6 +206,12 @@ def test_bad_flag(d, tmp_path, capsys, stage, argv, flag):
 # ----------------------------------------------------------------------------- paths and model directories
 
 PATHS = [
+    ("mcts", MCTS[:-1] + ["{d}/link.jsonl"], ["--out", "link.jsonl is a symlink"]),
+    ("synth", ["convert", "--kind", "gsm8k", "--in", "{d}/problems.jsonl", "--out", "/dev/null"], ["--out", "a special file"]),
+    ("train_dpo", DPO[:-1] + ["{d}/link.jsonl"], ["--out", "is a symlink"]),
+    ("evaluate", ["--model", "{d}/badtok"] + EVAL[2:], ["badtok: tokenizer.json, tokenizer_config.json: cannot be read"]),
+    ("train_sft", ["--init", "{d}/badweights"] + SFT, ["badweights: model.safetensors: cannot be read"]),
+    ("train_dpo", ["--model", "{d}/badweights"] + DPO[2:], ["badweights: model.safetensors: cannot be read"]),
     ("mcts", MCTS[:-1] + ["{d}/problems.jsonl"], ["--out", "also the input --data"]),
     ("mcts", MCTS[:-1] + ["{d}/afile/trees.jsonl"], ["--out", "not a directory"]),
     ("mcts", MCTS[:-1] + ["{d}"], ["--out", "is a directory"]),
@@ -270,6 +282,8 @@ RECORDS = [
     ("train_dpo", DPO, [b'{"prompt": "p", "chosen": "a", "rejected": "b", "q_chosen": 1e999}'],
      ":1: number 1e999 overflows"),
     ("train_ppm", PPM + ["--loss", "mse"], [{**PAIR, "q_chosen": "high"}], ":1: field 'q_chosen' must be"),
+    ("train_dpo", DPO, [{**PAIR, "rejected": "a"}], ": no pairs of kinds [] with two different sides"),
+    ("train_ppm", PPM, [{**PAIR, "rejected": "a"}, {**PAIR, "id": "y", "rejected": "a"}], "with two different sides"),
     ("train_sft", SFT, [{"prompt": "p", "completion": 3}], ":1: field 'completion' must be str"),
 ]
 

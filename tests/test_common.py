@@ -11,7 +11,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import (DataError, ResumableWriter, UsageError, check_resume, format_prompt, join_steps, load_jsonl, lr_at,  # noqa: E402
+from common import (DataError, ResumableWriter, UsageError, check_resume, drop_equal_sides, format_prompt, join_steps, load_jsonl, lr_at,  # noqa: E402
                     merge_shards, read_problems, save_checkpoint, shard_path, stable_seed, write_jsonl)
 from engine import HFBackend  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model, sft_loss  # noqa: E402
@@ -51,8 +51,13 @@ def test_read_problems_accepts_three_schemas(tmp_path):
     ('{"problem": "p", "solution": "no box here"}\n', ":1: no \\boxed{} answer"),
     ('{"id": "a", "question": "q", "answer": "1"}\n{"id": "a", "question": "q", "answer": "1"}\n', ":2: duplicate id 'a'"),
     ('{"id": "a", "question": "q", "answer": "  "}\n', ":1: field 'answer' is empty"),
+    ('{"id": "a", "question": " ", "answer": "5"}\n', ":1: field 'question' is empty"),
+    ('{"id": "a", "question": "q", "answer": "The answer is 5"}\n', ":1: field 'answer' 'The answer is 5' reads as a sentence"),
+    ('{"id": "a", "question": "q", "answer": 1e20}\n', ":1: field 'answer' '1e+20' is a number in exponent form"),
+    ('{"id": "a", "question": "q", "answer": "2.5E-3"}\n', "exponent form"),
 ])
 def test_bad_input_is_one_line_error_with_file_and_line(tmp_path, content, expect):
+    """Records that can never grade are refused too: an empty question, a sentence or an exponent as the gold."""
     p = write(tmp_path / "bad.jsonl", content)
     with pytest.raises(DataError) as e:
         read_problems(p)
@@ -65,6 +70,13 @@ def test_bad_input_from_the_command_line_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); import common; "
                         f"common.read_problems({str(p)!r})"], capture_output=True, text=True)
     assert r.returncode != 0 and f"{p}:1: field 'question' must be str, got int" in r.stderr
+
+
+def test_pairs_with_equal_sides_are_dropped_with_a_count(capsys):
+    pairs = [{"chosen": "a", "rejected": "b"}, {"chosen": "a", "rejected": "a"}, {"chosen": "", "rejected": ""}]
+    assert drop_equal_sides(pairs, "p.jsonl") == pairs[:1]
+    assert "p.jsonl: dropped 2 of 3 pairs whose chosen equals rejected" in capsys.readouterr().out
+    assert drop_equal_sides(pairs[:1], "p.jsonl") == pairs[:1] and capsys.readouterr().out == ""
 
 
 def test_load_jsonl_checks_fields(tmp_path):
@@ -168,6 +180,36 @@ def tiny_dir(tmp_path_factory):
     torch.manual_seed(0)
     save_checkpoint(build_tiny_model(tok), tok, d, {})
     return d
+
+
+def sha256s(folder):
+    import hashlib
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """save_checkpoint writes beside the target and renames: a failure midway (a full disk while the
+    tokenizer is written) leaves the old checkpoint byte for byte and loadable; a success keeps checkpoints/."""
+    from transformers import AutoModelForCausalLM
+    tok, out = build_char_tokenizer(), tmp_path / "policy"
+    torch.manual_seed(0)
+    save_checkpoint(build_tiny_model(tok, hidden=32, layers=1, heads=2), tok, out, {"v": 1})
+    (out / "checkpoints" / "step1").mkdir(parents=True)
+    before = sha256s(out)
+    torch.manual_seed(1)
+    other = build_tiny_model(tok, hidden=32, layers=1, heads=2)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+    with monkeypatch.context() as m:
+        m.setattr(type(tok), "save_pretrained", full_disk)
+        with pytest.raises(OSError):
+            save_checkpoint(other, tok, out, {"v": 2})
+    assert sha256s(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+    AutoModelForCausalLM.from_pretrained(out)  # still loads
+    save_checkpoint(other, tok, out, {"v": 2})
+    assert json.loads((out / "meta.json").read_text()) == {"v": 2} and (out / "checkpoints" / "step1").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
 
 
 def test_sampler_rows_do_not_depend_on_batch(tiny_dir):

@@ -166,6 +166,13 @@ def test_code_steps_run_cumulatively_and_failures_are_dropped():
     assert any("x = y + 1" in n["step"] for n in text["nodes"]) and any("/ 0" in n["step"] for n in text["nodes"])
 
 
+def test_a_printing_code_step_gets_its_output_appended():
+    table = {0: [("# start\nx = 2 + 3\nprint(x)\n# output: 9", 1.0)], 1: [("The answer is \\boxed{5}.", 1.0)]}
+    code, _ = search(table, "--children", "2", "--rollouts", "1", "--format", "code", problems=[problem(answer="5")])
+    assert code["nodes"][1]["step"] == "# start\nx = 2 + 3\nprint(x)\n# output: 5"  # the model's guess replaced
+    assert code["nodes"][2]["correct"] is True
+
+
 def test_check_equations_drops_steps_with_false_arithmetic():
     table = {0: [("2+3=5", .5), ("2+3=6", .5)], 1: [("5*2=10. The answer is \\boxed{10}.", .5),
                                                   ("5*2=12. The answer is \\boxed{10}.", .5)]}

@@ -123,6 +123,9 @@ def test_adapter_passes_params_as_vllm_documents_them(tiny):
     assert (sp.n, sp.temperature, sp.max_tokens, sp.stop, sp.logprobs) == (3, 1.0, 12, ["\n\n"], 0)
     assert sp.seed == stable_seed(3) % 2 ** 31
     assert vllm.LLM.made[-1]["max_model_len"] == 512  # capped at the tiny model's max_position_embeddings
+    # mcts.py's hot resamples may pass vLLM's bound of 2 (1.0 + 0.5 x 3 resamples): clamped, not refused
+    hot = backend.generate(prompts_of(tiny, backend.tokenizer)[:1], n=1, temperature=2.5, max_tokens=4, seeds=[1])
+    assert calls[-1][1][0].temperature == 2.0 and len(hot) == 1
 
 
 @pytest.mark.parametrize("drop", ["stop", "n", "seed", "max_tokens"])
