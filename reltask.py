@@ -4,47 +4,39 @@ small enough for the ~1M-parameter char-level model. One entity has a stated val
 stated relative to exactly one other, facts come shuffled, distractor entities hang off the needed
 ones, and the question asks one entity, the sum of two or the difference of two. A step can be
 arithmetically true and still wrong (a wrong entity, relation, operand, a distractor): only the final
-answer, Q-values or a learned critic tell. `oracle_steps` tells exactly; it is for analysis and upper
+answer, Q-values or a learned critic tell. reloracle.py tells exactly; it is for analysis and upper
 bounds only, never a training signal or a search reward.
 
   Q: Leo has 4 fewer pens than Ann. Tom has 7 pens. Kim has twice as many pens as Ann.
      Ann has 3 more pens than Tom. How many pens does Kim have?
-  text: "Ann: 7+3=10\\n\\nKim: 10*2=20. The answer is \\\\boxed{20}."
+  text: "Kim <- Ann <- Tom\\n\\nAnn = Tom+3: 7+3=10\\n\\nKim = Ann*2: 10*2=20. The answer is \\\\boxed{20}."
   code: "# Ann has 3 more pens than Tom\\nann = 7 + 3\\n\\n"
         "# Kim has twice as many pens as Ann\\nkim = ann * 2\\nprint(kim)\\n\\\\boxed{20}"
 
 Relations: "n more" (+n), "n fewer" (-n), "twice" (*2), "three times" (*3), "half" (/2, of even
-values). A combining question ends with "Total: 20+10=30" or "Difference: 20-10=10". The gold has
-one step per needed quantity (difficulty = their number; ops = its equations, one more when the
-question combines) in the order "the path from the stated entity to the question's first entity,
-then to its second"; every order that computes a quantity after its base is as right, and the
-oracle accepts each. In code the stated value is a literal where used, so a step is the same
+values). A text solution opens with a plan step: each asked entity's chain back to the stated one
+("Kim <- Ann <- Tom"; a combining question lists two, "Kim <- Ann <- Tom, Tom"), so the lookups that find
+which fact to use are written one hop at a time; then one step per needed quantity that names its
+base ("Kim = Ann*2: 10*2=20"; difficulty = their number; ops = the equations, one more when the question
+combines: "Total = Kim+Tom: 20+7=27" or "Difference = ..."), in the order "the path from the stated
+entity to the question's first entity, then to its second"; every order that computes a quantity after
+its base is as right, and the oracle accepts each (and the plan's two chains in either order). In code the stated value is a literal where used, so a step is the same
 decision in both formats and every prefix of steps runs.
 
-Knobs (make_problem; synth.py exposes difficulty, distractors, kinds and bounds):
-- difficulty d: needed quantities. "one": a chain of d relations from the stated entity. "sum",
-  "diff": two chains sharing a prefix, the second possibly empty (its entity then lies on the
-  first chain, or is the stated one), so several orders are right. "diff" needs d >= 2.
-- distractors: entities stated relative to the stated or a needed entity, never needed.
-- kinds: which questions; difficulty cycles fastest, then kind, for equal shares.
-- max_operand / max_value: +/- operands in [2, max_operand], values in [1, max_value], the
-  stated one in [2, max_value // 2] (the tiny model learns digits of values up to about 50).
-- shuffle (on): facts in random order; off, each fact comes after its base's.
-- alternate (on): along a path additive and multiplicative relations alternate where the values
-  allow, so neighbours do not commute (x3 then x2 reaches what x2 then x3 does).
-- reject (on): redraw a problem where a wrong decision reaches the true answer anyway (`lucky`;
-  it would label a wrong path right): two entities with one value (a number would not name its
-  entity), an answer that is a number of the question or another entity's value, one wrong step
-  (a relation on a wrong base, another or the inverse relation on the right base, "n - x" for
-  "x - n", a wrong stated value), or two neighbours' relations swapped.
+Knobs (make_problem; synth.py exposes the first four; docs/relations.md has the table): difficulty d (needed
+quantities: "one" is a chain of d relations from the stated entity, "sum"/"diff" two chains sharing a prefix,
+so several orders are right; "diff" needs d >= 2), distractors (entities stated relative to the stated or a
+needed one), kinds, max_operand / max_value (+/- operands in [2, max_operand], values in [1, max_value]);
+always on: shuffled facts, additive and multiplicative relations alternating along a path where the values
+allow (neighbours do not commute), and the rejection of problems where a wrong decision still reaches the true
+answer (`lucky`: two entities with one value, an answer that is a number of the question or another entity's
+value, one wrong step, two neighbours' relations swapped).
 Splits, ids, disjointness, determinism as in task.py, from random.Random("relations-<seed>-<split>");
 a computation (the kind and the gold's equations without names) never crosses splits.
 """
 import random
 import re
 import sys
-
-from grader import grade, result_spans
 
 # ----------------------------------------------------------------------------- vocabulary
 # Three letters keep sequences short for the char-level model; no name is a Python builtin.
@@ -236,6 +228,17 @@ def default_order(prob):
     return gold_order(prob) + ([COMBINE[prob["kind"]][0]] if prob["kind"] != "one" else [])
 
 
+def plan_text(prob):
+    """The plan step: each target's chain back to the stated entity, "Kim <- Ann <- Tom" (two joined by ", ")."""
+    chains = []
+    for t in dict.fromkeys(prob["targets"]):
+        chain = [t]
+        while chain[-1] != prob["root"]:
+            chain.append(prob["rels"][chain[-1]][0])
+        chains.append(" <- ".join(chain))
+    return ", ".join(chains)
+
+
 def text_solution(prob, order=None):
     """One "Name: a op b=c" step per entry of `order` (default: the gold order), "\\n\\n"-joined;
     the last step boxes the answer. `order` may be any order; the steps stay true equations."""
@@ -243,12 +246,12 @@ def text_solution(prob, order=None):
     for e in order or default_order(prob):
         if e in prob["rels"]:
             b, op, n = prob["rels"][e]
-            steps.append(f"{e}: {vals[b]}{op}{n}={vals[e]}")
+            steps.append(f"{e} = {b}{op}{n}: {vals[b]}{op}{n}={vals[e]}")
         else:
-            a, b = prob["targets"]
-            steps.append(f"{e}: {vals[a]}{COMBINE[prob['kind']][1]}{vals[b]}={answer_of(prob, vals)}")
+            (a, b), op = prob["targets"], COMBINE[prob["kind"]][1]
+            steps.append(f"{e} = {a}{op}{b}: {vals[a]}{op}{vals[b]}={answer_of(prob, vals)}")
     steps[-1] += f". The answer is \\boxed{{{answer_of(prob, vals)}}}."
-    return "\n\n".join(steps)
+    return "\n\n".join([plan_text(prob)] + steps)
 
 
 def code_solution(prob):
@@ -273,7 +276,7 @@ def code_solution(prob):
 
 def computation(prob):
     """What two splits never share: the question kind and the gold's equations without names."""
-    steps = text_solution(prob).split("\n\n")
+    steps = [s for s in text_solution(prob).split("\n\n") if ": " in s]
     return prob["kind"] + "|" + "|".join(sorted(s.split(": ", 1)[1].split(".")[0] for s in steps))
 
 
@@ -380,69 +383,6 @@ def solve_relations(question):
     """The true answer (str) of a question in this task's wording, or None when not well formed."""
     prob = parse_relations(question)
     return None if prob is None else str(answer_of(prob, values_of(prob)))
-
-
-# ----------------------------------------------------------------------------- the semantic oracle
-# For analysis and upper bounds only: it knows the hidden graph, which no search or critic may.
-TEXT_STEP = re.compile(r"\s*([A-Z][a-z]+)\s*:\s*(-?\d+)\s*([-+*/x×])\s*(-?\d+)\s*=\s*(-?\d+)")
-CODE_LINE = re.compile(r"([a-z]+)\s*=\s*(\w+)\s*(//|[-+*/])\s*(\w+)")
-
-
-def read_step(step, env):
-    """(label, a, op, b, c) of a step: text "Name: a op b=c" (its one equation), or a code step's one
-    assignment, variables read from `env` (updated with what the code computes); else None."""
-    m = TEXT_STEP.match(step)
-    if m:
-        op = {"x": "*", "×": "*"}.get(m[3], m[3])
-        return (m[1], int(m[2]), op, int(m[4]), int(m[5])) if len(result_spans(step)) == 1 else None
-    lines = [s.strip() for s in step.split("\n")
-             if s.strip() and not s.strip().startswith(("#", "print(", "\\boxed"))]
-    m = CODE_LINE.fullmatch(lines[0]) if len(lines) == 1 else None
-    if not m:
-        return None
-    a, b = (int(t) if t.isdigit() else env.get(t) for t in (m[2], m[4]))
-    op = "/" if m[3] == "//" else m[3]
-    c = env[m[1]] = apply(op, b, a)
-    return None if a is None or b is None else (m[1].capitalize(), a, op, b, c)
-
-
-def step_right(prob, vals, known, parsed):
-    """Whether a read step computes a needed, not yet known quantity from its relation (or the
-    question's combination) and inputs already known; + and * in either operand order."""
-    (label, a, op, b, c), kind = parsed, prob["kind"]
-    if label in known:
-        return False
-    if label in gold_order(prob):
-        base, want_op, n = prob["rels"][label]
-        inputs, want, value = [base], (vals[base], n), vals[label]
-    elif kind != "one" and label == COMBINE[kind][0]:
-        inputs, want_op = prob["targets"], COMBINE[kind][1]
-        want, value = tuple(vals[t] for t in inputs), answer_of(prob, vals)
-    else:
-        return False
-    operands = (a, b) == want or (op in "+*" and (b, a) == want)
-    return all(x in known for x in inputs) and op == want_op and operands and c == value
-
-
-def oracle_steps(question, steps):
-    """Per step, whether it is right (step_right); ValueError when the question is not well formed."""
-    prob = parse_relations(question)
-    if prob is None:
-        raise ValueError(f"not a relations question: {question[:80]!r}")
-    vals, known, env, out = values_of(prob), {prob["root"]}, {}, []
-    for step in steps:
-        parsed = read_step(step, env)
-        out.append(parsed is not None and step_right(prob, vals, known, parsed))
-        if out[-1]:
-            known.add(parsed[0])
-    return out
-
-
-def oracle_right(question, text, delim="\n\n"):
-    """Every step right, every needed quantity computed, and the boxed answer the true one."""
-    flags = oracle_steps(question, text.strip().split(delim))
-    need = len(default_order(parse_relations(question)))
-    return all(flags) and len(flags) == need and grade(text, solve_relations(question), False)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ all problems, by difficulty and by question kind:
 
 - predictions (evaluate.py's predictions.jsonl, one method's text, e.g. greedy): answer accuracy;
   verified accuracy (answer right and steps_verified with the problem's ops); oracle accuracy
-  (reltask.oracle_right: every step a right decision, every needed quantity computed, the boxed
+  (reloracle.oracle_right: every step a right decision, every needed quantity computed, the boxed
   answer true); the wrong answers split into arithmetic errors (some written equation false) and
   semantic ones (every equation true, yet wrong); lucky: answer right, oracle wrong.
 - sft data (pairs.py's sft.jsonl {"problem", "completion"}, or any such file): the same shares per
@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import DataError, load_jsonl, mean, read_problems, run_main, write_json  # noqa: E402
 from grader import equations_hold, grade, steps_verified  # noqa: E402
-from reltask import oracle_right, parse_relations  # noqa: E402
+from reloracle import oracle_right  # noqa: E402
+from reltask import parse_relations  # noqa: E402
 
 
 

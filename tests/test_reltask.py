@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import reloracle as O  # noqa: E402
 import reltask as R  # noqa: E402
 import synth  # noqa: E402
 from grader import equations_hold, grade, steps_verified  # noqa: E402
@@ -64,10 +65,11 @@ def test_gold_solutions_verify_and_the_oracle_accepts_them():
     assert {r["source"] for recs in splits.values() for r in recs} == {"relations"}
     for rec in (r for recs in splits.values() for r in recs):
         steps = rec["solution"].split("\n\n")
-        assert len(steps) == rec["ops"] == rec["difficulty"] + (rec["kind"] != "one")
+        assert len(steps) - 1 == rec["ops"] == rec["difficulty"] + (rec["kind"] != "one")  # a plan, then the equations
+        assert O.PLAN.fullmatch(steps[0]) and all(" = " in s and ": " in s for s in steps[1:])
         assert steps_verified(steps, rec["ops"]) and grade(rec["solution"], rec["answer"])
-        assert all(R.oracle_steps(rec["question"], steps))
-        assert R.oracle_right(rec["question"], rec["solution"])
+        assert all(O.oracle_steps(rec["question"], steps))
+        assert O.oracle_right(rec["question"], rec["solution"])
         assert R.solve_relations(rec["question"]) == rec["answer"]
         assert rec["question"].count(". ") == rec["difficulty"] + rec["distractors"] + 1
 
@@ -79,7 +81,7 @@ def test_every_dependency_consistent_order_is_right_and_no_other():
         for order in itertools.permutations(R.default_order(p)):
             text = R.text_solution(p, list(order))
             ok = consistent(p, order)
-            assert all(R.oracle_steps(q, text.split("\n\n"))) == ok == R.oracle_right(q, text)
+            assert all(O.oracle_steps(q, text.split("\n\n"))) == ok == O.oracle_right(q, text)
             assert steps_verified(text.split("\n\n"), len(order))  # the checker cannot tell
             rights += ok
         several += rights > 1
@@ -110,8 +112,8 @@ def test_wrong_decisions_pass_the_checker_but_not_the_oracle():
             wrongs["swapped -"] = wrong_step(p, e, "-", n, vals[base])
         for name, step in wrongs.items():
             assert equations_hold(step), (name, step)
-            assert R.oracle_steps(q, [step] + gold[1:])[0] is False, (name, step)
-            assert not R.oracle_right(q, "\n\n".join([step] + gold[1:])), (name, step)
+            assert O.oracle_steps(q, [step] + gold[1:])[0] is False, (name, step)
+            assert not O.oracle_right(q, "\n\n".join([step] + gold[1:])), (name, step)
             seen[name] += 1
     assert set(seen) == {"wrong base", "distractor", "distractor's relation", "+ for -", "swapped -"}
 
@@ -186,8 +188,8 @@ def same_class_neighbours(p):
 def test_code_format_runs_every_prefix_and_the_oracle_reads_it():
     recs = synth.build_relations(make_args("--format", "code", n_seed=0, n_pool=0))["test"]
     for rec in recs:
-        assert all(R.oracle_steps(rec["question"], rec["solution"].split("\n\n")))
-        assert R.oracle_right(rec["question"], rec["solution"]) and grade(rec["solution"], rec["answer"])
+        assert all(O.oracle_steps(rec["question"], rec["solution"].split("\n\n")))
+        assert O.oracle_right(rec["question"], rec["solution"]) and grade(rec["solution"], rec["answer"])
     for rec in [r for r in recs if r["difficulty"] == 3][:4] + recs[:2]:
         steps = ["\n".join(s for s in step.split("\n") if "\\boxed" not in s)
                  for step in rec["solution"].split("\n\n")]
@@ -201,7 +203,7 @@ def test_code_oracle_rejects_a_wrong_variable():
     p = next(p for p in problems(50, d=(2, 2), kinds=("one",)))
     steps = R.code_solution(p).split("\n\n")
     wrong = steps[1].replace(f"= {R.gold_order(p)[0].lower()} ", f"= {p['value']} ")
-    assert R.oracle_steps(R.question_text(p), [steps[0], wrong]) == [True, False]
+    assert O.oracle_steps(R.question_text(p), [steps[0], wrong]) == [True, False]
 
 
 def test_parse_round_trips_the_generator():
@@ -230,7 +232,7 @@ def test_malformed_questions_give_none(question):
     assert R.parse_relations(question) is None and R.solve_relations(question) is None
     if question:
         with pytest.raises(ValueError):
-            R.oracle_steps(question, ["Ann: 7+3=10"])
+            O.oracle_steps(question, ["Ann: 7+3=10"])
 
 
 def test_oracle_on_hand_written_steps():
@@ -238,14 +240,20 @@ def test_oracle_on_hand_written_steps():
          "Ann has 3 more pens than Tom. How many pens do Kim and Tom have together?")
     assert R.solve_relations(q) == "27"
     right = "Ann: 3+7=10\n\nKim: 2*10=20\n\nTotal: 7+20=27. The answer is \\boxed{27}."
-    assert R.oracle_right(q, right)  # + and * in either operand order
-    assert R.oracle_steps(q, ["Kim: 10*2=20", "Ann: 7+3=10"]) == [False, True]  # base not yet known
-    assert R.oracle_steps(q, ["Ann: 7+3=10", "Ann: 7+3=10"]) == [True, False]  # computed twice
-    assert R.oracle_steps(q, ["Ann: 7+3=10", "Leo: 10-4=6"]) == [True, False]  # a distractor
-    assert R.oracle_steps(q, ["Ann: 7+3=11"]) == [False]  # a false sum
-    assert R.oracle_steps(q, ["Ann: 7+3=10, Kim: 10*2=20"]) == [False]  # two equations in one step
-    assert R.oracle_steps(q, ["Ann: 7+3=10", "Total: 10+7=17"]) == [True, False]  # inputs not known
-    assert not R.oracle_right(q, "Ann: 7+3=10\n\nKim: 10*2=20. The answer is \\boxed{20}.")
+    assert O.oracle_right(q, right)  # + and * in either operand order
+    assert O.oracle_steps(q, ["Kim: 10*2=20", "Ann: 7+3=10"]) == [False, True]  # base not yet known
+    assert O.oracle_steps(q, ["Ann: 7+3=10", "Ann: 7+3=10"]) == [True, False]  # computed twice
+    assert O.oracle_steps(q, ["Ann: 7+3=10", "Leo: 10-4=6"]) == [True, False]  # a distractor
+    assert O.oracle_steps(q, ["Ann: 7+3=11"]) == [False]  # a false sum
+    assert O.oracle_steps(q, ["Ann: 7+3=10, Kim: 10*2=20"]) == [False]  # two equations in one step
+    assert O.oracle_steps(q, ["Ann: 7+3=10", "Total: 10+7=17"]) == [True, False]  # inputs not known
+    assert not O.oracle_right(q, "Ann: 7+3=10\n\nKim: 10*2=20. The answer is \\boxed{20}.")
+    # the plan step: each target's chain back to the stated entity, in either order; a wrong one is a wrong step
+    assert R.plan_text(R.parse_relations(q)) == "Kim <- Ann <- Tom, Tom"
+    planned = "Tom, Kim <- Ann <- Tom\n\nAnn = Tom+3: 7+3=10\n\nKim = Ann*2: 10*2=20\n\nTotal = Kim+Tom: 20+7=27. \\boxed{27}"
+    assert O.oracle_right(q, planned) and O.oracle_steps(q, planned.split("\n\n")) == [True] * 4
+    assert O.oracle_steps(q, ["Kim <- Leo <- Ann <- Tom, Tom", "Ann = Tom+3: 7+3=10"]) == [False, True]
+    assert not O.oracle_right(q, planned.replace("Kim <- Ann", "Kim <- Leo <- Ann"))
 
 
 def test_synth_cli_writes_relations(tmp_path):
