@@ -64,31 +64,6 @@ def build_char_tokenizer():
                                    unk_token="<unk>", padding_side="left")
 
 
-def build_word_tokenizer():
-    """The character tokenizer plus one token per word of the built-in tasks' templates (names, objects, the
-    relation phrases, "The answer is", "boxed"), with or without the space before it: a name is one token,
-    sequences ~3x shorter; any other word
-    falls back to its characters, so text still round-trips exactly."""
-    import re as _re
-    import reltask
-    import task
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-    texts = [*reltask.NAMES, *reltask.OBJECTS, reltask.STATED, *reltask.RELATION.values(), *reltask.ASK.values(),
-             *(label for label, _ in reltask.COMBINE.values()), *task.NAMES, *task.NAMES.values(), *task.OBJECTS,
-             *task.ADD, *task.SUB, *(p for ps in task.MUL.values() for p in ps), *task.DIV,
-             "The answer is boxed Question Answer How many does have"]
-    words = sorted({w for t in texts for w in _re.findall(r"[A-Za-z]{2,}", t)}, key=lambda w: (-len(w), w))
-    specials = ["<pad>", "<eos>", "<unk>"]
-    vocab = {t: i for i, t in enumerate(specials + list(CHARS) + words + [" " + w for w in words])}
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    pattern = r" ?(?:" + "|".join(words) + r")(?![A-Za-z])|[\s\S]"  # a known word (and its space), else a character
-    tk.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
-    tk.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>",
-                                   unk_token="<unk>", padding_side="left")
-
-
 def build_tiny_model(tokenizer, hidden=128, layers=4, heads=4, max_len=512):
     from transformers import LlamaConfig, LlamaForCausalLM
     cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=4 * hidden,
@@ -128,7 +103,7 @@ def load_examples(paths, tokenizer):
 
 def check_flags(args):
     """Paths, model directory, shapes and data, before a model is built (not after training every step)."""
-    if args.init not in ("tiny", "tiny-words"):
+    if args.init != "tiny":
         check_model_dir(args.init, "--init")
     elif args.hidden % args.heads:
         raise UsageError(f"--hidden: {args.hidden} is not a multiple of --heads {args.heads}")
@@ -163,8 +138,8 @@ def get_parser():
 
 def build_policy(args):
     """(tokenizer, model): the tiny char-level model from scratch (--init tiny), or --init's checkpoint."""
-    if args.init in ("tiny", "tiny-words"):
-        tokenizer = build_char_tokenizer() if args.init == "tiny" else build_word_tokenizer()
+    if args.init == "tiny":
+        tokenizer = build_char_tokenizer()
         return tokenizer, build_tiny_model(tokenizer, args.hidden, args.layers, args.heads, max(512, args.max_len))
     return load_tokenizer(args.init), load_for_training(args.init)  # fp32 master weights, bf16 autocast on a GPU
 
@@ -209,7 +184,7 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     examples = load_examples(args.data, tokenizer)
     global_batch = args.batch_size * args.grad_accum * world
-    steps = args.steps or (900 if args.init in ("tiny", "tiny-words") and args.steps is None else
+    steps = args.steps or (900 if args.init == "tiny" and args.steps is None else
                            max(1, int(args.epochs * len(examples) / global_batch)))
     print0(f"{len(examples)} examples | {n_params / 1e6:.2f}M params | vocab {len(tokenizer)} | "
            f"{steps} steps of {global_batch} | world {world}")
