@@ -38,7 +38,7 @@ def _value(expr):
         return None
     try:
         return eval(expr, {"__builtins__": {}})  # digits, dots, operators and parentheses only
-    except (SyntaxError, ZeroDivisionError, TypeError):
+    except (SyntaxError, ZeroDivisionError, TypeError, OverflowError):  # "2(3)" calls an int; 9.9e307 * 10
         return None
 
 

@@ -133,9 +133,10 @@ def read_problems(path):
             rec["solution"] = rec.get("solution", answer.split("####")[0].strip())
             answer = gold_from_gsm8k(answer)
         rec["answer"] = answer.strip()
-        if not rec["question"].strip() or not rec["answer"] or ungradable(rec["answer"]):
-            raise DataError(f"{where}: " + ("field 'question' is empty" if not rec["question"].strip() else
-                                            "field 'answer' is empty" if not rec["answer"] else ungradable(rec["answer"])))
+        problem = ("field 'question' is empty" if not rec["question"].strip() else
+                   "field 'answer' is empty" if not rec["answer"] else ungradable(rec["answer"]))
+        if problem:
+            raise DataError(f"{where}: {problem}")
         if "id" in rec and not isinstance(rec["id"], (str, int)):
             raise DataError(f"{where}: field 'id' must be str or int, got {type(rec['id']).__name__}")
         rec["id"] = str(rec.get("id", rec.get("unique_id", f"{path.stem}-{lineno}")))
