@@ -344,8 +344,8 @@ def get_parser():
     b = sub.add_parser("builtin", help="generate the built-in arithmetic task")
     b.add_argument("--out-dir", required=True, help="writes seed/pool/test.jsonl + synth_args.json")
     b.add_argument("--seed", type=int, default=0, help="random seed; ids embed it")
-    b.add_argument("--n-seed", type=nonneg_int, default=1000,
-                   help="seed problems with gold solutions (the papers use a few hundred to thousands)")
+    b.add_argument("--n-seed", type=nonneg_int, default=1000, help="seed problems with gold solutions (the papers use "
+                   "a few hundred to thousands)")
     b.add_argument("--seed-ops", type=ops_range, default="2-4", help="operation-count range of the seed set (2-4: no 5-op problems, which the loop must learn from the pool)")
     b.add_argument("--n-pool", type=nonneg_int, default=2000, help="answer-only problems for search")
     b.add_argument("--pool-ops", type=ops_range, default="2-5", help="operation-count range of the pool")
@@ -354,8 +354,7 @@ def get_parser():
     b.add_argument("--test-ops", type=ops_range, default="2-5", help="operation-count range of the test set")
     b.add_argument("--max-operand", type=positive_int, default=10,
                    help="largest start value and +/- operand (the tiny model learns the digits of small numbers)")
-    b.add_argument("--max-value", type=positive_int, default=50,
-                   help="largest intermediate value")
+    b.add_argument("--max-value", type=positive_int, default=50, help="largest intermediate value")
     b.add_argument("--format", choices=["text", "code"], default="text",
                    help="solution format: 'a+b=c' steps or rStar comment + Python steps")
     b.add_argument("--pool-solutions", action="store_true",
@@ -371,9 +370,8 @@ def get_parser():
     c.add_argument("--kind", choices=["gsm8k", "math"], required=True, help="input format")
     c.add_argument("--in", dest="inp", required=True, help="official JSONL file")
     c.add_argument("--out", required=True, help="problems JSONL to write")
-    c.add_argument("--format", choices=["text", "code"], default="text",
-                   help="code (GSM8K only): each calculator-annotated line a comment plus Python, the answer "
-                        "printed with its output, then an answer step (codesteps.py)")
+    c.add_argument("--format", choices=["text", "code"], default="text", help="code (GSM8K only): each calculator-"
+                   "annotated line a comment plus Python, the answer printed with its output, then an answer step")
     i = sub.add_parser("imagine", help="synthesize problems with the policy (AlphaLLM imagination)")
     i.add_argument("--model", required=True,
                    help="policy HF directory: writes and solves the problems")
