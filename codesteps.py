@@ -42,7 +42,7 @@ def _value(expr):
         return None
 
 
-def _same(value, answer):
+def same_number(value, answer):
     """Whether a computed value is the answer's number (to 1e-9 relative: 0.1 + 0.2 is 0.3)."""
     try:
         target = float(answer.replace(",", ""))
@@ -110,7 +110,7 @@ def gsm8k_code_steps(reasoning, answer):
                 return None
             var += 1
             code.append(f"x{var} = {expr}")
-            if _same(value, answer):
+            if same_number(value, answer):
                 printed = (len(steps), var, value)
         if code:
             steps.append("\n".join(comments + code))

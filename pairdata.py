@@ -32,7 +32,7 @@ def read_pairs(paths, kinds=(), quiet=False):
             recs.append(r)
     where = " ".join(map(str, paths))
     recs = [r for r in recs if not kinds or r.get("kind") in kinds]
-    recs = drop_equal_sides(recs, where) if not quiet else [r for r in recs if r["chosen"] != r["rejected"]]
+    recs = drop_equal_sides(recs, where, quiet)
     if not recs:
         raise DataError(f"{where}: no pairs of kinds {sorted(kinds)} with two different sides")
     return recs

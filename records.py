@@ -161,11 +161,11 @@ def ungradable(gold):
     return None
 
 
-def drop_equal_sides(pairs, source):
+def drop_equal_sides(pairs, source, quiet=False):
     """The pairs whose chosen and rejected texts differ; a pair with equal sides teaches nothing (its DPO or BT
-    loss stays at log 2 whatever the model does) and is dropped with a count."""
+    loss stays at log 2 whatever the model does) and is dropped with a count (unless quiet)."""
     kept = [p for p in pairs if p["chosen"] != p["rejected"]]
-    if len(kept) < len(pairs):
+    if len(kept) < len(pairs) and not quiet:
         print0(f"{source}: dropped {len(pairs) - len(kept)} of {len(pairs)} pairs whose chosen equals rejected")
     return kept
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codesteps import OUTPUT  # noqa: E402
+from codesteps import OUTPUT, same_number  # noqa: E402
 from sandbox import run_code  # noqa: E402
 from searchtree import step_code  # noqa: E402
 from synth import convert_gsm8k  # noqa: E402
@@ -30,7 +30,7 @@ def prints_answer(ok, out, answer):
     """The code ran and its last printed line is the answer's number."""
     lines = out.strip().splitlines()
     try:
-        return ok and bool(lines) and abs(float(lines[-1]) - float(answer)) <= 1e-6 * max(1.0, abs(float(answer)))
+        return ok and bool(lines) and same_number(float(lines[-1]), answer)
     except ValueError:
         return False
 
@@ -55,7 +55,7 @@ def report(path, limit, show, workers):
           f"{same_output}/{c} | sandbox {time.time() - t0:.0f} s")
     for rec in missed[:show]:
         print("  not converted:", rec["answer"][-200:].replace("\n", " / "))
-    for rec, (ok, out), g1 in [x for x in zip(done, runs, good) if not x[2]][:show]:
+    for rec, (_, out), _ in [x for x in zip(done, runs, good) if not x[2]][:show]:
         print("  failed:", rec["solution"][-200:].replace("\n", " / "), "| sandbox:", out[-100:])
 
 
