@@ -16,6 +16,7 @@ torch and transformers are imported inside the functions that need them, so a st
 (synth.py's built-in task, pairs.py) starts without them.
 """
 import argparse
+import errno
 import hashlib
 import json
 import math
@@ -26,7 +27,7 @@ from pathlib import Path
 
 # the records layer, here too so that a stage imports its plumbing from one place
 from records import (DataError, NonFiniteError, ResumableWriter, UsageError, check_fields, damaged, drop_equal_sides,  # noqa: F401
-                     check_resume, load_jsonl, print0, read_jsonl, read_problems, read_trees, save_checkpoint, write_json,
+                     check_resume, claim_output, load_jsonl, print0, read_jsonl, read_problems, read_trees, save_checkpoint, write_json,
                      write_jsonl)
 
 STEP_DELIM = "\n\n"
@@ -72,7 +73,9 @@ def run_main(main, stage, argv=None):
     argparse.ArgumentParser.error = _argparse_error
     try:
         main() if argv is None else main(argv)
-    except EXPECTED_ERRORS as e:
+    except (*EXPECTED_ERRORS, OSError) as e:  # of other OSErrors, a full disk (the machine's state, not a bug)
+        if not isinstance(e, EXPECTED_ERRORS) and e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
         print(f"{stage}: {_one_line(e)}", file=sys.stderr, flush=True)
         sys.exit(2)
     except SystemExit as e:

@@ -37,11 +37,10 @@ For each method: accuracy (overall, per difficulty, mean and std over `--seed` s
 per problem (the compute axis; PPM forward passes not counted) and wall time.
 
 Input   `--data` problems JSONL (this project's, GSM8K's or MATH's records). A problem whose prompt
-        alone does not fit the model's context is skipped with a count; the inner mcts.py runs with
-        --force (a rerun with other flags recomputes its trees).
-Output  `--out-dir`: predictions.jsonl (one record per problem and seed), summary.json (every
-        number), table.md (one markdown row per method and budget), accuracy_vs_tokens.png (with
-        `--plot`, on by default when matplotlib is installed), mcts/ (the trees mcts.py wrote).
+        alone does not fit the model's context is skipped with a count.
+Output  `--out-dir`: predictions.jsonl (one record per problem and seed), summary.json (every number), table.md
+        (a row per method and budget), accuracy_vs_tokens.png (`--plot`), mcts/ (mcts.py's trees), args.json.
+        A folder made with other flags or inputs is refused; --force replaces it (and recomputes the trees).
 
 Commands
   CPU smoke: python evaluate.py --model runs/sft --data runs/data/test.jsonl --out-dir runs/eval --limit 100
@@ -62,9 +61,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import (STEP_DELIM, check_model_dir, check_output, fit_context, format_prompt, int_list, join_steps,
-                    load_jsonl, load_tokenizer, nonneg_float, nonneg_int, positive_int, print0, read_problems,
-                    run_main, stable_seed, write_json, write_jsonl)
+from common import (STEP_DELIM, check_model_dir, check_output, claim_output, fit_context, format_prompt, int_list,
+                    join_steps, load_jsonl, load_tokenizer, nonneg_float, nonneg_int, positive_int, print0,
+                    read_problems, run_main, stable_seed, write_json, write_jsonl)
 from engine import make_backend
 from grader import extract_answer, is_equiv
 from report import write_report
@@ -338,6 +337,7 @@ def get_parser():
     ap.add_argument("--batch-size", type=positive_int, default=128, help="rows per HF generation batch")
     ap.add_argument("--seed", type=int_list(0), default="0", help="sampling seed(s), comma list: every sampled method runs once per seed")
     ap.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="write accuracy_vs_tokens.png (needs matplotlib)")
+    ap.add_argument("--force", action="store_true", help="replace an --out-dir made with other flags or inputs (else: refuse)")
     return ap
 
 
@@ -355,11 +355,15 @@ def parse_methods(args):
 
 
 def check_flags(args, ppms):
-    """Model directories (a policy; each --ppm a sequence-classification PPM) and the output folder."""
+    """Model directories (a policy; each --ppm a sequence-classification PPM) and the output folder, replaced only
+    when made with the same flags and inputs or with --force (records.claim_output); returns its args record."""
     check_model_dir(args.model, "--model")
     for d in ppms.values():
         check_model_dir(d, "--ppm", kind="ppm")
     check_output(args.out_dir, "--out-dir", is_dir=True)
+    inputs = {"--model": args.model, "--data": args.data, **{f"--ppm {label}": d for label, d in ppms.items()}}
+    return claim_output("--out-dir", [args.out_dir], Path(args.out_dir) / "args.json", args, args.force, inputs,
+                        ignore={"force", "out_dir"})[0]
 
 
 def timed(seconds, group, seed, fn, *a):
@@ -418,12 +422,10 @@ def main():
     args = get_parser().parse_args()
     print0(json.dumps(vars(args)))
     seeds, methods, ppms = parse_methods(args)
-    check_flags(args, ppms)
-    problems = read_problems(args.data)
-    problems = problems[:args.limit] if args.limit else problems
+    record = check_flags(args, ppms)
+    problems = read_problems(args.data)[:args.limit or None]
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "args.json", vars(args))
+    write_json(out / "args.json", record)
     problems = fit_context(problems, load_tokenizer(args.model), args.model, 1)  # a prompt longer than the context: skipped
     seconds = defaultdict(dict)
     # mcts.py runs first, in its own process: a vLLM engine made here would hold the GPU memory it needs

@@ -31,9 +31,8 @@ problem (SVPO: up to 10); failed nodes are resampled, hotter.
 
 Input   `--data` problems JSONL {"id", "question", "answer", ...} (or GSM8K / MATH records).
 Output  `--out` trees JSONL, a record per problem flushed as it finishes and sorted by id at the end (the
-        fields: searchtree.Tree.record); beside it <out>.args.json. A rerun resumes with the same
-        settings (runtime flags aside) and refuses others naming them (--force starts over); a torn last
-        line is redone. A problem whose prompt leaves no room for a step is skipped with a count.
+        fields: searchtree.Tree.record); beside it <out>.args.json. A rerun resumes with the same settings and
+        inputs, else refuses (--force starts over); a torn last line is redone; a prompt too long is skipped.
 Test time (evaluate.py): `--ppm DIR --no-gold` never reads the gold; a terminal's reward is its PPM score.
 
 Commands
@@ -429,7 +428,8 @@ def main(argv=None):
     check_flags(args, out)
     problems = read_problems(args.data)[:args.limit or None][shard::nshards]
     record = check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force,
-                          {k: get_parser().get_default(k) for k in vars(args)}, {"--data": args.data})
+                          {k: get_parser().get_default(k) for k in vars(args)},
+                          {"--data": args.data, "--policy": args.policy, "--ppm": args.ppm})
     writer = ResumableWriter(out)
     write_json(Path(str(out) + ".args.json"), record)
     todo = [p for p in problems if p["id"] not in writer.done]

@@ -69,7 +69,7 @@ from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
-from common import (STEP_DELIM, DataError, check_model_dir, check_output, edit_distance, format_prompt,
+from common import (STEP_DELIM, DataError, check_model_dir, check_output, claim_output, edit_distance, format_prompt,
                     join_steps, load_jsonl, nonneg_float, nonneg_int, read_problems, read_trees, run_main, stable_seed,
                     write_json, write_jsonl)
 from grader import correct_equations, equations_hold, steps_verified
@@ -341,22 +341,26 @@ def get_parser():
                     help="SFT trajectories must be verified: every written equation a op b = c holds, one per "
                          "operation on the built-in task (grader.steps_verified; rStar keeps only code that runs)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the per-problem sampling (complete cap, SVPO negatives)")
+    ap.add_argument("--force", action="store_true", help="replace an --out-dir made with other flags or inputs (else: refuse)")
     return ap
 
 
 def check_args(args):
-    """One-line refusals of a bad combination, before anything is read; the tokenizer of --model or None."""
+    """One-line refusals of a bad combination, before anything is read; an --out-dir made with other flags or inputs
+    refused unless --force (records.claim_output). (the tokenizer of --model or None, the args record)."""
     bad = set(args.rules.split(",")) - set(DPO_RULES) - {"ppm"}
     if bad:
         raise SystemExit(f"--rules: unknown rule(s) {sorted(bad)}")
     if sum(map(bool, (args.trees, args.greedy, args.samples))) != 1 or bool(args.problems) == bool(args.trees):
         raise SystemExit("give --trees, or --greedy or --samples with --problems")
     check_output(args.out_dir, "--out-dir", is_dir=True)
-    if not args.model:
-        return None
-    check_model_dir(args.model, "--model")
+    inputs = {"--trees": args.trees, "--greedy": args.greedy, "--samples": args.samples, "--problems": args.problems}
+    if args.model:
+        check_model_dir(args.model, "--model")
+    record = claim_output("--out-dir", [args.out_dir], Path(args.out_dir) / "pairs_meta.json", args, args.force,
+                          {**inputs, "--model": args.model}, ignore={"force", "out_dir"})[0]
     from common import load_tokenizer
-    return load_tokenizer(args.model)
+    return load_tokenizer(args.model) if args.model else None, record
 
 
 def from_predictions(args, tok):
@@ -395,7 +399,7 @@ def from_trees(args, tok):
 def main():
     args = get_parser().parse_args()
     print(json.dumps(vars(args)))
-    tok = check_args(args)
+    tok, record = check_args(args)
     if args.trees:
         dpo, ppm, sft, n_trees, solved = from_trees(args, tok)
     else:
@@ -407,7 +411,7 @@ def main():
     counts = dict(Counter(r["kind"] for r in dpo + ppm))
     counts.update(trees=n_trees, solved_trees=solved, sft=len(sft), sft_problems=len({r["problem"] for r in sft}),
                   problems_with_pairs=len({r["problem"] for r in dpo}))
-    write_json(out / "pairs_meta.json", {"args": vars(args), "counts": counts})
+    write_json(out / "pairs_meta.json", {"args": record, "counts": counts})
     print(" | ".join(f"{k} {v}" for k, v in counts.items()))
 
 

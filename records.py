@@ -6,11 +6,14 @@
   - writing: `write_jsonl` / `write_json` (atomic: a temporary file renamed over the target) and
     `ResumableWriter` (a record appended and flushed per problem; a rerun skips what is done, a torn
     last line is redone).
-  - resume: `check_resume` (an output is resumed only with the settings it was made with).
+  - outputs: `claim_output` (the rule for existing outputs: reused only with the settings and input files
+    they were made with, else refused, or replaced with --force), `check_resume` (the same, for outputs
+    that resume).
   - the errors every stage turns into one line (`common.run_main`): `DataError` (a bad record, with
     file:line), `UsageError` (a bad flag or path), `NonFiniteError`.
 Pure Python: no torch.
 """
+import errno
 import json
 import math
 import os
@@ -189,9 +192,13 @@ def write_jsonl(path, records):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -267,8 +274,11 @@ def save_checkpoint(model, tokenizer, out_dir, meta, state_dict=None, also=None)
         write_json(new / "meta.json", meta)
         if also:
             also(new)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(new, ignore_errors=True)
+        if getattr(e, "errno", None) == errno.ENOSPC or "os error 28" in str(e):  # safetensors' error is no OSError
+            raise OSError(errno.ENOSPC, "no space left on device; " + ("the checkpoint there is kept whole"
+                          if out_dir.exists() else "nothing was written"), str(out_dir)) from None
         raise
     if out_dir.is_dir():
         for p in out_dir.iterdir():
@@ -286,36 +296,50 @@ class UsageError(ValueError):
 # ----------------------------------------------------------------------------- resume
 
 
-def check_resume(out, args_path, args, ignore=(), force=False, defaults=None, inputs=None):
-    """Refuse to resume `out` if it was made with other output-shaping args or from other input files.
+def claim_output(flag, outputs, record_path, args, force=False, inputs=None, ignore=(), defaults=None):
+    """The rule for a stage's existing outputs, the same in every stage.
 
-    args_path (JSON) holds the args `out` was made with. When `out` exists and any arg outside
-    `ignore` differs, stop naming the flags, so one output never mixes two settings and its args
-    file always says how it was made. An arg the args file lacks (a flag added since `out` was
-    made) counts as its value in `defaults` (the parser's): a new flag left at its default does
-    not block a resume. With force, such an `out` is removed and the run starts
-    over (with the same args, force resumes as usual). An output without its args file cannot be
-    checked and is refused too. `inputs` ({flag: path}): each file's sha256 is compared too, so an
-    edited --data is never resumed from its old results. Nothing is written here: returns what the
-    caller writes to args_path once the output itself has been opened for the run (the args and the
-    inputs' sha256)."""
-    out, args_path = Path(out), Path(args_path)
-    record = {**vars(args), **{f"sha256 of {flag}": _sha256(p) for flag, p in (inputs or {}).items() if p}}
+    `outputs`: the paths the stage writes (a folder counts when it is not empty); `record_path`: the JSON
+    that says how they were made (the args, or {"args": ...}). None exists: go on. They exist and were made
+    with the same args (those in `ignore` aside) from input files with the same fingerprints (`inputs`,
+    {flag: path}): go on, the rerun redoes (or resumes) the work. Otherwise refuse in one line naming `flag`
+    and what changed; with force, go on and write over them. An arg the record lacks (a flag added since)
+    counts as its parser default in `defaults`. Nothing is written here: returns the record the caller
+    stores in record_path (the args and `sha256 of --flag` per input) once its outputs are opened."""
+    record = {**vars(args), **{f"sha256 of {f}": fingerprint(p) if isinstance(p, (str, Path)) else list(map(fingerprint, p))
+                               for f, p in (inputs or {}).items() if p}}
     now = json.loads(json.dumps({k: v for k, v in record.items() if k not in ignore}, default=str))
     defaults = json.loads(json.dumps(defaults or {}, default=str))
-    problem = _resume_conflict(out, args_path, now, ignore, defaults)
-    if problem and force:
-        print0(f"--force: {problem}; removing {out} and starting over")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    elif problem:
-        raise UsageError(f"--out: {problem}; rerun with the same flags to resume, --force to start over, "
-                         f"or use a new output")
+    made = [Path(p) for p in outputs if Path(p).is_file() or Path(p).is_dir() and any(Path(p).iterdir())]
+    problem = made and _resume_conflict(made[0], Path(record_path), now, ignore, defaults)
+    if problem and not force:
+        raise UsageError(f"{flag}: {problem}; rerun with the same flags and inputs, --force to replace it, "
+                         f"or name a new output")
+    if problem:
+        print0(f"{flag}: --force: {problem}; replacing it")
+    return record, bool(problem)
+
+
+def check_resume(out, args_path, args, ignore=(), force=False, defaults=None, inputs=None):
+    """claim_output for an output that resumes (mcts.py's trees, loop.py's folder): with force, an `out`
+    made otherwise is removed first, so the run starts over instead of continuing it."""
+    record, replace = claim_output("--out", [out], args_path, args, force, inputs, ignore, defaults)
+    if replace and Path(out).exists():
+        shutil.rmtree(out) if Path(out).is_dir() else Path(out).unlink()
     return record
 
 
-def _sha256(path):
+def fingerprint(path):
+    """sha256 of a file's bytes; of a folder (a model), of each file's name, size and modification time; None for
+    a path that is not here."""
     import hashlib
-    h = hashlib.sha256()
+    path, h = Path(path), hashlib.sha256()
+    if not path.exists():  # a hub model name, not a local folder
+        return None
+    if path.is_dir():
+        for p in sorted(q for q in path.rglob("*") if q.is_file()):
+            h.update(f"{p.relative_to(path)} {p.stat().st_size} {p.stat().st_mtime_ns}\n".encode())
+        return h.hexdigest()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -329,7 +353,8 @@ def _resume_conflict(out, args_path, now, ignore, defaults):
     if not args_path.exists():
         return f"{out} exists but {args_path} does not, so how it was made is unknown"
     try:
-        old = {k: v for k, v in json.loads(args_path.read_text()).items() if k not in ignore}
+        old = json.loads(args_path.read_text())
+        old = {k: v for k, v in (old["args"] if isinstance(old.get("args"), dict) else old).items() if k not in ignore}
     except (ValueError, AttributeError):
         return f"{args_path} is not a JSON object of args"
     old = {**{k: v for k, v in defaults.items() if k in now and k not in ignore}, **old}

@@ -15,10 +15,13 @@ from common import write_json
 
 
 def run(cmd, log, done):
-    """Run one stage unless its output `done` exists; its output goes to `log` and the console."""
+    """Run one stage unless its output `done` exists; its output goes to `log` and the console. The run's folder
+    is the loop's (loop.py refuses one made with other settings), and a stage runs again only when it did not
+    finish: with --force it replaces what it left (mcts.py instead resumes its trees)."""
     if Path(done).exists():
         print(f"[skip] {Path(done)} exists", flush=True)
         return 0.0
+    cmd = cmd if Path(str(cmd[1])).name == "mcts.py" else [*cmd, "--force"]
     print("$ " + " ".join(str(c) for c in cmd), flush=True)
     t0 = time.time()
     with open(log, "a") as f:

@@ -75,9 +75,11 @@ import re
 import time
 from collections import Counter
 from functools import partial
+from pathlib import Path
 
-from common import (check_model_dir, check_not_input, check_output, float_in, format_prompt, load_jsonl, mean,
-                    nonneg_float, nonneg_int, positive_int, read_problems, run_main, UsageError, write_json, write_jsonl)
+from common import (check_model_dir, check_not_input, check_output, claim_output, float_in, format_prompt, load_jsonl,
+                    mean, nonneg_float, nonneg_int, positive_int, read_problems, run_main, UsageError, write_json,
+                    write_jsonl)
 from codesteps import gsm8k_code_steps
 from grader import extract_answer, gold_from_math, is_equiv
 from reltask import build_relations, parse_kinds, parse_span
@@ -217,7 +219,7 @@ def convert_math(rec, index):
 # --------------------------------------------------------------------------------------
 # Plumbing: JSONL out, CLI.
 # --------------------------------------------------------------------------------------
-def run_convert(args):
+def run_convert(args, record=None):
     convert = partial(convert_gsm8k, fmt=args.format) if args.kind == "gsm8k" else convert_math
     records, skipped = [], 0
     with open(args.inp, "rb") as f:
@@ -232,11 +234,13 @@ def run_convert(args):
             if rec is not None:
                 records.append(rec)
     write_jsonl(args.out, records)
+    write_json(os.path.splitext(args.out)[0] + ".stats.json", {"args": record or vars(args),
+                                                               "stats": {"records": len(records), "skipped": skipped}})
     print(f"convert {args.kind} | {len(records)} records -> {args.out} | {skipped} skipped (no answer found"
           + (", or no calculation gives it)" if args.format == "code" else ")"))
 
 
-def run_builtin(args):
+def run_builtin(args, record=None):
     try:
         splits = (build_relations if args.task == "relations" else build_builtin)(args)
     except (ValueError, RuntimeError) as e:  # bounds that cannot work, or fewer distinct problems than asked
@@ -249,8 +253,7 @@ def run_builtin(args):
         counts[split] = {"n": len(records), "ops": {str(k): per_ops[k] for k in sorted(per_ops)}}
         print(f"{split:<4} | {len(records)} problems | ops " +
               ", ".join(f"{k}: {v}" for k, v in counts[split]["ops"].items()))
-    with open(os.path.join(args.out_dir, "synth_args.json"), "w", encoding="utf-8") as f:
-        json.dump({"args": vars(args), "counts": counts}, f, indent=2)
+    write_json(os.path.join(args.out_dir, "synth_args.json"), {"args": record or vars(args), "counts": counts})
 
 
 def imagined_texts(args, backend, seeds):
@@ -267,7 +270,7 @@ def imagined_texts(args, backend, seeds):
     return [None if out["finish"] == "length" else out["text"] for (out,) in outs]
 
 
-def run_imagine(args, backend=None):
+def run_imagine(args, backend=None, record=None):
     """Imagine, clean, dedupe, self-consistency filter; write the kept problems and the stats.
     `backend`: anything with engine.HFBackend's generate() (tests pass a mock); else made from the flags."""
     if not 0 < args.min_agree <= 1 or args.k < 1 or args.shots < 1:
@@ -314,7 +317,7 @@ def run_imagine(args, backend=None):
         print("builtin check | " + ", ".join(f"{k} {fmt_pct(stats[k])}%" for k in (
             "well_formed", "well_formed_kept", "label_acc_kept", "label_acc_all")))
     write_jsonl(args.out, records)
-    write_json(os.path.splitext(args.out)[0] + ".stats.json", {"args": vars(args), "stats": stats})
+    write_json(os.path.splitext(args.out)[0] + ".stats.json", {"args": record or vars(args), "stats": stats})
     return records, stats
 
 
@@ -393,6 +396,9 @@ def get_parser():
     i.add_argument("--temperature", type=nonneg_float, default=1.0,
                    help="sampling temperature of questions and solutions")
     i.add_argument("--max-tokens", type=positive_int, default=256, help="max new tokens per solution")
+    for sp in (b, c, i):
+        sp.add_argument("--force", action="store_true", help="replace outputs made with other flags or inputs "
+                        "(without it: refuse; the same flags and inputs: made again)")
     i.add_argument("--min-chars", type=nonneg_int, default=10, help="drop shorter questions")
     i.add_argument("--max-chars", type=positive_int, default=1000, help="drop longer questions")
     i.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
@@ -412,7 +418,22 @@ def main():
         check_model_dir(args.model, "--model")
     if args.command == "convert" and args.format == "code" and args.kind != "gsm8k":
         raise UsageError("--format code: GSM8K only (its calculator annotations give the code)")
-    {"builtin": run_builtin, "convert": run_convert, "imagine": run_imagine}[args.command](args)
+    record = claim(args)
+    {"builtin": run_builtin, "convert": run_convert, "imagine": run_imagine}[args.command](args, record=record)
+
+
+def claim(args):
+    """The rule for existing outputs (records.claim_output): replaced only when made with the same flags and
+    input files, or with --force; returns the record written beside them."""
+    if args.command == "builtin":
+        made = Path(args.out_dir) / "synth_args.json"
+        outs, flag, inputs = [made.with_name(f"{s}.jsonl") for s in ("seed", "pool", "test")] + [made], "--out-dir", {}
+    else:
+        made = Path(os.path.splitext(args.out)[0] + ".stats.json")
+        outs, flag = [Path(args.out), made], "--out"
+        inputs = {"--in": args.inp} if args.command == "convert" else {
+            "--model": args.model, "--seed-file": args.seed_file, "--questions": args.questions, "--exclude": args.exclude}
+    return claim_output(flag, outs, made, args, args.force, inputs, ignore={"force", "out", "out_dir"})[0]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ Input   --pairs: pairs JSONL {"prompt", "chosen", "rejected", "r_chosen"?, "r_re
         "kind"?} (pairs.py); --kinds picks kinds. --model: the policy HF directory (also the reference).
 Output  --out: HF directory + meta.json (args, per-step log, timings); value_head.pt beside it for
         SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))).
+        Written beside --out and renamed into place; an --out made with other flags or inputs is
+        refused, --force replaces it.
 
 Commands
   CPU smoke: python train_dpo.py --model runs/sft --pairs runs/pairs/pairs.jsonl --out runs/dpo \\
@@ -48,14 +50,15 @@ import random
 import time
 from collections import Counter
 from contextlib import nullcontext
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, float_in,
-                    load_for_training, load_tokenizer, lr_at, nonneg_float, positive_float, positive_int, print0,
+from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, claim_output,
+                    float_in, load_for_training, load_tokenizer, lr_at, nonneg_float, positive_float, positive_int, print0,
                     run_main, save_checkpoint, setup_training, teardown_dist)
 from pairdata import collate, load_pairs, read_pairs
 
@@ -338,15 +341,19 @@ def get_parser():
     g.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (fully_shard per decoder layer)")
     g.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (large models)")
     g.add_argument("--seed", type=int, default=0, help="seed (value-head init, shuffle order)")
+    g.add_argument("--force", action="store_true", help="replace an --out made with other flags or inputs (else: refuse)")
     return ap
 
 
 def check_flags(args):
-    """Model directory, output and pair records, before the model is loaded (not after training)."""
+    """Model directory, output and pair records, before the model is loaded (not after training); an --out made with
+    other flags or inputs refused unless --force (records.claim_output). Returns the args record."""
     check_model_dir(args.model, "--model")
     check_not_input(args.out, "--out", {"--pairs": args.pairs, "--model": args.model})
     check_output(args.out, "--out", is_dir=True)
     read_pairs(args.pairs, set(filter(None, args.kinds.split(","))), quiet=True)  # checked now, not after the model loads
+    return claim_output("--out", [args.out], Path(args.out) / "meta.json", args, args.force,
+                        {"--model": args.model, "--pairs": args.pairs}, ignore={"force", "out"})[0]
 
 
 def build_model(args, device, dtype, world):
@@ -369,7 +376,7 @@ def build_model(args, device, dtype, world):
 
 def main():
     args = get_parser().parse_args()
-    check_flags(args)
+    record = check_flags(args)
     if args.sft_weight is None:
         args.sft_weight = 5.0 if args.loss == "svpo" else 0.0
 
@@ -417,7 +424,7 @@ def main():
             if step % max(1, steps // 30) == 0 or step == steps:  # about 30 log lines
                 print0(f"step {step}/{steps} | ep {epoch + 1} | " + " | ".join(
                     f"{k} {v:.4g}" for k, v in rec.items() if k not in ("step", "epoch")) + f" | {dt:.0f}s")
-        meta = {"args": vars(args), "pairs": len(data), "steps": step, "world": world, "epochs_done": epoch + 1,
+        meta = {"args": record, "pairs": len(data), "steps": step, "world": world, "epochs_done": epoch + 1,
                 "ref_seconds": ref_seconds, "train_seconds": time.time() - t_train, "train_tokens": tokens,
                 "tokens_per_s": tokens / (time.time() - t_train), "log": log}
         if epoch == args.epochs - 1:

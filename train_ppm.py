@@ -42,7 +42,8 @@ Input
   both sides; rStar holds out 5%), or `--eval-pairs FILE`.
 Output
   `--out DIR`: an HF directory (model + tokenizer, config.num_labels = 1, pad_token_id set) and
-  meta.json (args; metrics: train loss, held-out loss, pairwise accuracy, value MSE to Q).
+  meta.json (args; metrics: train loss, held-out loss, pairwise accuracy, value MSE to Q). Written beside
+  DIR and renamed into place; a DIR made with other flags or inputs is refused, --force replaces it.
 
 Commands
   CPU smoke: python train_ppm.py --init runs/sft --pairs runs/pairs.jsonl --out runs/ppm --steps 50
@@ -55,13 +56,14 @@ Commands
 import argparse
 import re
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, drop_equal_sides, encode,
-                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
+from common import (STEP_DELIM, check_finite_loss, check_model_dir, check_not_input, check_output, claim_output,
+                    drop_equal_sides, encode, global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
                     positive_float, positive_int, print0, run_main, save_checkpoint, setup_training, stable_seed,
                     teardown_dist, unit_float)
 
@@ -182,10 +184,14 @@ def evaluate(model, tokenizer, pairs, args, device):
 
 
 def check_flags(args):
-    """Model directory and output, before the model is loaded (not after training)."""
+    """Model directory and output, before the model is loaded (not after training); an --out made with other flags
+    or inputs refused unless --force (records.claim_output). Returns the args record."""
     check_model_dir(args.init, "--init")
     check_not_input(args.out, "--out", {"--pairs": args.pairs, "--eval-pairs": args.eval_pairs, "--init": args.init})
     check_output(args.out, "--out", is_dir=True)
+    return claim_output("--out", [args.out], Path(args.out) / "meta.json", args, args.force,
+                        {"--init": args.init, "--pairs": args.pairs, "--eval-pairs": args.eval_pairs},
+                        ignore={"force", "out"})[0]
 
 
 def get_parser():
@@ -204,6 +210,7 @@ def get_parser():
     ap.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (1e-3 for the tiny model; rStar: 7e-6 for 7B)")
     ap.add_argument("--max-len", type=positive_int, default=512, help="truncate scored texts to this many tokens (from the left)")
     ap.add_argument("--seed", type=int, default=0, help="seed for the split and the data order")
+    ap.add_argument("--force", action="store_true", help="replace an --out made with other flags or inputs (else: refuse)")
     return ap
 
 
@@ -257,7 +264,7 @@ def train_step(ddp, tokenizer, mine, per_micro, args, device, dtype, world):
 
 def main():
     args = get_parser().parse_args()
-    check_flags(args)
+    record = check_flags(args)
 
     rank, world, device, dtype = setup_training(args)
     train, held = load_pairs(args)
@@ -292,7 +299,7 @@ def main():
                    f"{time.time() - t0:.0f}s")
 
     final = evaluate(model, tokenizer, held, args, device) if rank == 0 and held else {}
-    meta = {"args": vars(args), "steps": steps, "train_pairs": len(train), "examples": len(examples), "world": world,
+    meta = {"args": record, "steps": steps, "train_pairs": len(train), "examples": len(examples), "world": world,
             "final_train_loss": sum(log[-20:]) / len(log[-20:]), "losses": log,
             "heldout": final, "train_seconds": time.time() - t0,
             "value": "tanh(raw score at the last non-pad token)"}

@@ -19,6 +19,8 @@ Input (one or more `--data` files, mixed freely)
   solution), or sft JSONL {"id", "prompt", "completion"} from pairs.py.
 Output
   `--out DIR`: an HF directory (model + tokenizer) and meta.json (args, metrics, time).
+  It is written beside DIR and renamed into place when complete; a DIR made with other flags or inputs
+  is refused, --force replaces it.
 
 Schedule: AdamW, linear warm-up then cosine decay to MIN_LR_FRAC of the peak, a fixed number of
 optimizer steps (budgets in steps, not minutes: machines' speeds differ and swing).
@@ -32,13 +34,15 @@ Commands
 import argparse
 import contextlib
 import os
+import shutil
 import time
+from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, format_prompt,
-                    global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
+from common import (UsageError, check_finite_loss, check_model_dir, check_not_input, check_output, claim_output,
+                    format_prompt, global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
                     positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_training,
                     teardown_dist)
 from scoring import encode_completions, token_logps, write_result_verifier
@@ -102,7 +106,8 @@ def load_examples(paths, tokenizer):
 
 
 def check_flags(args):
-    """Paths, model directory, shapes and data, before a model is built (not after training every step)."""
+    """Paths, model directory, shapes and data, before a model is built (not after training every step); an --out
+    made with other flags or inputs refused unless --force (records.claim_output). Returns the args record."""
     if args.init != "tiny":
         check_model_dir(args.init, "--init")
     elif args.hidden % args.heads:
@@ -110,6 +115,12 @@ def check_flags(args):
     check_not_input(args.out, "--out", {"--data": args.data, "--init": args.init})
     check_output(args.out, "--out", is_dir=True)
     load_examples(args.data, None)  # every record checked now (plain prompts), not after the model is built
+    record, replace = claim_output("--out", [args.out], Path(args.out) / "meta.json", args, args.force,
+                                   {"--data": args.data, "--init": None if args.init == "tiny" else args.init},
+                                   ignore={"force", "out"})
+    if replace:  # the checkpoint itself is replaced when the new one is complete; steps saved by the old run go now
+        shutil.rmtree(Path(args.out) / "checkpoints", ignore_errors=True)
+    return record
 
 
 def get_parser():
@@ -133,6 +144,7 @@ def get_parser():
     ap.add_argument("--verifier", action="store_true",
                     help="mark OUT as a result verifier (scoring.ResultVerifier) that --ppm flags load: train it from "
                          "the policy on pairs.py --samples output")
+    ap.add_argument("--force", action="store_true", help="replace an --out made with other flags or inputs (else: refuse)")
     return ap
 
 
@@ -176,7 +188,7 @@ def train_step(ddp, tokenizer, examples, mine, args, device, dtype, world):
 
 def main():
     args = get_parser().parse_args()
-    check_flags(args)
+    record = check_flags(args)
 
     rank, world, device, dtype = setup_training(args)
     tokenizer, model = build_policy(args)
@@ -214,7 +226,7 @@ def main():
             save_checkpoint(model, tokenizer, os.path.join(args.out, "checkpoints", f"step{step + 1}"),
                             {"args": vars(args), "step": step + 1, "loss": loss_sum})
 
-    meta = {"args": vars(args), "params": n_params, "steps": steps, "examples": len(examples), "world": world,
+    meta = {"args": record, "params": n_params, "steps": steps, "examples": len(examples), "world": world,
             "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0}
     if rank == 0:
         save_checkpoint(model, tokenizer, args.out, meta, also=write_result_verifier if args.verifier else None)
