@@ -59,3 +59,27 @@ def test_round_cost_counts_the_whole_update_of_the_round(tmp_path):
         (rd / name).write_text(json.dumps({"seconds": s}))
     (rd / "trees_fresh.jsonl").write_text(json.dumps({"stats": {"tokens": 70}}) + "\n" + json.dumps({"stats": {"tokens": 30}}) + "\n")
     assert bench_loop.round_cost(rd) == {"search": 15.0, "train": 9.0, "mcts_tokens": 100}
+
+
+def test_oracle_columns_and_the_sft_datas_oracle_wrong_share(tmp_path, capsys):
+    """--oracle on the relations task: a greedy solution right by the oracle counts as verified and oracle; a lucky
+    one (a true equation on the wrong base, the right answer) as verified only; SFT data holding one of each: 50%."""
+    q = "Ann has 3 more pens than Tom. Tom has 7 pens. Leo has 2 more pens than Tom. How many pens does Ann have?"
+    gold = "Ann <- Tom\n\nAnn = Tom+3: 7+3=10. The answer is \\boxed{10}."
+    lucky = "Ann <- Leo\n\nAnn = Leo+1: 9+1=10. The answer is \\boxed{10}."
+    run = fake_run(tmp_path / "a", 2, 1, [0.5, 0.6])
+    for split in ("test", "pool"):
+        (run / "data" / f"{split}.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "ops": 1}) + "\n")
+    for r, text in ((0, gold), (1, lucky)):
+        ev = run / f"round{r}" / "eval" / "greedy"
+        ev.mkdir(parents=True, exist_ok=True)
+        (ev / "predictions.jsonl").write_text(json.dumps({"id": "p1", "greedy": {"text": text}}) + "\n")
+    (run / "round1" / "pairs").mkdir()
+    (run / "round1" / "pairs" / "sft.jsonl").write_text("".join(json.dumps({"problem": "p1", "completion": c}) + "\n"
+                                                               for c in (gold, lucky)))
+    sys.argv = ["loop_table.py", str(run), "--oracle"]
+    loop_table.main()
+    out = capsys.readouterr().out
+    assert "| 0 | base (SFT on the seed set) | 50.0 | 50.0 ± 0.0 |  | 100.0 ± 0.0 | 100.0 ± 0.0 | " in out
+    assert "| 1 | loop | 60.0 | 60.0 ± 0.0 | 10.0 ± 0.0 | 100.0 ± 0.0 | 0.0 ± 0.0 | " in out
+    assert "| 1 | loop: the tree's top-2 by mean Q | 2 | 50.0 ± 0.0 |" in out
