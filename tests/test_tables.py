@@ -83,3 +83,28 @@ def test_oracle_columns_and_the_sft_datas_oracle_wrong_share(tmp_path, capsys):
     assert "| 0 | base (SFT on the seed set) | 50.0 | 50.0 ± 0.0 |  | 100.0 ± 0.0 | 100.0 ± 0.0 | " in out
     assert "| 1 | loop | 60.0 | 60.0 ± 0.0 | 10.0 ± 0.0 | 100.0 ± 0.0 | 0.0 ± 0.0 | " in out
     assert "| 1 | loop: the tree's top-2 by mean Q | 2 | 50.0 ± 0.0 |" in out
+
+
+def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys):
+    """benchmarks/tree_oracle.py: at the root the wrong plan has the higher Q (0 of 1 pairs ranked right); below the
+    right plan the right step beats the wrong one (1 of 1); of the two verified correct terminals one is right
+    (50%); top-1 by mean Q keeps the lucky one (mean Q 0.95 against 0.9: 0%); one at random: 50% expected."""
+    import tree_oracle
+    q = "Ann has 3 more pens than Tom. Tom has 7 pens. Leo has 2 more pens than Tom. How many pens does Ann have?"
+    def nd(parent, step, depth, q_, terminal=False, correct=None):
+        return {"parent": parent, "step": step, "depth": depth, "N": 1, "Q": q_, "terminal": terminal, "correct": correct}
+    nodes = [nd(None, "", 0, 0.0), nd(0, "Ann <- Tom", 1, 0.8), nd(0, "Ann <- Leo", 1, 0.9),
+             nd(1, "Ann = Tom+3: 7+3=10. The answer is \\boxed{10}.", 2, 1.0, True, True),
+             nd(1, "Ann = Tom+2: 7+2=9. The answer is \\boxed{9}.", 2, -1.0, True, False),
+             nd(2, "Ann = Leo+1: 9+1=10. The answer is \\boxed{10}.", 2, 1.0, True, True)]
+    (tmp_path / "trees.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "nodes": nodes,
+                                                      "stats": {"tokens": 50}}) + "\n")
+    (tmp_path / "pool.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "ops": 1}) + "\n")
+    sys.argv = ["tree_oracle.py", "--trees", str(tmp_path / "trees.jsonl"), "--problems", str(tmp_path / "pool.jsonl"),
+                "--sft-k", "1"]
+    tree_oracle.main()
+    out = capsys.readouterr().out
+    assert "1 trees | 50 tokens | a verified terminal in 1 | an oracle-right one in 1" in out
+    assert "| plan step (depth 1) | 1 | 0.0 |" in out and "| later steps | 1 | 100.0 |" in out
+    assert "| all distinct | 2 | 50.0 |" in out and "| top-1 by mean Q (pairs.py) | 1 | 0.0 |" in out
+    assert "| 1 at random (expected) | 1 | 50.0 |" in out

@@ -1,0 +1,101 @@
+"""Do a search's Q-values tell a right decision from a wrong one? mcts.py's trees on the relations task, judged by
+its semantic oracle.
+
+Every node's path is judged step by step (reloracle.oracle_steps): a node is *right* when each step on its path is
+a right decision. Printed:
+- sibling decisions: at a right parent, each pair of visited children of which one is right and one wrong; the
+  share where Q ranks the right one higher (ties count half; chance 0.5), for the plan step (depth 1) and the
+  steps after it;
+- the verified correct terminals (right answer, every equation true, one per needed quantity) and the share of
+  them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q) and the same number
+  drawn at random (its expectation), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
+- trees with a verified terminal, with an oracle-right one, and the generated tokens.
+Analysis only (the oracle knows the hidden graph): nothing here feeds training or search.
+
+  python benchmarks/tree_oracle.py --problems runs/rel/data/pool.jsonl --trees runs/rel/round1/trees_fresh.jsonl
+"""
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import read_problems, read_trees, run_main  # noqa: E402
+from grader import steps_verified  # noqa: E402
+from pairs import TreeView, sft_records  # noqa: E402
+from reloracle import oracle_right, oracle_steps  # noqa: E402
+
+
+def right_nodes(tree):
+    """Per node id, whether every step of its path is a right decision (the root: True)."""
+    right = [True] * len(tree.nodes)
+    for i in range(1, len(tree.nodes)):
+        p = tree.path(i)
+        right[i] = all(oracle_steps(tree.question, [tree.nodes[j]["step"] for j in p]))
+    return right
+
+
+def sibling_pairs(tree, right):
+    """(depth, Q of the right child, Q of the wrong one) at every right parent, visited children only."""
+    out = []
+    for parent in [0] + [i for i in tree.live if right[i]]:
+        kids = [c for c in tree.children[parent] if c in tree.live_set]
+        out += [(tree.nodes[a].get("depth", len(tree.path(a))), tree.q(a), tree.q(b))
+                for a in kids if right[a] for b in kids if not right[b]]
+    return out
+
+
+def terminal_shares(tree, k):
+    """(distinct verified correct texts, how many right by the oracle, top-k by mean Q kept, right among them)."""
+    texts = {tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t)) for t in tree.terminals if tree.correct(t)
+             and (tree.code or steps_verified([tree.nodes[j]["step"] for j in tree.path(t)], tree.ops))}
+    ok = sum(oracle_right(tree.question, t, tree.delim) for t in texts)
+    kept = [r["completion"] for r in sft_records(tree, "", k, tree.delim)]
+    return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)
+
+
+def report(trees, k):
+    """The numbers of the module docstring, as a dict."""
+    pairs, shares, tokens = [], [], 0
+    for rec in trees:
+        tree = TreeView(rec)
+        pairs += sibling_pairs(tree, right_nodes(tree))
+        shares.append(terminal_shares(tree, k))
+        tokens += rec.get("stats", {}).get("tokens", 0)
+    rank = {name: [1.0 if a > b else 0.5 if a == b else 0.0 for d, a, b in pairs if keep(d)]
+            for name, keep in (("plan step (depth 1)", lambda d: d == 1), ("later steps", lambda d: d > 1))}
+    n, ok, kept, kept_ok = (sum(s[i] for s in shares) for i in range(4))
+    at_random = sum(min(k, c) * r / c for c, r, _, _ in shares if c)
+    return {"trees": len(shares), "tokens": tokens, "solved": sum(s[0] > 0 for s in shares),
+            "solved_right": sum(s[1] > 0 for s in shares),
+            "q_ranks_right": {name: (len(v), statistics.mean(v) if v else None) for name, v in rank.items()},
+            "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
+            "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares)))}
+
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trees", nargs="+", required=True, help="mcts.py trees JSONL file(s) of relations problems")
+    ap.add_argument("--problems", required=True, help="the problems searched (their ops: one equation per quantity)")
+    ap.add_argument("--sft-k", type=int, default=2, help="trajectories pairs.py keeps per problem (its --sft-k)")
+    args = ap.parse_args()
+    ops = {p["id"]: p.get("ops") for p in read_problems(args.problems)}
+    trees = [{**t, "ops": t.get("ops", ops.get(str(t["id"])))} for t in read_trees(args.trees)]
+    r = report(trees, args.sft_k)
+    print(f"{r['trees']} trees | {r['tokens']} tokens | a verified terminal in {r['solved']} | an oracle-right one in "
+          f"{r['solved_right']}")
+    print("| sibling decisions | pairs (right, wrong) | Q ranks the right one higher % |\n|---|---|---|")
+    for name, (n, acc) in r["q_ranks_right"].items():
+        print(f"| {name} | {n} | {pct(acc)} |")
+    print("| verified correct terminals | trajectories | right by the oracle % |\n|---|---|---|")
+    for name, key in (("all distinct", "verified_terminals"), (f"top-{args.sft_k} by mean Q (pairs.py)", "top_k"),
+                      (f"{args.sft_k} at random (expected)", "random_k")):
+        print(f"| {name} | {r[key][0]} | {pct(r[key][1])} |")
+
+
+if __name__ == "__main__":
+    run_main(main, "tree_oracle")
