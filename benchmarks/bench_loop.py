@@ -89,7 +89,7 @@ def greedy_eval(la, log, test_file, pol, d):
     return {"greedy": acc["greedy"], "greedy_by_difficulty": by["greedy"]}
 
 
-def main():
+def get_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", required=True, help="a finished loop.py --out directory")
     ap.add_argument("--wave-n", type=int, default=4, help="samples per unsolved problem per wave")
@@ -97,7 +97,13 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=256, help="max new tokens per sampled solution")
     ap.add_argument("--batch-size", type=int, default=128, help="HF generation batch")
     ap.add_argument("--rounds", type=int, default=2, help="baselines for the loop's rounds 1..R (those finished so far)")
-    args = ap.parse_args()
+    ap.add_argument("--baselines", default="more,rs", help="comma list of the baselines to run: more (more SFT), rs "
+                    "(rejection sampling); a later run with both adds the other")
+    return ap
+
+
+def main():
+    args = get_parser().parse_args()
     run_dir = Path(args.loop)
     la = json.loads((run_dir / "loop_args.json").read_text())
     args.seed, args.backend, args.sft_k = la["seed"], la["backend"], la.get("sft_k", 2)  # 2: loop.py's
@@ -119,10 +125,13 @@ def main():
         row = round_cost(rd)
         sec_per_step = seconds(rd / "sft_time.json") / la["refresh_steps"]
         more_steps = max(1, round((row["search"] + row["train"]) / sec_per_step))
-        sft(more_prev, [seed_file], bd / "more_sft", more_steps)
-        rows.append({"round": r, "policy": "more SFT on seed", **evaluate(bd / "more_sft", bd / "eval_more"),
-                     "examples": n_seed, "steps": more_steps})
-        more_prev = bd / "more_sft"
+        if "more" in args.baselines.split(","):
+            sft(more_prev, [seed_file], bd / "more_sft", more_steps)
+            rows.append({"round": r, "policy": "more SFT on seed", **evaluate(bd / "more_sft", bd / "eval_more"),
+                         "examples": n_seed, "steps": more_steps})
+            more_prev = bd / "more_sft"
+        if "rs" not in args.baselines.split(","):
+            continue
 
         problems = [p for f in sorted(rd.glob("pool_*.jsonl")) for p in read_problems(f)]
         if not (bd / "rs_stats.json").exists():
