@@ -9,10 +9,14 @@ a right decision. Printed:
 - the verified correct terminals (right answer, every equation true, one per needed quantity) and the share of
   them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q) and the same number
   drawn at random (its expectation), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
-- trees with a verified terminal, with an oracle-right one, and the generated tokens.
+- trees with a verified terminal, with an oracle-right one, and the generated tokens;
+- with --ppm: each PPM's ranking of the same sibling decisions (its score of the path up to each child), on
+  trees of problems it did not train on: the held-out decision pairs of the PPM's claim.
 Analysis only (the oracle knows the hidden graph): nothing here feeds training or search.
 
   python benchmarks/tree_oracle.py --problems runs/rel/data/pool.jsonl --trees runs/rel/round1/trees_fresh.jsonl
+  python benchmarks/tree_oracle.py --problems runs/rel/data/pool.jsonl --trees runs/rel/round2/trees_fresh.jsonl \
+      --ppm bt=runs/rel/round1/ppm
 """
 import argparse
 import statistics
@@ -20,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import read_problems, read_trees, run_main  # noqa: E402
+from common import join_steps, read_problems, read_trees, run_main  # noqa: E402
 from grader import steps_verified  # noqa: E402
 from pairs import TreeView, sft_records  # noqa: E402
 from reloracle import oracle_right, oracle_steps  # noqa: E402
@@ -36,13 +40,32 @@ def right_nodes(tree):
 
 
 def sibling_pairs(tree, right):
-    """(depth, Q of the right child, Q of the wrong one) at every right parent, visited children only."""
+    """(depth, right child, wrong child) at every right parent, visited children only."""
     out = []
     for parent in [0] + [i for i in tree.live if right[i]]:
         kids = [c for c in tree.children[parent] if c in tree.live_set]
-        out += [(tree.nodes[a].get("depth", len(tree.path(a))), tree.q(a), tree.q(b))
-                for a in kids if right[a] for b in kids if not right[b]]
+        out += [(len(tree.path(a)), a, b) for a in kids if right[a] for b in kids if not right[b]]
     return out
+
+
+def node_text(tree, prompt, i):
+    """What a PPM scores at node i: the prompt and the path's steps up to and including i's (mcts.py's Tree.text)."""
+    steps = [tree.nodes[j]["step"] for j in tree.path(i)]
+    return join_steps(prompt, steps[:-1], tree.delim) + steps[-1]
+
+
+def ranked(pairs, score_of):
+    """{group: [1 when the right child scores higher, 0.5 on a tie, else 0]}: the plan step, the steps after it."""
+    out = {"plan step (depth 1)": [], "later steps": []}
+    for d, a, b in pairs:
+        sa, sb = score_of(a), score_of(b)
+        out["plan step (depth 1)" if d == 1 else "later steps"].append(1.0 if sa > sb else 0.5 if sa == sb else 0.0)
+    return out
+
+
+def load_scorer(path):
+    from scoring import load_ppm
+    return load_ppm(path)
 
 
 def terminal_shares(tree, k):
@@ -54,21 +77,28 @@ def terminal_shares(tree, k):
     return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)
 
 
-def report(trees, k):
-    """The numbers of the module docstring, as a dict."""
-    pairs, shares, tokens = [], [], 0
+def report(trees, k, ppms=None):
+    """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}."""
+    pairs, shares, tokens, texts = [], [], 0, {}
     for rec in trees:
         tree = TreeView(rec)
-        pairs += sibling_pairs(tree, right_nodes(tree))
+        found = sibling_pairs(tree, right_nodes(tree))
+        pairs += [(d, (tree, a), (tree, b)) for d, a, b in found]
+        texts.update({(tree.id, i): node_text(tree, rec.get("prompt", ""), i) for _, a, b in found for i in (a, b)})
         shares.append(terminal_shares(tree, k))
         tokens += rec.get("stats", {}).get("tokens", 0)
-    rank = {name: [1.0 if a > b else 0.5 if a == b else 0.0 for d, a, b in pairs if keep(d)]
-            for name, keep in (("plan step (depth 1)", lambda d: d == 1), ("later steps", lambda d: d > 1))}
+    scorers = {"Q": lambda tn: tn[0].q(tn[1])}
+    for label, scorer in (ppms or {}).items():
+        keys = sorted(texts)
+        values = dict(zip(keys, map(float, scorer([texts[key] for key in keys])))) if keys else {}
+        scorers[label] = lambda tn, v=values: v[(tn[0].id, tn[1])]
+    rank = {label: ranked(pairs, f) for label, f in scorers.items()}
     n, ok, kept, kept_ok = (sum(s[i] for s in shares) for i in range(4))
     at_random = sum(min(k, c) * r / c for c, r, _, _ in shares if c)
     return {"trees": len(shares), "tokens": tokens, "solved": sum(s[0] > 0 for s in shares),
             "solved_right": sum(s[1] > 0 for s in shares),
-            "q_ranks_right": {name: (len(v), statistics.mean(v) if v else None) for name, v in rank.items()},
+            "ranks_right": {label: {name: (len(v), statistics.mean(v) if v else None) for name, v in by.items()}
+                            for label, by in rank.items()},
             "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
             "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares)))}
 
@@ -82,15 +112,21 @@ def main():
     ap.add_argument("--trees", nargs="+", required=True, help="mcts.py trees JSONL file(s) of relations problems")
     ap.add_argument("--problems", required=True, help="the problems searched (their ops: one equation per quantity)")
     ap.add_argument("--sft-k", type=int, default=2, help="trajectories pairs.py keeps per problem (its --sft-k)")
+    ap.add_argument("--ppm", nargs="*", default=[], help="PPM directories (label=DIR or DIR) whose ranking of the "
+                    "sibling decisions is shown beside Q's")
     args = ap.parse_args()
+    ppms = dict(x.split("=", 1) if "=" in x else (Path(x).name, x) for x in args.ppm)
     ops = {p["id"]: p.get("ops") for p in read_problems(args.problems)}
     trees = [{**t, "ops": t.get("ops", ops.get(str(t["id"])))} for t in read_trees(args.trees)]
-    r = report(trees, args.sft_k)
+    r = report(trees, args.sft_k, {label: load_scorer(d) for label, d in ppms.items()})
     print(f"{r['trees']} trees | {r['tokens']} tokens | a verified terminal in {r['solved']} | an oracle-right one in "
           f"{r['solved_right']}")
-    print("| sibling decisions | pairs (right, wrong) | Q ranks the right one higher % |\n|---|---|---|")
-    for name, (n, acc) in r["q_ranks_right"].items():
-        print(f"| {name} | {n} | {pct(acc)} |")
+    labels = list(r["ranks_right"])
+    print("| sibling decisions | pairs (right, wrong) | " + " | ".join(f"{x} ranks the right one higher %" for x in labels)
+          + " |\n|---|---|" + "---|" * len(labels))
+    for name in r["ranks_right"]["Q"]:
+        print(f"| {name} | {r['ranks_right']['Q'][name][0]} | "
+              + " | ".join(pct(r["ranks_right"][x][name][1]) for x in labels) + " |")
     print("| verified correct terminals | trajectories | right by the oracle % |\n|---|---|---|")
     for name, key in (("all distinct", "verified_terminals"), (f"top-{args.sft_k} by mean Q (pairs.py)", "top_k"),
                       (f"{args.sft_k} at random (expected)", "random_k")):

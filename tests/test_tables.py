@@ -85,7 +85,7 @@ def test_oracle_columns_and_the_sft_datas_oracle_wrong_share(tmp_path, capsys):
     assert "| 1 | loop: the tree's top-2 by mean Q | 2 | 50.0 ± 0.0 |" in out
 
 
-def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys):
+def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     """benchmarks/tree_oracle.py: at the root the wrong plan has the higher Q (0 of 1 pairs ranked right); below the
     right plan the right step beats the wrong one (1 of 1); of the two verified correct terminals one is right
     (50%); top-1 by mean Q keeps the lucky one (mean Q 0.95 against 0.9: 0%); one at random: 50% expected."""
@@ -98,6 +98,7 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys):
              nd(1, "Ann = Tom+2: 7+2=9. The answer is \\boxed{9}.", 2, -1.0, True, False),
              nd(2, "Ann = Leo+1: 9+1=10. The answer is \\boxed{10}.", 2, 1.0, True, True)]
     (tmp_path / "trees.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "nodes": nodes,
+                                                      "prompt": "P: Answer:",
                                                       "stats": {"tokens": 50}}) + "\n")
     (tmp_path / "pool.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "ops": 1}) + "\n")
     sys.argv = ["tree_oracle.py", "--trees", str(tmp_path / "trees.jsonl"), "--problems", str(tmp_path / "pool.jsonl"),
@@ -108,3 +109,13 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys):
     assert "| plan step (depth 1) | 1 | 0.0 |" in out and "| later steps | 1 | 100.0 |" in out
     assert "| all distinct | 2 | 50.0 |" in out and "| top-1 by mean Q (pairs.py) | 1 | 0.0 |" in out
     assert "| 1 at random (expected) | 1 | 50.0 |" in out
+    # a PPM that scores a path by whether it names Tom: the right plan above the wrong one (100%); below the right
+    # plan both children name Tom (a tie: 50%); it scores each text once, the prompt in front of the steps
+    seen = []
+    monkeypatch.setattr(tree_oracle, "load_scorer", lambda d: lambda texts: seen.extend(texts) or
+                        [float("Tom" in t.split("Answer:")[-1]) for t in texts])
+    sys.argv += ["--ppm", "stub=unused"]
+    tree_oracle.main()
+    out = capsys.readouterr().out
+    assert "| plan step (depth 1) | 1 | 0.0 | 100.0 |" in out and "| later steps | 1 | 100.0 | 50.0 |" in out
+    assert len(seen) == 4 and all(t.startswith("P: ") for t in seen)
