@@ -428,12 +428,17 @@ def steps_verified(steps, ops=None):
 
     With `ops` known (built-in problems carry it) the path must also write one equation per
     operation: a correct answer through true equations that skipped an operation is a coincidence
-    (e.g. "+3" and "-3" both left out), not a solution. Without it (real data) every step passes
-    stepcheck (arithmetic_ok).
+    (e.g. "+3" and "-3" both left out), not a solution; and a boxed answer must be the result of the
+    last equation (an answer asserted after a broken step is not computed). Without `ops` (real
+    data) every step passes stepcheck (arithmetic_ok).
     """
     if not all(arithmetic_ok(s, builtin=ops is not None) for s in steps):
         return False
-    return ops is None or sum(len(_EQUATION.findall(s)) for s in steps) == int(ops)
+    if ops is None:
+        return True
+    equations = [e for s in steps for e in _EQUATION.findall(s)]
+    answer = extract_answer(steps[-1], free_text=False) if steps else None
+    return len(equations) == int(ops) and (answer is None or bool(equations) and is_equiv(answer, equations[-1][3]))
 
 
 if __name__ == "__main__":

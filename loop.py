@@ -85,6 +85,17 @@ def setting(args, key):
     return MODEL_SETTINGS["tiny" if args.init == "tiny" else "hf"][key]
 
 
+def step_tokens(args):
+    """Max new tokens per searched step: MODEL_SETTINGS', for the tiny char-level model (a token per character)
+    raised to hold the seed set's longest gold step and a margin (a relations answer step runs to ~57 characters):
+    a step cut short is a broken path the search goes on from."""
+    if args.init != "tiny":
+        return setting(args, "max_step_tokens")
+    seed = args.seed_file or Path(args.out) / "data" / "seed.jsonl"
+    longest = max((len(s) for p in read_problems(seed) for s in str(p.get("solution", "")).split("\n\n")), default=0)
+    return max(setting(args, "max_step_tokens"), longest + 8)
+
+
 def round_problems(pool, searched, solved, n):
     """rStar's curriculum: problems earlier rounds searched but did not solve, then fresh ones, n in all."""
     retry = [p for p in pool if p["id"] in searched and p["id"] not in solved][:n]
@@ -243,7 +254,7 @@ def evaluate_policy(args, log, test_file, pol, d, ppm=None):
         run([PY, stage("evaluate.py"), "--model", pol, "--data", test_file, "--out-dir", d / "search",
              "--methods", "sample,bon,mcts" if ppm else "sample", "--n", args.n, "--limit", EVAL_LIMIT,
              "--seed", args.seed, "--backend", args.backend, "--no-plot", "--max-tokens", setting(args, "max_tokens"),
-             "--max-step-tokens", setting(args, "max_step_tokens"), "--max-depth", setting(args, "max_depth")] + extra,
+             "--max-step-tokens", step_tokens(args), "--max-depth", setting(args, "max_depth")] + extra,
             log, d / "search" / "summary.json")
         acc.update(read_eval(d / "search")[0])
     return acc, by["greedy"]
@@ -261,7 +272,7 @@ def search(args, log, rd, retry, fresh, policy, ppm):
         search_s += timed([PY, stage("mcts.py"), "--policy", policy, "--data", rd / f"pool_{name}.jsonl",
                            "--out", trees, "--rollouts", rollouts, "--seed", args.seed, "--backend", args.backend,
                            "--format", args.format, "--max-depth", setting(args, "max_depth"),
-                           "--max-step-tokens", setting(args, "max_step_tokens")] + args.mcts_args.split() + mcts_extra,
+                           "--max-step-tokens", step_tokens(args)] + args.mcts_args.split() + mcts_extra,
                           log, rd / f"mcts_{name}_time.json", rd / f"mcts_{name}_time.json",
                           shards=1 if args.backend == "vllm" else min(SEARCH_PROCS, len(probs)))
         trees_files.append(trees)

@@ -204,10 +204,27 @@ def test_loop_runs_on_the_relations_task(tmp_path):
              "--distractors 0-1")
     r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "1", "--n-pool", "8",
                         "--synth-args", synth, "--base-steps", "30", "--refresh-steps", "2", "--fix-iterations", "1",
-                        "--rollouts", "2", "--mcts-args", "--children 2 --max-depth 4 --max-step-tokens 48 --check-equations",
+                        "--rollouts", "2", "--mcts-args", "--children 2 --max-depth 4 --check-equations",
                         "--sft-args", "--hidden 32 --layers 1"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert {p["source"] for p in read(out / "data" / "pool.jsonl")} == {"relations"}
     trees = read(out / "round1" / "trees_fresh.jsonl")
     assert len(trees) == 8 and all(t["ops"] >= 1 for t in trees)
     assert [row["round"] for row in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
+
+
+def test_the_tiny_models_step_limit_holds_the_longest_gold_step(tmp_path):
+    """loop.step_tokens: 48 (MODEL_SETTINGS) while every seed step is shorter; a 56-character relations answer step
+    raises it to 56 + 8 (the tiny model writes a token per character); an HF model keeps its 256."""
+    import argparse
+    import loop
+    seed = tmp_path / "seed.jsonl"
+    answer = "Difference = Kim-Tom: 20-7=13. The answer is \\boxed{13}."
+    seed.write_text(json.dumps({"id": "a", "question": "Q?", "answer": "1", "solution": "1+0=1. The answer is \\boxed{1}."})
+                    + "\n")
+    args = argparse.Namespace(init="tiny", seed_file=str(seed), out=str(tmp_path))
+    assert loop.step_tokens(args) == 48
+    seed.write_text(seed.read_text() + json.dumps({"id": "b", "question": "Q?", "answer": "13",
+                                                   "solution": "Kim <- Tom\n\nKim = Tom*2: 7*2=14\n\n" + answer}) + "\n")
+    assert len(answer) == 56 and loop.step_tokens(args) == 56 + 8
+    assert loop.step_tokens(argparse.Namespace(init="some/hf-model", seed_file=str(seed), out=str(tmp_path))) == 256

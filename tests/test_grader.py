@@ -334,3 +334,9 @@ def test_arithmetic_ok_reads_builtin_steps_exactly_and_real_text_with_stepcheck(
     # steps_verified: ops known (built-in) -> exact reading and one equation per operation; else stepcheck
     assert steps_verified(["4*2 +2 = 10 cookies", "The answer is \\boxed{10}."])
     assert not steps_verified(["4*2 +2 = 10"], ops=1) and steps_verified(["7+3=10", "10*2=20"], ops=2)
+    # a boxed answer must be the last equation's result: a relations answer step cut off by the step limit, then
+    # a broken step asserting the right answer, is not a solution (its equations are true and as many as needed)
+    broken = ["Tom <- Ben <- Zoe", "Ben = Zoe*2: 11*2=22", "Tom = Ben-5: 22-5=17", "Difference = Tom-Sue: 11-7=4. The answer is \\box",
+              "Zoe Ben-4= Joe", "Diffffe Sue = Sue+4=10. The answer is \\boxed{10}."]
+    assert not steps_verified(broken, ops=3)
+    assert steps_verified(broken[:3] + ["Difference = Tom-Sue: 17-7=10. The answer is \\boxed{10}."], ops=3)
