@@ -423,14 +423,15 @@ def arithmetic_ok(text, builtin=True):
     return equations_hold(text) if builtin else check_step(text) is not False
 
 
-def steps_verified(steps, ops=None):
+def steps_verified(steps, ops=None, question=None):
     """rStar's rule for training data, text analog: every step's written arithmetic holds.
 
     With `ops` known (built-in problems carry it) the path must also write one equation per
     operation: a correct answer through true equations that skipped an operation is a coincidence
     (e.g. "+3" and "-3" both left out), not a solution; and a boxed answer must be the result of the
-    last equation (an answer asserted after a broken step is not computed). Without `ops` (real
-    data) every step passes stepcheck (arithmetic_ok).
+    last equation (an answer asserted after a broken step is not computed). With the `question` of
+    a relations problem, every named step must also read the values it names (reltask.bookkeeping_ok:
+    what running code enforces). Without `ops` (real data) every step passes stepcheck (arithmetic_ok).
     """
     if not all(arithmetic_ok(s, builtin=ops is not None) for s in steps):
         return False
@@ -438,6 +439,10 @@ def steps_verified(steps, ops=None):
         return True
     equations = [e for s in steps for e in _EQUATION.findall(s)]
     answer = extract_answer(steps[-1], free_text=False) if steps else None
+    if question is not None:
+        from reltask import bookkeeping_ok
+        if not bookkeeping_ok(question, steps):
+            return False
     return len(equations) == int(ops) and (answer is None or bool(equations) and is_equiv(answer, equations[-1][3]))
 
 

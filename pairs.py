@@ -30,7 +30,8 @@ What it does
     result replaced by the checker's (`corrected_records`).
   - SFT: the top --sft-k correct trajectories by (mean Q, min Q) per problem (rStar k = 2,
     AlphaLLM k = 1), duplicates by text dropped; with --verify (default) only verified ones: every
-    written equation holds and, on the built-in task, one per operation (grader.steps_verified).
+    written equation holds and, on the built-in tasks, one per operation, the answer the last result and
+    relations steps reading the values they name (grader.steps_verified).
   Only visited nodes take part (an unvisited node's Q says nothing).
 
 Text conventions (the trainer relies on them)
@@ -272,12 +273,12 @@ def ppm_pairs(tree, prompt, margin=0.5, min_edit=20, top=2, delim=STEP_DELIM):
 def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
     """The top-k correct trajectories by (mean Q, min Q), distinct texts (rStar k=2, AlphaLLM k=1).
 
-    verify: keep only verified trajectories (grader.steps_verified: every written equation holds,
-    one per operation on the built-in task), rStar's rule that a correct answer through a failing
+    verify: keep only verified trajectories (grader.steps_verified: every written equation holds; on the
+    built-in tasks one per operation, the answer the last result, relations steps reading the values they name), rStar's rule that a correct answer through a failing
     step is not training data; in a code tree every step ran, which is rStar's check itself.
     """
     good = sorted((t for t in tree.terminals if tree.correct(t) and (not verify or tree.code or steps_verified(
-        [tree.nodes[i]["step"] for i in tree.path(t)], tree.ops))),
+        [tree.nodes[i]["step"] for i in tree.path(t)], tree.ops, tree.question if tree.ops else None))),
                   key=lambda t: (tree.mean_q(t), tree.min_q(t)), reverse=True)
     out, seen = [], set()
     for t in good:

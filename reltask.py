@@ -379,6 +379,30 @@ def parse_relations(question):
     return prob
 
 
+# a text step that names its base: "Kim = Ann*2: 10*2=20", "Total = Kim+Tom: 20+7=27"
+NAMED_STEP = re.compile(r"\s*([A-Z][a-z]+)\s*=\s*([A-Z][a-z]+)\s*([-+*/])\s*([A-Z][a-z]+|\d+)\s*:"
+                        r"\s*(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(\d+)")
+
+
+def bookkeeping_ok(question, steps):
+    """Whether every named step reads the values it names, as a code interpreter would for variables: in
+    "Kim = Ann*2: 10*2=20" 10 is the value the question states for Ann or an earlier step computed for it, the
+    operation and constant are the ones written before the colon (a sum or difference: both named values; + and *
+    in either order), and Kim gets 20. It reads only the stated value of the question, not its relations: whether
+    Kim's relation is Ann*2 is a decision it does not judge. Steps of another form (a plan) are not read; True for
+    a question outside the task."""
+    prob = parse_relations(question)
+    known = {prob["root"]: prob["value"]} if prob else None
+    for m in [NAMED_STEP.match(step) for step in steps] if known else []:
+        if m:
+            name, base, op, operand, a, op2, b, c = m.groups()
+            want = (known.get(base), known.get(operand) if operand[0].isupper() else int(operand))
+            if op != op2 or (int(a), int(b)) != want and not (op in "+*" and (int(b), int(a)) == want):
+                return False
+            known[name] = int(c)
+    return True
+
+
 def solve_relations(question):
     """The true answer (str) of a question in this task's wording, or None when not well formed."""
     prob = parse_relations(question)

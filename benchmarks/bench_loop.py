@@ -56,7 +56,7 @@ def rejection_sample(policy, problems, token_budget, args):
                 spent += s["tokens"]
                 got = kept[p["id"]]
                 if (len(got) < args.sft_k and s["text"] not in got and grade(s["text"], p["answer"], free_text=False)
-                        and steps_verified(s["text"].split(STEP_DELIM), p.get("ops"))):
+                        and steps_verified(s["text"].split(STEP_DELIM), p.get("ops"), p["question"])):
                     got.append(s["text"])
         wave += 1
         print(f"  wave {wave}: {spent}/{token_budget} tokens, {sum(map(bool, kept.values()))}/{len(problems)} solved",

@@ -40,7 +40,7 @@ def judge(problem, text, delim="\n\n"):
     steps = text.strip().split(delim)
     answer = grade(text, problem["answer"])
     return {"answer": answer, "arith": all(equations_hold(s) for s in steps),
-            "verified": answer and steps_verified(steps, problem.get("ops")),
+            "verified": answer and steps_verified(steps, problem.get("ops"), problem["question"]),
             "oracle": oracle_right(problem["question"], text, delim)}
 
 

@@ -71,7 +71,7 @@ def load_scorer(path):
 def terminal_shares(tree, k):
     """(distinct verified correct texts, how many right by the oracle, top-k by mean Q kept, right among them)."""
     texts = {tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t)) for t in tree.terminals if tree.correct(t)
-             and (tree.code or steps_verified([tree.nodes[j]["step"] for j in tree.path(t)], tree.ops))}
+             and (tree.code or steps_verified([tree.nodes[j]["step"] for j in tree.path(t)], tree.ops, tree.question))}
     ok = sum(oracle_right(tree.question, t, tree.delim) for t in texts)
     kept = [r["completion"] for r in sft_records(tree, "", k, tree.delim)]
     return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)

@@ -67,7 +67,7 @@ def test_gold_solutions_verify_and_the_oracle_accepts_them():
         steps = rec["solution"].split("\n\n")
         assert len(steps) - 1 == rec["ops"] == rec["difficulty"] + (rec["kind"] != "one")  # a plan, then the equations
         assert O.PLAN.fullmatch(steps[0]) and all(" = " in s and ": " in s for s in steps[1:])
-        assert steps_verified(steps, rec["ops"]) and grade(rec["solution"], rec["answer"])
+        assert steps_verified(steps, rec["ops"], rec["question"]) and grade(rec["solution"], rec["answer"])
         assert all(O.oracle_steps(rec["question"], steps))
         assert O.oracle_right(rec["question"], rec["solution"])
         assert R.solve_relations(rec["question"]) == rec["answer"]
@@ -75,17 +75,21 @@ def test_gold_solutions_verify_and_the_oracle_accepts_them():
 
 
 def test_every_dependency_consistent_order_is_right_and_no_other():
-    several = 0
+    several = fooled = 0
     for p in problems(60, d=(2, 3), kinds=("sum", "diff"), distractors=(0, 1)):
         q, rights = R.question_text(p), 0
         for order in itertools.permutations(R.default_order(p)):
             text = R.text_solution(p, list(order))
             ok = consistent(p, order)
             assert all(O.oracle_steps(q, text.split("\n\n"))) == ok == O.oracle_right(q, text)
-            assert steps_verified(text.split("\n\n"), len(order))  # the checker cannot tell
+            verified = steps_verified(text.split("\n\n"), len(order))
+            assert verified or not ok
+            assert steps_verified(text.split("\n\n"), len(order), q) == ok  # a name read before it is computed
+            fooled += verified and not ok
             rights += ok
         several += rights > 1
     assert several >= 20  # combining questions usually have several right orders
+    assert fooled >= 20  # without the question (names unread) the checker passes wrong orders ending on the answer
 
 
 def wrong_step(p, e, op, a, b):
@@ -301,7 +305,7 @@ def test_oracle_report_counts(tmp_path):
             text = f"{R.gold_order(p)[0]}: {v}+{v + 50}={2 * v + 50}. The answer is \\boxed{{{2 * v + 50}}}."
         preds.append({"id": r["id"], "greedy": {"text": text}})
         sft.append({"problem": r["id"], "completion": text})
-    for r in recs[:5]:  # every result true, through "1 + (c - 1)": verified, but no decision right
+    for r in recs[:5]:  # every result true, through "1 + (c - 1)": no named step reads the values it names
         text = re.sub(r"(\w+): \d+[-+*/]\d+=(\d+)", lambda m: f"{m[1]}: 1+{int(m[2]) - 1}={m[2]}", r["solution"])
         sft.append({"problem": r["id"], "completion": text})
     (tmp_path / "pred.jsonl").write_text("".join(json.dumps(r) + "\n" for r in preds))
@@ -311,5 +315,26 @@ def test_oracle_report_counts(tmp_path):
     assert s["all"]["wrong_arithmetic"] == 9 and s["all"]["wrong_semantic"] == 9
     assert s["difficulty 1"]["n"] == 10 and set(s) >= {"kind one", "kind sum", "kind diff"}
     s = oracle_report.main(["--problems", str(tmp_path / "p.jsonl"), "--sft", str(tmp_path / "sft.jsonl")])
-    assert s["all"]["n"] == 35 and s["all"]["verified"] == pytest.approx(17 / 35)
-    assert s["all"]["verified_oracle_wrong"] == pytest.approx(5 / 17)
+    assert s["all"]["n"] == 35 and s["all"]["verified"] == pytest.approx(12 / 35)
+    assert s["all"]["verified_oracle_wrong"] == 0
+
+
+def test_bookkeeping_reads_the_values_a_step_names_not_its_decision():
+    """reltask.bookkeeping_ok: a step must use the value the question states or an earlier step computed for the
+    name it writes (what running code does for variables); a wrong relation written consistently passes (a
+    decision: the oracle's business, not the checker's); + in either operand order passes."""
+    q = ("Ben has twice as many books as Zoe. Sue has 4 fewer books than Zoe. Zoe has 11 books. Tom has 5 fewer "
+         "books than Ben. How many more books does Tom have than Sue?")
+    gold = ["Tom <- Ben <- Zoe, Sue <- Zoe", "Ben = Zoe*2: 11*2=22", "Tom = Ben-5: 22-5=17", "Sue = Zoe-4: 11-4=7",
+            "Difference = Tom-Sue: 17-7=10. The answer is \\boxed{10}."]
+    assert R.bookkeeping_ok(q, gold) and O.oracle_right(q, "\n\n".join(gold))
+    wrong_decision = ["Tom <- Ben <- Zoe, Sue <- Zoe", "Ben = Zoe-3: 11-3=8", "Tom = Ben*2: 8*2=16",
+                      "Sue = Zoe-4: 11-4=7", "Difference = Tom-Sue: 16-7=9. The answer is \\boxed{9}."]
+    assert R.bookkeeping_ok(q, wrong_decision) and not O.oracle_right(q, "\n\n".join(wrong_decision))
+    lucky = wrong_decision[:4] + ["Difference = Tom-Sue: 17-7=10. The answer is \\boxed{10}."]  # Tom is 16 here
+    assert not R.bookkeeping_ok(q, lucky)
+    assert steps_verified(lucky, 4) and not steps_verified(lucky, 4, q)  # the filter with the question drops it
+    assert not R.bookkeeping_ok(q, gold[:1] + ["Ben = Zoe*2: 12*2=24"])  # Zoe is stated as 11
+    assert not R.bookkeeping_ok(q, gold[:1] + ["Ben = Zoe*2: 11*3=33"])  # the constant written before the colon
+    assert R.bookkeeping_ok(q, gold[:1] + ["Ben = Zoe*2: 2*11=22", "Tom = Ben-5: 22-5=17"])
+    assert R.bookkeeping_ok("Ann has 3 pens. How many?", ["Bob = Ann+1: 9+1=10"])  # not a relations question
