@@ -63,13 +63,13 @@ def test_round_cost_counts_the_whole_update_of_the_round(tmp_path):
 
 def test_oracle_columns_and_the_sft_datas_oracle_wrong_share(tmp_path, capsys):
     """--oracle on the relations task: a greedy solution right by the oracle counts as verified and oracle; a lucky
-    one (a true equation on the wrong base, the right answer) as verified only; SFT data holding one of each: 50%."""
-    q = "Ann has 3 more pens than Tom. Tom has 7 pens. Leo has 2 more pens than Tom. How many pens does Ann have?"
-    gold = "Ann <- Tom\n\nAnn = Tom+3: 7+3=10. The answer is \\boxed{10}."
-    lucky = "Ann <- Leo\n\nAnn = Leo+1: 9+1=10. The answer is \\boxed{10}."
+    one (a true equation of the wrong relation, the right answer) as verified only; SFT data holding one of each: 50%."""
+    q = "Ann has 2 more pens than Tom. Tom has 2 pens. Leo has 3 more pens than Tom. How many pens does Ann have?"
+    gold = "Ann <- Tom\n\nAnn = Tom+2: 2+2=4. The answer is \\boxed{4}."
+    lucky = "Ann <- Tom\n\nAnn = Tom*2: 2*2=4. The answer is \\boxed{4}."  # Ann is Tom+2: the wrong relation
     run = fake_run(tmp_path / "a", 2, 1, [0.5, 0.6])
     for split in ("test", "pool"):
-        (run / "data" / f"{split}.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "ops": 1}) + "\n")
+        (run / "data" / f"{split}.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "4", "ops": 1}) + "\n")
     for r, text in ((0, gold), (1, lucky)):
         ev = run / f"round{r}" / "eval" / "greedy"
         ev.mkdir(parents=True, exist_ok=True)
@@ -90,17 +90,17 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     right plan the right step beats the wrong one (1 of 1); of the two verified correct terminals one is right
     (50%); top-1 by mean Q keeps the lucky one (mean Q 0.95 against 0.9: 0%); one at random: 50% expected."""
     import tree_oracle
-    q = "Ann has 3 more pens than Tom. Tom has 7 pens. Leo has 2 more pens than Tom. How many pens does Ann have?"
+    q = "Ann has 2 more pens than Tom. Tom has 2 pens. Leo has 3 more pens than Tom. How many pens does Ann have?"
     def nd(parent, step, depth, q_, terminal=False, correct=None):
         return {"parent": parent, "step": step, "depth": depth, "N": 1, "Q": q_, "terminal": terminal, "correct": correct}
     nodes = [nd(None, "", 0, 0.0), nd(0, "Ann <- Tom", 1, 0.8), nd(0, "Ann <- Leo", 1, 0.9),
-             nd(1, "Ann = Tom+3: 7+3=10. The answer is \\boxed{10}.", 2, 1.0, True, True),
-             nd(1, "Ann = Tom+2: 7+2=9. The answer is \\boxed{9}.", 2, -1.0, True, False),
-             nd(2, "Ann = Leo+1: 9+1=10. The answer is \\boxed{10}.", 2, 1.0, True, True)]
-    (tmp_path / "trees.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "nodes": nodes,
+             nd(1, "Ann = Tom+2: 2+2=4. The answer is \\boxed{4}.", 2, 1.0, True, True),
+             nd(1, "Ann = Tom+3: 2+3=5. The answer is \\boxed{5}.", 2, -1.0, True, False),
+             nd(2, "Ann = Tom*2: 2*2=4. The answer is \\boxed{4}.", 2, 1.0, True, True)]
+    (tmp_path / "trees.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "4", "nodes": nodes,
                                                       "prompt": "P: Answer:",
                                                       "stats": {"tokens": 50}}) + "\n")
-    (tmp_path / "pool.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "10", "ops": 1}) + "\n")
+    (tmp_path / "pool.jsonl").write_text(json.dumps({"id": "p1", "question": q, "answer": "4", "ops": 1}) + "\n")
     sys.argv = ["tree_oracle.py", "--trees", str(tmp_path / "trees.jsonl"), "--problems", str(tmp_path / "pool.jsonl"),
                 "--sft-k", "1"]
     tree_oracle.main()
