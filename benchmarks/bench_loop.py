@@ -68,8 +68,8 @@ def rejection_sample(policy, problems, token_budget, args):
 
 def round_cost(rd):
     """What the loop spent in one round: wall seconds of search and of the whole update (the SFT, CPL DPO, the
-    correction iterations' decoding and DPO), generated search tokens."""
-    trees = sorted(rd.glob("trees_*.jsonl"))
+    correction iterations' decoding and DPO), generated search tokens (of the merged trees files, not their shards)."""
+    trees = [f for f in sorted(rd.glob("trees_*.jsonl")) if ".shard" not in f.name]  # merged; its shards repeat it
     update = [rd / "sft_time.json", rd / "dpo_time.json", *rd.glob("corrections/iter*/*_time.json")]
     return {"search": sum(seconds(f) for f in rd.glob("mcts_*_time.json")), "train": sum(map(seconds, update)),
             "mcts_tokens": sum(t["stats"]["tokens"] for f in trees for t in load_jsonl(f))}

@@ -58,6 +58,8 @@ def test_round_cost_counts_the_whole_update_of_the_round(tmp_path):
         (rd / name).parent.mkdir(parents=True, exist_ok=True)
         (rd / name).write_text(json.dumps({"seconds": s}))
     (rd / "trees_fresh.jsonl").write_text(json.dumps({"stats": {"tokens": 70}}) + "\n" + json.dumps({"stats": {"tokens": 30}}) + "\n")
+    for i, tokens in enumerate((70, 30)):  # the shards loop.py merged into trees_fresh.jsonl: not counted again
+        (rd / f"trees_fresh.shard{i}of2.jsonl").write_text(json.dumps({"stats": {"tokens": tokens}}) + "\n")
     assert bench_loop.round_cost(rd) == {"search": 15.0, "train": 9.0, "mcts_tokens": 100}
 
 
