@@ -274,8 +274,9 @@ def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
     """The top-k correct trajectories by (mean Q, min Q), distinct texts (rStar k=2, AlphaLLM k=1).
 
     verify: keep only verified trajectories (grader.steps_verified: every written equation holds; on the
-    built-in tasks one per operation, the answer the last result, relations steps reading the values they name), rStar's rule that a correct answer through a failing
-    step is not training data; in a code tree every step ran, which is rStar's check itself.
+    built-in tasks one per operation, the answer the last result, relations steps reading the values they
+    name), rStar's rule that a correct answer through a failing step is not training data; in a code tree
+    every step ran, which is rStar's check itself.
     """
     good = sorted((t for t in tree.terminals if tree.correct(t) and (not verify or tree.code or steps_verified(
         [tree.nodes[i]["step"] for i in tree.path(t)], tree.ops, tree.question if tree.ops else None))),

@@ -372,7 +372,7 @@ def get_parser():
     c = sub.add_parser("convert", help="convert an official GSM8K / MATH JSONL file")
     c.add_argument("--kind", choices=["gsm8k", "math"], required=True, help="input format")
     c.add_argument("--in", dest="inp", required=True, help="official JSONL file")
-    c.add_argument("--out", required=True, help="problems JSONL to write")
+    c.add_argument("--out", required=True, help="problems JSONL to write (+ <out>.stats.json)")
     c.add_argument("--format", choices=["text", "code"], default="text", help="code (GSM8K only): each calculator-"
                    "annotated line a comment plus Python, the answer printed with its output, then an answer step")
     i = sub.add_parser("imagine", help="synthesize problems with the policy (AlphaLLM imagination)")
