@@ -438,7 +438,7 @@ def steps_verified(steps, ops=None, question=None):
     if ops is None:
         return True
     equations = [e for s in steps for e in _EQUATION.findall(s)]
-    answer = extract_answer(steps[-1], free_text=False) if steps else None
+    answer = extract_answer("\n\n".join(steps), free_text=False)
     if question is not None:
         from reltask import bookkeeping_ok
         if not bookkeeping_ok(question, steps):

@@ -311,7 +311,7 @@ def claim_output(flag, outputs, record_path, args, force=False, inputs=None, ign
     now = json.loads(json.dumps({k: v for k, v in record.items() if k not in ignore}, default=str))
     defaults = json.loads(json.dumps(defaults or {}, default=str))
     made = [Path(p) for p in outputs if Path(p).is_file() or Path(p).is_dir() and any(Path(p).iterdir())]
-    problem = made and _resume_conflict(made[0], Path(record_path), now, ignore, defaults)
+    problem = _resume_conflict(made[0], Path(record_path), now, ignore, defaults) if made else None
     if problem and not force:
         raise UsageError(f"{flag}: {problem}; rerun with the same flags and inputs, --force to replace it, "
                          f"or name a new output")

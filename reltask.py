@@ -392,14 +392,15 @@ def bookkeeping_ok(question, steps):
     Kim's relation is Ann*2 is a decision it does not judge. Steps of another form (a plan) are not read; True for
     a question outside the task."""
     prob = parse_relations(question)
-    known = {prob["root"]: prob["value"]} if prob else None
-    for m in [NAMED_STEP.match(step) for step in steps] if known else []:
-        if m:
-            name, base, op, operand, a, op2, b, c = m.groups()
-            want = (known.get(base), known.get(operand) if operand[0].isupper() else int(operand))
-            if op != op2 or (int(a), int(b)) != want and not (op in "+*" and (int(b), int(a)) == want):
-                return False
-            known[name] = int(c)
+    if prob is None:
+        return True
+    known = {prob["root"]: prob["value"]}
+    for m in filter(None, (NAMED_STEP.match(step) for step in steps)):
+        name, base, op, operand, a, op2, b, c = m.groups()
+        want = (known.get(base), known.get(operand) if operand[0].isupper() else int(operand))
+        if op != op2 or (int(a), int(b)) != want and not (op in "+*" and (int(b), int(a)) == want):
+            return False
+        known[name] = int(c)
     return True
 
 
