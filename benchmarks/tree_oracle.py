@@ -9,7 +9,8 @@ a right decision. Printed:
 - the verified correct terminals (right answer, every equation true, one per needed quantity) and the share of
   them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q) and the same number
   drawn at random (its expectation), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
-- trees with a verified terminal, with an oracle-right one, and the generated tokens;
+- trees with a verified terminal, with an oracle-right one, and the generated tokens; where the tokens went: trees
+  with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT;
 - with --ppm: each PPM's ranking of the same sibling decisions (its score of the path up to each child), on
   trees of problems it did not train on: the held-out decision pairs of the PPM's claim.
 Analysis only (the oracle knows the hidden graph): nothing here feeds training or search.
@@ -79,9 +80,13 @@ def terminal_shares(tree, k):
 
 def report(trees, k, ppms=None):
     """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}."""
-    pairs, shares, tokens, texts = [], [], 0, {}
+    pairs, shares, tokens, texts, spent = [], [], 0, {}, {}
     for rec in trees:
         tree = TreeView(rec)
+        kind = ("no right answer" if not any(tree.correct(t) for t in tree.terminals) else
+                f"{len(sft_records(tree, '', k, tree.delim))} kept for SFT")
+        n, t = spent.get(kind, (0, 0))
+        spent[kind] = (n + 1, t + rec.get("stats", {}).get("tokens", 0))
         found = sibling_pairs(tree, right_nodes(tree))
         pairs += [(d, (tree, a), (tree, b)) for d, a, b in found]
         texts.update({(tree.id, i): node_text(tree, rec.get("prompt", ""), i) for _, a, b in found for i in (a, b)})
@@ -100,7 +105,8 @@ def report(trees, k, ppms=None):
             "ranks_right": {label: {name: (len(v), statistics.mean(v) if v else None) for name, v in by.items()}
                             for label, by in rank.items()},
             "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
-            "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares)))}
+            "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares))),
+            "spent": dict(sorted(spent.items()))}
 
 
 def pct(x):
@@ -122,6 +128,8 @@ def main():
     print(f"{r['trees']} trees | {r['tokens']} tokens | a verified terminal in {r['solved']} | an oracle-right one in "
           f"{r['solved_right']}")
     labels = list(r["ranks_right"])
+    print("trees by what they hold (tokens %): " + ", ".join(
+        f"{kind} {n} ({pct(t / r['tokens'] if r['tokens'] else None)})" for kind, (n, t) in r["spent"].items()))
     print("| sibling decisions | pairs (right, wrong) | " + " | ".join(f"{x} ranks the right one higher %" for x in labels)
           + " |\n|---|---|" + "---|" * len(labels))
     for name in r["ranks_right"]["Q"]:
