@@ -83,14 +83,14 @@ def report(trees, k, ppms=None):
     pairs, shares, tokens, texts, spent = [], [], 0, {}, {}
     for rec in trees:
         tree = TreeView(rec)
+        shares.append(terminal_shares(tree, k))  # its kept count: pairs.py's choice, computed once
         kind = ("no right answer" if not any(tree.correct(t) for t in tree.terminals) else
-                f"{len(sft_records(tree, '', k, tree.delim))} kept for SFT")
+                f"{shares[-1][2]} kept for SFT")
         n, t = spent.get(kind, (0, 0))
         spent[kind] = (n + 1, t + rec.get("stats", {}).get("tokens", 0))
         found = sibling_pairs(tree, right_nodes(tree))
         pairs += [(d, (tree, a), (tree, b)) for d, a, b in found]
         texts.update({(tree.id, i): node_text(tree, rec.get("prompt", ""), i) for _, a, b in found for i in (a, b)})
-        shares.append(terminal_shares(tree, k))
         tokens += rec.get("stats", {}).get("tokens", 0)
     scorers = {"Q": lambda tn: tn[0].q(tn[1])}
     for label, scorer in (ppms or {}).items():
