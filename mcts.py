@@ -12,7 +12,8 @@ What it does
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
      the sandbox, drops failures and appends a printing step's output (rStar 2.3), `--check-equations` its
-     text analog (a step with false written arithmetic is dropped: grader.arithmetic_ok); `--adaptive-width`:
+     text analog (a step with false written arithmetic, or a relations step that reads a value its names do not
+     hold, is dropped: grader.arithmetic_ok, reltask.bookkeeping_ok); `--adaptive-width`:
      AlphaLLM's importance-weighted width. A node whose children are all terminal is expanded again.
   3. Evaluate: terminal children are scored at creation (+1/-1 by the grader against the gold answer,
      or the PPM score with `--no-gold`) and backed up. Open children, by `--leaf-eval`: `none` (rStar)
@@ -25,7 +26,8 @@ What it does
   code, false equation) is sampled again `--resample` times, each time `--resample-heat` hotter, then
   is a dead end with reward -1 (rStar NO_VALID_CHILD); `--backtrack` counts an expansion that only
   repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
-  `--rollouts` rollouts or `--stop-after` distinct correct terminals.
+  `--rollouts` rollouts or `--stop-after` distinct correct terminals (`--verified-terminals`: only a path
+  that passes the training filter is correct).
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); one tree per
 problem (SVPO: up to 10); failed nodes are resampled, hotter.
 
@@ -60,6 +62,7 @@ from common import (ResumableWriter, check_model_dir, check_not_input, check_out
                     shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import arithmetic_ok, extract_answer
+from reltask import bookkeeping_ok
 from sandbox import run_code
 from scoring import load_ppm
 from searchtree import Tree, expand, outcome, step_code
@@ -185,7 +188,7 @@ class Search:
             self.tick(active)
             for t in [t for t in active if t.stopped or (t.done >= self.cfg.rollouts and not t.inflight)]:
                 active.remove(t)
-                yield self.record(t)
+                yield t.record({k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS})
 
     def wanted(self, t, node):
         """Samples to draw at a node now: --children, or (adaptive) c_min first, then up to its width."""
@@ -243,12 +246,13 @@ class Search:
         return cands  # a job's samples share one temperature: each list is in seed order
 
     def check(self, jobs, cands):
-        """Per job, whether each candidate passes: code that runs (--format code), true equations
-        (--check-equations), or None (no check)."""
+        """Per job, whether each candidate passes: code that runs (--format code), true equations (--check-equations;
+        a relations step must also read the values its names hold: reltask.bookkeeping_ok), or None (no check)."""
         if self.cfg.format == "code":
             return self.run_code(jobs, cands)
         if self.cfg.check_equations:  # a built-in problem (it carries "ops") is read exactly, real text by stepcheck
-            return [[arithmetic_ok(c["text"], "ops" in t.problem) for c in cs] for (t, _), cs in zip(jobs, cands)]
+            return [[arithmetic_ok(c["text"], "ops" in t.problem) and ("ops" not in t.problem or bookkeeping_ok(
+                t.problem["question"], t.steps(r[-1]) + [c["text"]])) for c in cs] for (t, r), cs in zip(jobs, cands)]
         return [None] * len(jobs)
 
     def evaluate(self, results):
@@ -321,9 +325,6 @@ class Search:
                 rewards.append((ppm[k] if has_answer else -1.0) if cfg.no_gold else outcome(outs[k]["text"], t.problem["answer"])[0])
             t.nodes[j].value = sum(rewards) / m
 
-    def record(self, t):
-        return t.record({k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS})
-
 
 # flags that change how a run is executed, not which trees it finds: left out of each record's config
 RUNTIME_ARGS = {"data", "out", "shard", "merge", "window", "backend", "limit"}
@@ -358,7 +359,10 @@ def get_parser():
     a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
-    a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok)")
+    a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok) "
+      "or, on a relations problem, that reads a value its names do not hold (reltask.bookkeeping_ok)")
+    a("--verified-terminals", action="store_true", help="built-in problems: a right answer is correct (+1, counted by "
+      "--stop-after) only when its path passes the training filter (grader.steps_verified); else -1")
     a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false equation, "
       "empty) is sampled again this many times, then is a dead end with reward -1 (rStar: 0)")
     a("--resample-heat", type=nonneg_float, default=0.5, help="each resample of a node whose samples all failed the "
@@ -376,15 +380,6 @@ def get_parser():
     a("--ppm-prior", action="store_true", help="seed a new child's Q with its PPM score (rStar Eq. 3, round 3+)")
     a("--no-gold", action="store_true", help="test time: never read the gold answer; terminal reward = PPM score (rStar 6.1)")
     return ap
-
-
-def check_flags(args, out):
-    """Model directories, paths and outputs, before any model is loaded or any record written."""
-    for flag, path, kind in (("--policy", args.policy, "causal"), ("--ppm", args.ppm, "ppm"), ("--rollout-model", args.rollout_model, "causal")):
-        if path:
-            check_model_dir(path, flag, kind)
-    check_not_input(args.out, "--out", {"--data": args.data, "--policy": args.policy})
-    check_output(out, "--out")
 
 
 def load_search(args, torchrun, local):
@@ -425,7 +420,11 @@ def main(argv=None):
     torchrun, local = not args.shard and nshards > 1, int(os.environ.get("LOCAL_RANK", 0))
     out = shard_path(args.out, shard, nshards)
     print0(json.dumps(vars(args)))
-    check_flags(args, out)
+    for flag, path, kind in (("--policy", args.policy, "causal"), ("--ppm", args.ppm, "ppm"), ("--rollout-model", args.rollout_model, "causal")):
+        if path:  # model directories, paths and outputs, before any model is loaded or any record written
+            check_model_dir(path, flag, kind)
+    check_not_input(args.out, "--out", {"--data": args.data, "--policy": args.policy})
+    check_output(out, "--out")
     problems = read_problems(args.data)[:args.limit or None][shard::nshards]
     record = check_resume(out, Path(str(out) + ".args.json"), args, RUNTIME_ARGS | {"force"}, args.force,
                           {k: get_parser().get_default(k) for k in vars(args)},

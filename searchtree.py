@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from common import edit_distance, join_steps, load_jsonl, print0
-from grader import extract_answer, grade
+from grader import extract_answer, grade, steps_verified
 
 # ----------------------------------------------------------------------------- the tree
 
@@ -120,6 +120,12 @@ def step_code(step):
     return "\n".join(line for line in step.splitlines() if "\\boxed" not in line)
 
 
+def path_verified(tree, i):
+    """The training filter (grader.steps_verified) on the path to node i; True off the built-in tasks."""
+    p = tree.problem
+    return "ops" not in p or steps_verified(tree.steps(i), p["ops"], p["question"])
+
+
 def outcome(text, gold):
     """Terminal reward against the gold: (+1 or -1, correct); (-1, False) without an explicit final
     answer (box, "The answer is", "####"): the last number of an unfinished solution is no answer."""
@@ -130,7 +136,7 @@ def outcome(text, gold):
 def expand(tree, idx, cands, cfg, ok=None, gold=None):
     """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
     steps, failing code or false equations (ok[i] False), merge duplicates (of existing children too), mark terminals and score them against the gold when
-    known. Returns (new children, terminal hits: children to back up, a terminal once more per merged
+    known (with cfg.verified_terminals a right answer on a path that fails path_verified scores as wrong). Returns (new children, terminal hits: children to back up, a terminal once more per merged
     duplicate)."""
     node = tree.nodes[idx]
     node.samples += len(cands)
@@ -160,6 +166,8 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
                 child.reward = -1.0
             elif gold is not None:
                 child.reward, child.correct = outcome(child.step, gold)
+                if child.correct and getattr(cfg, "verified_terminals", False) and not path_verified(tree, slot[-1]):
+                    child.reward, child.correct = -1.0, False
                 tree.n_correct += child.correct
             hits.append(slot[-1])
     # sample again, or after 1 + cfg.resample tries a dead end; a wrong terminal is one the gold graded (not a PPM score)
