@@ -4,8 +4,8 @@ What it does (the self-evolution recipe of "rStar-Math: Small LLMs Can Master Ma
 Self-Evolved Deep Thinking", Guan et al. 2025, on the built-in task by default; every step is one of
 the stage scripts, run as a subprocess):
   round 0  synth.py builtin (BUILTIN_DATA): a seed set with gold solutions, an answer-only pool, a
-           disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps` (its plateau);
-           evaluate.py greedy.
+           disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps` (its plateau), or
+           a policy trained before (`--base-policy`); evaluate.py greedy.
   round r  mcts.py with policy_{r-1} on `--n-pool` pool problems: those earlier rounds did not solve
            first, with `--retry-rollouts` (rStar spends more rollouts on hard problems in later rounds),
            then fresh ones with `--rollouts`; terminal-guided (+1/-1 from the grader, backed up), steps
@@ -149,6 +149,8 @@ def get_parser():
                    help="round 0 SFT steps (built-in: the base's plateau, docs/loop.md)")
     g.add_argument("--base-lr", type=positive_float, default=None, help="round 0 SFT peak lr (default: MODEL_SETTINGS, "
                    "3e-3 for the tiny model from scratch, 7e-6 for an HF model)")
+    g.add_argument("--base-policy", default=None, help="round 0's policy: a checkpoint already trained (of --init's "
+                   "family), copied to OUT/round0/policy in place of the --base-steps SFT")
     g.add_argument("--sft-args", default="", help="extra train_sft.py flags for every SFT, e.g. '--hidden 64 --layers 2' "
                    "(the tiny model's shape: round 0 only) or '--batch-size 4 --grad-accum 4'")
     g.add_argument("--update", default=None, choices=["sft", "cpl", "sft+cpl", "sft+corrections"],
@@ -196,7 +198,7 @@ def expected_minutes(args):
     if args.init != "tiny":
         return "a real model: see docs/gpu.md"
     per_problem = 0.28 if SEARCH_PROCS > 1 else 0.39
-    r0, rnd = 0.31 * args.base_steps / 60 + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
+    r0, rnd = (0 if args.base_policy else 0.31 * args.base_steps / 60) + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
     if args.update == "sft+corrections":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
         rnd += args.fix_iterations * (0.016 * POOL_SIZE / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
     if args.ppm == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min
@@ -210,12 +212,15 @@ def check_run(args, out):
     check_output(out, "--out", is_dir=True)
     if args.init != "tiny":
         check_model_dir(args.init, "--init")
+    if args.base_policy:
+        check_model_dir(args.base_policy, "--base-policy")
     for f in (args.seed_file, args.pool_file, args.test_file):
         if f:
             read_problems(f)
     record = check_resume(out, out / "loop_args.json", args, ignore=RESUME_FREE, force=args.force,
                           defaults={k: get_parser().get_default(k) for k in vars(args)},
-                          inputs={"--seed-file": args.seed_file, "--pool-file": args.pool_file, "--test-file": args.test_file})
+                          inputs={"--seed-file": args.seed_file, "--pool-file": args.pool_file, "--test-file": args.test_file,
+                                  "--base-policy": args.base_policy})
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "loop_args.json", record)
 
@@ -240,6 +245,19 @@ def sft(args, log, init, data_files, dest, steps, lr, time_file):
     return timed([PY, stage("train_sft.py"), "--init", init, "--data", *data_files, "--out", dest, "--steps", steps,
                   "--lr", lr, "--seed", args.seed, "--max-len", setting(args, "max_len"), *args.sft_args.split()],
                  log, dest / "meta.json", time_file)
+
+
+def base_policy(args, log, seed_file, r0):
+    """Round 0's policy: --base-policy copied (once; a partial copy is never left as the policy), else the
+    --base-steps SFT of --init on the seed set; (policy, seconds of training)."""
+    base = r0 / "policy"
+    if not args.base_policy:
+        return base, sft(args, log, args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json")
+    if not base.exists():
+        shutil.rmtree(r0 / "policy.tmp", ignore_errors=True)
+        shutil.copytree(args.base_policy, r0 / "policy.tmp")
+        (r0 / "policy.tmp").rename(base)
+    return base, 0.0
 
 
 def evaluate_policy(args, log, test_file, pol, d, ppm=None):
@@ -383,8 +401,7 @@ def main():
     seed_file, pool, test_file = make_data(args, out, log)
     r0 = out / "round0"
     r0.mkdir(exist_ok=True)
-    base = r0 / "policy"
-    base_s = sft(args, log, args.init, [seed_file], base, args.base_steps, args.base_lr, r0 / "sft_time.json")
+    base, base_s = base_policy(args, log, seed_file, r0)
     acc, by = evaluate_policy(args, log, test_file, base, r0 / "eval")
     n_seed_examples = len(read_problems(seed_file))
     rows = [{"round": 0, **acc, "greedy_by_difficulty": by, "examples": n_seed_examples,

@@ -77,7 +77,8 @@ def test_loop_runs_every_stage_and_resumes(tmp_path):
 
 
 def test_loop_with_its_own_files_runs_no_synth(tmp_path):
-    """Given --seed-file, --pool-file and --test-file, loop.py uses them and generates no built-in task."""
+    """Given --seed-file, --pool-file and --test-file, loop.py uses them and generates no built-in task; given
+    --base-policy too, it trains no base."""
     subprocess.run([sys.executable, str(ROOT / "synth.py"), "builtin", "--out-dir", str(tmp_path / "mine"), "--n-seed", "8",
                     "--n-pool", "4", "--n-test", "4"], check=True, capture_output=True)
     out = tmp_path / "loop"
@@ -88,6 +89,16 @@ def test_loop_with_its_own_files_runs_no_synth(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert not (out / "data").exists() and "synth.py" not in (out / "log.txt").read_text()
     assert json.loads((out / "results.json").read_text())["rows"][0]["examples"] == 8
+    again = tmp_path / "again"  # --base-policy: that base is round 0's policy, copied, and no SFT runs
+    r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(again), "--rounds", "0",
+                        "--seed-file", str(tmp_path / "mine" / "seed.jsonl"), "--pool-file", str(tmp_path / "mine" / "pool.jsonl"),
+                        "--test-file", str(tmp_path / "mine" / "test.jsonl"), "--base-policy", str(out / "round0" / "policy")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    weights = [(d / "round0" / "policy" / "model.safetensors").read_bytes() for d in (out, again)]
+    assert weights[0] == weights[1] and "train_sft.py" not in (again / "log.txt").read_text()
+    assert json.loads((again / "results.json").read_text())["rows"][0]["greedy"] == \
+        json.loads((out / "results.json").read_text())["rows"][0]["greedy"]
 
 
 def fake_pairs_run(calls, lines):
