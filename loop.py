@@ -14,8 +14,8 @@ the stage scripts, run as a subprocess):
            pairs.py -> sft.jsonl: up to 2 verified trajectories per problem (rStar) (correct answer, every
            equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
            the update (`--update`): `sft` trains policy_{r-1} (or the init, `--update-from init`, as rStar
-           retrains) on the seed set plus every round's verified trajectories (`--round-weight` copies);
-           `cpl` runs CPL DPO on the round's step + complete pairs; `sft+cpl` both; `sft+corrections` (the default on the built-in
+           retrains) on the seed set plus every round's verified trajectories (`--round-weight` copies); `cpl` runs CPL DPO on the
+           round's step + complete pairs; `sft+cpl` both; `sft+corrections` (the default on the built-in
            task) follows the SFT with `--fix-iterations` rounds of: greedy decoding of the whole pool, the
            first false step of each solution against the checker's correction (pairs.py --greedy), DPO
            with its NLL term from that policy as its own reference;
