@@ -14,7 +14,7 @@ the stage scripts, run as a subprocess):
            pairs.py -> sft.jsonl: up to 2 verified trajectories per problem (rStar) (correct answer, every
            equation true, one per operation: grader.steps_verified), pairs.jsonl, ppm_pairs.jsonl;
            the update (`--update`): `sft` trains policy_{r-1} (or the init, `--update-from init`, as rStar
-           retrains) on the seed set plus every round's verified trajectories (`--round-weight` copies); `cpl` runs CPL DPO on the
+           retrains) on the seed set plus every round's verified trajectories; `cpl` runs CPL DPO on the
            round's step + complete pairs; `sft+cpl` both; `sft+corrections` (the default on the built-in
            task) follows the SFT with `--fix-iterations` rounds of: greedy decoding of the whole pool, the
            first false step of each solution against the checker's correction (pairs.py --greedy), DPO
@@ -165,8 +165,6 @@ def get_parser():
     g.add_argument("--refresh-steps", type=positive_int, default=600, help="SFT steps of a round's update from the previous policy")
     g.add_argument("--refresh-lr", type=positive_float, default=None, help="peak lr of a round's SFT update "
                    "(default: MODEL_SETTINGS, 1e-3 tiny, 7e-6 HF)")
-    g.add_argument("--round-weight", type=positive_int, default=1, help="copies of every round's verified trajectories "
-                   "in a round's SFT data, beside one of the seed set (rStar: 1)")
     g.add_argument("--dpo-args", default="--epochs 2 --lr 5e-5 --sft-weight 1.0", help="extra train_dpo.py flags (cpl, sft+cpl, sft+corrections)")
     g = ap.add_argument_group("search")
     g.add_argument("--n-pool", type=positive_int, default=1000,
@@ -307,7 +305,7 @@ def update_policy(args, log, rd, policy, seed_file, sft_files):
         dest = new_policy if args.update == "sft" else rd / "policy_sft"
         init, steps, lr = ((policy, args.refresh_steps, args.refresh_lr) if args.update_from == "previous"
                            else (args.init, args.base_steps, args.base_lr))
-        train_s += sft(args, log, init, [seed_file, *sft_files * args.round_weight], dest, steps, lr, rd / "sft_time.json")
+        train_s += sft(args, log, init, [seed_file, *sft_files], dest, steps, lr, rd / "sft_time.json")
     if args.update in ("cpl", "sft+cpl"):
         start = rd / "policy_sft" if args.update == "sft+cpl" else policy
         train_s += timed([PY, stage("train_dpo.py"), "--model", start, "--pairs", rd / "pairs" / "pairs.jsonl",

@@ -13,8 +13,8 @@ the loop and be run again later), starting from the same base policy:
                 loop's search did; a sample is kept when its answer is correct and it passes the same
                 verification as the loop's SFT data (grader.steps_verified), up to `--sft-k` distinct
                 ones per problem (a problem with `--sft-k` of them is not sampled again). Then the same
-                update as the loop: the SFT (seed set + every RS round's data, as many times as the
-                loop's --round-weight; the loop's refresh steps and lr), and with `--update sft+corrections` the same correction iterations after it, so
+                update as the loop: the SFT (seed set + every RS round's data, the loop's refresh steps
+                and lr), and with `--update sft+corrections` the same correction iterations after it, so
                 that the margin measures the search and nothing else.
 Each policy is evaluated greedy on the whole test set. Output RUN/baselines/round{r}/..., and
 RUN/baselines/results.json (rows like loop.py's, read by benchmarks/loop_table.py). Resumes like loop.py.
@@ -142,11 +142,11 @@ def main():
         stats = json.loads((bd / "rs_stats.json").read_text())
         rs_files += [bd / "rs_sft.jsonl"] if stats["examples"] else []
         if la.get("update") == "sft+corrections":  # the loop's update after its SFT, from the RS policy's SFT
-            sft(rs_prev, [seed_file, *rs_files * la.get("round_weight", 1)], bd / "rs_policy_sft", la["refresh_steps"])
+            sft(rs_prev, [seed_file, *rs_files], bd / "rs_policy_sft", la["refresh_steps"])
             loop_args = argparse.Namespace(**{**la, "out": str(run_dir)})
             correction_iterations(loop_args, log, bd / "rs_update", bd / "rs_policy_sft", bd / "rs_policy")
         else:
-            sft(rs_prev, [seed_file, *rs_files * la.get("round_weight", 1)], bd / "rs_policy", la["refresh_steps"])
+            sft(rs_prev, [seed_file, *rs_files], bd / "rs_policy", la["refresh_steps"])
         rows.append({"round": r, "policy": "RS-SFT, same filter, same tokens", **evaluate(bd / "rs_policy", bd / "eval_rs"),
                      "examples": n_seed + sum(len(load_jsonl(f)) for f in rs_files), "solved": stats["solved"],
                      "searched": len(problems), "tokens": stats["tokens"]})

@@ -141,18 +141,6 @@ def test_sft_corrections_update_iterates_decode_pairs_dpo_from_each_policy(tmp_p
     assert flag(calls[3], "--out") == str(rd / "corrections" / "iter1" / "policy") and flag(calls[6], "--out") == str(rd / "policy")
 
 
-def test_round_weight_repeats_every_rounds_data_in_the_sft_mix(tmp_path, monkeypatch):
-    """--round-weight K: the round's SFT reads the seed set once and each round's verified trajectories K times."""
-    import loop
-    files = []
-    monkeypatch.setattr(loop, "sft", lambda args, log, init, data, *a, **k: files.append(list(data)) or 1.0)
-    seed, r1, r2 = tmp_path / "seed.jsonl", tmp_path / "r1.jsonl", tmp_path / "r2.jsonl"
-    for weight, want in ((1, [seed, r1, r2]), (3, [seed, r1, r2, r1, r2, r1, r2])):
-        args = loop.get_parser().parse_args(["--out", str(tmp_path), "--update", "sft", "--round-weight", str(weight)])
-        loop.update_policy(args, tmp_path / "log", tmp_path / "round2", tmp_path / "p", seed, [r1, r2])
-        assert files.pop() == want
-
-
 def test_sft_corrections_stops_at_an_iteration_with_nothing_to_correct(tmp_path, monkeypatch):
     """An iteration whose pairs.py finds no false step trains nothing: the iterations end there and the
     policy it decoded becomes the round's (copied into place), instead of train_dpo.py failing on an empty file."""
