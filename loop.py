@@ -198,7 +198,8 @@ def expected_minutes(args):
     if args.init != "tiny":
         return "a real model: see docs/gpu.md"
     per_problem = 0.28 if SEARCH_PROCS > 1 else 0.39
-    r0, rnd = (0 if args.base_policy else 0.31 * args.base_steps / 60) + 0.5, (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
+    r0 = (0 if args.base_policy else 0.31 * args.base_steps / 60) + 0.5
+    rnd = (per_problem * args.n_pool + 0.31 * args.refresh_steps) / 60 + 0.5
     if args.update == "sft+corrections":  # per iteration, measured on a host 1.4x faster (seed 2, docs/preference.md):
         rnd += args.fix_iterations * (0.016 * POOL_SIZE / 60 + 1.3)  # 0.011 s per pool problem decoded, ~55 s of DPO
     if args.ppm == "verifier":  # docs/ppm.md: 16 samples on 4000 pool problems took 4.5-5 min

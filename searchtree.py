@@ -135,9 +135,10 @@ def outcome(text, gold):
 
 def expand(tree, idx, cands, cfg, ok=None, gold=None):
     """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
-    steps, failing code or false equations (ok[i] False), merge duplicates (of existing children too), mark terminals and score them against the gold when
-    known (with cfg.verified_terminals a right answer on a path that fails path_verified scores as wrong). Returns (new children, terminal hits: children to back up, a terminal once more per merged
-    duplicate)."""
+    steps, failing code or false equations (ok[i] False), merge duplicates (of existing children too), mark
+    terminals and score them against the gold when known (with cfg.verified_terminals, a right answer on a
+    path that fails path_verified scores as wrong). Returns (new children, terminal hits: children to back
+    up, a terminal once more per merged duplicate)."""
     node = tree.nodes[idx]
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
@@ -166,7 +167,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
                 child.reward = -1.0
             elif gold is not None:
                 child.reward, child.correct = outcome(child.step, gold)
-                if child.correct and getattr(cfg, "verified_terminals", False) and not path_verified(tree, slot[-1]):
+                if child.correct and cfg.verified_terminals and not path_verified(tree, slot[-1]):
                     child.reward, child.correct = -1.0, False
                 tree.n_correct += child.correct
             hits.append(slot[-1])
