@@ -1,9 +1,10 @@
 """Generation: one interface, two backends, for every stage that samples from a policy.
 
 `HFBackend` (a transformers model and our own batched sampler: left padding, per-row seeds, stop
-strings, finished rows dropped from the batch, and a KV cache that stores each distinct prompt once
+strings, finished rows dropped from the batch, a KV cache that stores each distinct prompt once
 for all its samples, read by a registered "shared_prefix" attention, the cascade idea of
-vLLM/FlashInfer in a few lines of torch) and `VLLMBackend` (`LLM.generate` + `SamplingParams`,
+vLLM/FlashInfer in a few lines of torch, and prompts' keys/values kept across calls by token-id
+prefix, vLLM's prefix caching on a CPU) and `VLLMBackend` (`LLM.generate` + `SamplingParams`,
 prefix caching on; vllm is imported only when chosen). `make_backend` picks one by name. Both
 return, per prompt, n dicts {"text", "tokens", "logp" (mean token log-prob), "finish" ("stop" |
 "eos" | "length")}.
@@ -14,6 +15,7 @@ import sys
 import torch
 
 from common import encode, load_model, load_tokenizer, pick_device, stable_seed
+from kvstore import PrefixStore
 
 # ----------------------------------------------------------------------------- the HF sampler
 
@@ -26,11 +28,12 @@ class HFBackend:
     stable_seed(prompt seed, sample index), so a row's text does not depend on what else is in
     the batch. Rows that hit EOS or a stop string leave the batch (their cache rows are dropped).
     A distinct prompt is prefilled once and its keys/values are shared by its samples
-    (SharedPrefixCache): on this 2-core CPU a lock-step search of 64 trees (256 rows per call) went
-    from 24.4 s to 15.4-17.1 s with it, the trees unchanged.
+    (SharedPrefixCache); prompts' keys/values are kept across calls (kvstore.PrefixStore, at most
+    `prefix_cache_mb`, 0: off), so a prompt that extends an earlier one (a tree node's children after
+    the node itself) runs only its new tokens. docs/benchmarks.md measures both.
     """
 
-    def __init__(self, path, device=None, dtype=None, batch_size=64):
+    def __init__(self, path, device=None, dtype=None, batch_size=64, prefix_cache_mb=512):
         if device is None:
             device, dtype = pick_device(announce=False)
         self.tokenizer = load_tokenizer(path)
@@ -38,6 +41,7 @@ class HFBackend:
         shared_prefix_cache_class()  # registers the attention below; without its cache it is plain SDPA
         self.model.set_attn_implementation("shared_prefix")
         self.device, self.batch_size = device, batch_size
+        self.store = PrefixStore(prefix_cache_mb * 2 ** 20)  # prompts' keys/values across calls (0: off)
         self._pieces = {}
 
     def generate(self, prompts, n=1, temperature=1.0, max_tokens=256, stop=None, seeds=None, progress=False):
@@ -57,25 +61,49 @@ class HFBackend:
         return out
 
     def _prefill(self, prompts, max_tokens):
-        """Each distinct prompt encoded and run once, left-padded; the cache then gives every row its
-        prompt's keys and values. (cache, next-token logits per row, position ids per row)."""
-        tok, model, dev = self.tokenizer, self.model, self.device
+        """Each distinct prompt run once, its stored prefix (kvstore) not run again: the rows' stored
+        keys/values and new tokens are each left-padded, [past | new], the padding masked. The cache then
+        gives every row its prompt's keys and values. (cache, next-token logits per row, position ids per row)."""
         index = {}
         rows = [index.setdefault(p, len(index)) for p in prompts]  # each row's distinct prompt
-        ids = [encode(tok, p) for p in index]
-        P, T = len(ids), max(len(x) for x in ids)
-        input_ids = torch.full((P, T), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((P, T), dtype=torch.long)
-        for b, x in enumerate(ids):
-            input_ids[b, T - len(x):] = torch.tensor(x)
-            mask[b, T - len(x):] = 1
-        input_ids, mask = input_ids.to(dev), mask.to(dev)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = shared_prefix_cache_class()(model.config)
-        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                       use_cache=True).logits[:, -1].float()
+        ids = [encode(self.tokenizer, p) for p in index]
+        hits = [self.store.lookup(x) for x in ids]
+        Tp, Tn = max(n for n, _ in hits), max(len(x) - n for x, (n, _) in zip(ids, hits))
+        input_ids = torch.full((len(ids), Tn), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), Tp + Tn), dtype=torch.long)
+        for b, (x, (n, _)) in enumerate(zip(ids, hits)):
+            input_ids[b, Tn - len(x) + n:] = torch.tensor(x[n:])
+            mask[b, Tp - n:Tp] = 1
+            mask[b, Tp + Tn - len(x) + n:] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, Tp:]
+        cache = shared_prefix_cache_class()(self.model.config)
+        if Tp:
+            self._fill_past(cache, hits, Tp)
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                            use_cache=True).logits[:, -1].float()
+        self._store(cache, ids, mask.bool())
         cache.share(rows, mask.bool(), max_tokens)
         return cache, logits[cache.rows], pos[cache.rows, -1:]
+
+    def _fill_past(self, cache, hits, Tp):
+        """Write each row's stored keys/values of its first n tokens, right-aligned in Tp slots, into the cache."""
+        for i in range(len(cache.layers)):
+            k0, v0 = next(lay[i] for n, lay in hits if n)
+            k = k0.new_zeros(len(hits), k0.shape[0], Tp, k0.shape[-1])
+            v = torch.zeros_like(k)
+            for b, (n, lay) in enumerate(hits):
+                if n:
+                    k[b, :, Tp - n:], v[b, :, Tp - n:] = lay[i][0][:, :n], lay[i][1][:, :n]
+            cache.update(k, v, i)
+
+    def _store(self, cache, ids, mask):
+        """Keep each prompt's keys/values (its unmasked positions) for later prompts that extend it."""
+        if self.store.max_bytes <= 0:
+            return
+        for b, x in enumerate(ids):
+            at = mask[b].nonzero().squeeze(-1)
+            self.store.add(x, [(layer.keys[b][:, at], layer.values[b][:, at]) for layer in cache.layers])
 
     @staticmethod
     def _next_tokens(logits, uniforms, temperature):
@@ -219,8 +247,13 @@ class SharedPrefixCache:
 
     def batch_select_indices(self, idx):
         super().batch_select_indices(idx)
-        self.bias = self.bias[idx]
-        self._set_rows(self.rows[idx])
+        self.bias, rows = self.bias[idx], self.rows[idx]
+        live = torch.unique(rows)  # sorted
+        if self.shared and 2 * len(live) <= len(self.prompt_bias):  # half the prompts have no row left: drop them
+            for layer in self.layers:
+                layer.prefix = (layer.prefix[0][live], layer.prefix[1][live])
+            self.prompt_bias, rows = self.prompt_bias[live], torch.searchsorted(live, rows)
+        self._set_rows(rows)
 
 
 def shared_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,

@@ -2,7 +2,7 @@
 
   - `encode_completions`, `token_logps`, `sequence_logps`: prompt + completion batches with the
     prompt masked (EOS included), log-probs read with positions from the attention mask, so
-    padding on either side gives the same numbers.
+    padding on either side gives the same numbers; `pack_completions`: the same batch packed.
   - `PPMScorer`: batched scores of partial trajectories by a process preference model saved by
     train_ppm.py (an `AutoModelForSequenceClassification` directory), squashed to [-1, 1], and
     `prefix_values`: the value of every step prefix of whole solutions, one forward pass each.
@@ -24,16 +24,21 @@ from grader import result_spans
 # ----------------------------------------------------------------------------- log-probs
 
 
-def encode_completions(tokenizer, prompts, completions, add_eos=True, max_len=None):
-    """Right-padded batch of prompt + completion (+ EOS) with a mask over completion tokens only."""
+def encode_pairs(tokenizer, prompts, completions, add_eos=True, max_len=None):
+    """(token ids, completion mask) per prompt + completion (+ EOS), cut to the last max_len tokens."""
     seqs, lmask = [], []
     for p, c in zip(prompts, completions):
         pi = encode(tokenizer, p)
         ci = tokenizer(c, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
         x = (pi + ci)[-max_len:] if max_len else pi + ci
-        m = ([0] * len(pi) + [1] * len(ci))[-len(x):]
         seqs.append(x)
-        lmask.append(m)
+        lmask.append(([0] * len(pi) + [1] * len(ci))[-len(x):])
+    return seqs, lmask
+
+
+def encode_completions(tokenizer, prompts, completions, add_eos=True, max_len=None):
+    """Right-padded batch of prompt + completion (+ EOS) with a mask over completion tokens only."""
+    seqs, lmask = encode_pairs(tokenizer, prompts, completions, add_eos, max_len)
     T = max(len(x) for x in seqs)
     pad = tokenizer.pad_token_id
     return {
@@ -43,10 +48,51 @@ def encode_completions(tokenizer, prompts, completions, add_eos=True, max_len=No
     }
 
 
-def token_logps(model, input_ids, attention_mask):
-    """log p(x_t | x_<t) for t >= 1, with positions counted from the first real token.  # (B, T-1)"""
-    pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos).logits[:, :-1]
+def pack_completions(tokenizer, prompts, completions, add_eos=True, max_len=None):
+    """The batch of encode_completions as one row of all its sequences, no padding: input_ids, position_ids
+    (from 0 in each sequence) and loss_mask (1, N), no sequence's first token a target; "packed" holds
+    (sequence, position) of every token for `packed_attention`, which runs each sequence's attention on
+    its own. The loss over it is the padded batch's loss; the linear layers see only real tokens."""
+    seqs, lmask = encode_pairs(tokenizer, prompts, completions, add_eos, max_len)
+    loss = [x for m in lmask for x in [0] + m[1:]]
+    seq = torch.cat([torch.full((len(x),), i) for i, x in enumerate(seqs)])
+    pos = torch.cat([torch.arange(len(x)) for x in seqs])
+    return {"input_ids": torch.tensor([[t for x in seqs for t in x]]), "position_ids": pos[None],
+            "loss_mask": torch.tensor([loss]), "packed": (seq, pos, len(seqs), max(len(x) for x in seqs)),
+            "tokens": len(loss)}
+
+
+def packed_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, packed=None, **kwargs):
+    """Causal attention within each sequence of a packed row (pack_completions): queries, keys and values
+    (1, H, N, D) are scattered into a right-padded (sequences, H, longest, D) batch, attended with SDPA's
+    causal kernel (the padding comes after every real token, so no mask), and gathered back. Without
+    `packed`: plain SDPA. Registered in transformers as "packed" by `use_packed_attention`."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    if packed is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                                      **kwargs)
+    seq, pos, B, T = packed
+
+    def unpack(x):  # (1, H, N, D) -> (B, H, T, D)
+        return x.new_zeros(B, T, x.shape[1], x.shape[-1]).index_put((seq, pos), x[0].transpose(0, 1)).transpose(1, 2)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        unpack(query), unpack(key), unpack(value), is_causal=True, scale=scaling,
+        enable_gqa=query.shape[1] != key.shape[1])
+    return out.transpose(1, 2)[seq, pos][None], None  # (1, N, H, D)
+
+
+def use_packed_attention(model):
+    """Switch `model` to packed_attention (plain SDPA when a call passes no `packed`)."""
+    from transformers import AttentionInterface
+    AttentionInterface.register("packed", packed_attention)
+    model.set_attn_implementation("packed")
+
+
+def token_logps(model, input_ids, attention_mask, position_ids=None, **kwargs):
+    """log p(x_t | x_<t) for t >= 1, with positions counted from the first real token (or given: a packed
+    batch, its `packed` in kwargs).  # (B, T-1)"""
+    pos = (attention_mask.cumsum(-1) - 1).clamp(min=0) if position_ids is None else position_ids
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, **kwargs).logits[:, :-1]
     return torch.log_softmax(logits.float(), -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
 
 

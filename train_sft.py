@@ -45,7 +45,7 @@ from common import (UsageError, check_finite_loss, check_model_dir, check_not_in
                     format_prompt, global_batches, load_for_training, load_jsonl, load_tokenizer, lr_at, nonneg_int,
                     positive_float, positive_int, print0, read_problems, run_main, save_checkpoint, setup_training,
                     teardown_dist)
-from scoring import encode_completions, token_logps, write_result_verifier
+from scoring import encode_completions, pack_completions, token_logps, use_packed_attention, write_result_verifier
 
 # ----------------------------------------------------------------------------- the tiny model
 
@@ -134,6 +134,9 @@ def get_parser():
     ap.add_argument("--batch-size", type=positive_int, default=16, help="examples per micro-batch per rank")
     ap.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
     ap.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3 for the tiny model from scratch; ~1e-5 for 1B+ models)")
+    ap.add_argument("--pack", action=argparse.BooleanOptionalAction, default=True,
+                    help="put a micro-batch's sequences side by side in rows as wide as its longest, each attending "
+                         "only to itself (--no-pack: one right-padded row each); the same loss either way")
     ap.add_argument("--max-len", type=positive_int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
     ap.add_argument("--hidden", type=positive_int, default=128, help="tiny model: hidden size")
     ap.add_argument("--layers", type=positive_int, default=4, help="tiny model: layers")
@@ -156,15 +159,26 @@ def build_policy(args):
     return load_tokenizer(args.init), load_for_training(args.init)  # fp32 master weights, bf16 autocast on a GPU
 
 
+def encode_batch(tokenizer, pairs, args, device):
+    """A micro-batch of (prompt, completion) pairs on `device`: packed (pack_completions), or right-padded
+    (encode_completions) with --no-pack; "tokens" counts its real tokens."""
+    prompts, completions = [p for p, _ in pairs], [c for _, c in pairs]
+    if not args.pack:
+        b = encode_completions(tokenizer, prompts, completions, max_len=args.max_len)
+        return {**{k: v.to(device) for k, v in b.items()}, "tokens": int(b["attention_mask"].sum())}
+    b = pack_completions(tokenizer, prompts, completions, max_len=args.max_len)
+    seq, pos, n, longest = b.pop("packed")
+    return {**{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()},
+            "packed": (seq.to(device), pos.to(device), n, longest)}
+
+
 def train_step(ddp, tokenizer, examples, mine, args, device, dtype, world):
     """Forward and backward of this rank's examples `mine` in --grad-accum micro-batches (DDP no_sync
     until the last); (the global batch's loss, tokens of all ranks' forwards)."""
     batches, tokens = [], 0
     for micro in range(args.grad_accum):
         idx = mine[micro * args.batch_size:(micro + 1) * args.batch_size]
-        b = encode_completions(tokenizer, [examples[i][0] for i in idx], [examples[i][1] for i in idx],
-                               max_len=args.max_len)
-        batches.append({k: v.to(device) for k, v in b.items()})
+        batches.append(encode_batch(tokenizer, [examples[i] for i in idx], args, device))
     # normalise by the completion tokens of the whole global batch (all ranks, all micro-batches),
     # so 1 process and N processes compute the same loss and the same gradients
     n_tok = torch.tensor(float(sum(int(b["loss_mask"][:, 1:].sum()) for b in batches)), device=device)
@@ -175,12 +189,13 @@ def train_step(ddp, tokenizer, examples, mine, args, device, dtype, world):
         sync = micro == args.grad_accum - 1
         with (ddp.no_sync() if world > 1 and not sync else contextlib.nullcontext()):
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                logps = token_logps(ddp, batch["input_ids"], batch["attention_mask"])
+                logps = token_logps(ddp, batch["input_ids"], batch.get("attention_mask"), batch.get("position_ids"),
+                                    **({"packed": batch["packed"]} if "packed" in batch else {}))
             mask = batch["loss_mask"][:, 1:].to(logps.dtype)
             loss = sft_loss(logps, mask) * mask.sum() / n_tok
             (loss * world).backward()  # DDP averages gradients over ranks; undo it to get the global sum
         loss_sum += loss.detach()
-        tokens += int(batch["attention_mask"].sum()) * world
+        tokens += batch["tokens"] * world
     if world > 1:
         torch.distributed.all_reduce(loss_sum)
     return loss_sum.item(), tokens
@@ -193,6 +208,8 @@ def main():
     rank, world, device, dtype = setup_training(args)
     tokenizer, model = build_policy(args)
     model.to(device).train()
+    if args.pack:
+        use_packed_attention(model)
     n_params = sum(p.numel() for p in model.parameters())
     examples = load_examples(args.data, tokenizer)
     global_batch = args.batch_size * args.grad_accum * world
@@ -227,7 +244,8 @@ def main():
                             {"args": vars(args), "step": step + 1, "loss": loss_sum})
 
     meta = {"args": record, "params": n_params, "steps": steps, "examples": len(examples), "world": world,
-            "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0}
+            "final_loss": sum(log[-20:]) / len(log[-20:]), "losses": log, "train_seconds": time.time() - t0,
+            "tokens": tokens}
     if rank == 0:
         save_checkpoint(model, tokenizer, args.out, meta, also=write_result_verifier if args.verifier else None)
         print0(f"saved {args.out} | final loss {meta['final_loss']:.4f} | {meta['train_seconds']:.0f}s")

@@ -58,8 +58,19 @@ def search_cfg(args, window):
         "--max-step-tokens", str(args.max_step_tokens), "--window", str(window), "--seed", str(args.seed)])
 
 
+def same_trees(a, b):
+    """Whether two runs' records hold the same trees: every field equal but each node's `logp`, a float of the
+    model that the other rows of a batch move in its last digits (equal to 1e-4 here)."""
+    def split(recs):
+        recs = json.loads(json.dumps(sorted(recs, key=lambda r: r["id"])))  # records come out as trees finish
+        return recs, [n.pop("logp", None) or 0.0 for r in recs for n in r["nodes"]]
+    (ra, la), (rb, lb) = split(a), split(b)
+    return ra == rb and all(abs(x - y) <= 1e-4 for x, y in zip(la, lb))
+
+
 def run_search(backend, args, problems, window):
     s = mcts.Search(backend, search_cfg(args, window))
+    backend.store.clear()  # every measurement starts with no prompt's keys/values kept (engine.HFBackend)
     t0 = time.time()
     recs = list(s.run(problems))
     return recs, s.tokens, time.time() - t0
@@ -69,6 +80,7 @@ def raw_sampling(backend, args, prompts, rows, whole, reps=2):
     """tokens/s of plain batched sampling with `rows` rows per call (prompts x children samples):
     whole solutions (no stop, --max-tokens) or one step (stop at the delimiter, --max-step-tokens)."""
     toks, dt = 0, 0.0
+    backend.store.clear()
     for rep in range(reps):
         ps = [prompts[(rep * rows // args.children + i) % len(prompts)] for i in range(rows // args.children)]
         t0 = time.time()
@@ -175,13 +187,15 @@ def main():
     # (a) + (c): plain sampling, MCTS on the test set, plain sampling again (the machine's speed drifts)
     before = [raw_sampling(backend, args, prompts, rows, whole) for whole in (True, False)]
     recs, toks, dt = run_search(backend, args, test, args.window)
-    print(f"MCTS {len(recs)} test problems: {toks} tokens in {dt:.1f}s = {toks / dt:.0f} tok/s")
+    reused = backend.store.reused / max(backend.store.asked, 1)
+    print(f"MCTS {len(recs)} test problems: {toks} tokens in {dt:.1f}s = {toks / dt:.0f} tok/s; "
+          f"{100 * reused:.0f}% of prompt tokens reused")
     after = [raw_sampling(backend, args, prompts, rows, whole) for whole in (True, False)]
     print(f"plain sampling, {rows} rows: whole solutions {before[0]:.0f} / {after[0]:.0f} tok/s, "
           f"one step {before[1]:.0f} / {after[1]:.0f} tok/s (before / after)")
     whole, step = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     a = {"rows": rows, "mcts_tok_s": toks / dt, "whole_tok_s": whole, "step_tok_s": step, "ratio": toks / dt / whole,
-         "whole_runs": [before[0], after[0]], "step_runs": [before[1], after[1]], "mcts_seconds": dt, "mcts_tokens": toks}
+         "whole_runs": [before[0], after[0]], "step_runs": [before[1], after[1]], "mcts_seconds": dt, "mcts_tokens": toks, "prompt_tokens_reused": reused}
     c = solved_vs_pass(backend, args, test, prompts, recs, dt)
     print(f"(c) MCTS solved {100 * c['mcts_solved']:.1f}% | pass@{args.rollouts} {100 * c['pass_at_n']:.1f}%")
 
@@ -193,9 +207,8 @@ def main():
     # the backend alone at the two batch shapes: one step, `children` rows per call vs window x children
     small, large = raw_sampling(backend, args, prompts, args.children, False, reps=64), raw_sampling(backend, args, prompts, rows, False)
     print(f"plain one-step sampling: {small:.0f} tok/s at {args.children} rows, {large:.0f} tok/s at {rows} rows")
-    by_id = lambda recs: sorted(recs, key=lambda r: r["id"])  # noqa: E731 (records come out as trees finish)
     b = {"problems": len(pool), "lockstep_s": lock_s, "sequential_s": seq_s, "speedup": seq_s / lock_s,
-         "identical_trees": by_id(lock) == by_id(seq), "backend_small_tok_s": small, "backend_large_tok_s": large,
+         "identical_trees": same_trees(lock, seq), "backend_small_tok_s": small, "backend_large_tok_s": large,
          "backend_gain": large / small}
 
     result = {"args": vars(args), "policy": str(policy), "threads": torch.get_num_threads(), "a": a, "b": b, "c": c,
