@@ -23,7 +23,9 @@ Output
   is refused, --force replaces it.
 
 Schedule: AdamW, linear warm-up then cosine decay to MIN_LR_FRAC of the peak, a fixed number of
-optimizer steps (budgets in steps, not minutes: machines' speeds differ and swing).
+optimizer steps (budgets in steps, not minutes: machines' speeds differ and swing). A micro-batch's
+sequences are packed end to end, no padding, each attending only to itself (scoring.pack_completions;
+--no-pack pads them instead): the same loss.
 
 Commands
   CPU smoke:  python train_sft.py --init tiny --data runs/data/seed.jsonl --out runs/sft --steps 50
