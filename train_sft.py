@@ -137,8 +137,8 @@ def get_parser():
     ap.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step")
     ap.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3 for the tiny model from scratch; ~1e-5 for 1B+ models)")
     ap.add_argument("--pack", action=argparse.BooleanOptionalAction, default=True,
-                    help="put a micro-batch's sequences side by side in rows as wide as its longest, each attending "
-                         "only to itself (--no-pack: one right-padded row each); the same loss either way")
+                    help="lay a micro-batch's sequences end to end in one row, no padding, each attending only to "
+                         "itself (--no-pack: one right-padded row each); the same loss either way")
     ap.add_argument("--max-len", type=positive_int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
     ap.add_argument("--hidden", type=positive_int, default=128, help="tiny model: hidden size")
     ap.add_argument("--layers", type=positive_int, default=4, help="tiny model: layers")
