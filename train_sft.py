@@ -139,9 +139,6 @@ def get_parser():
     ap.add_argument("--pack", action=argparse.BooleanOptionalAction, default=True,
                     help="lay a micro-batch's sequences end to end in one row, no padding, each attending only to "
                          "itself (--no-pack: one right-padded row each); the same loss either way")
-    ap.add_argument("--compile", action="store_true",
-                    help="run the forward through torch.compile (dynamic shapes; needs a C++ compiler on a CPU); "
-                         "compiling takes seconds for the tiny model, minutes for a large one")
     ap.add_argument("--max-len", type=positive_int, default=512, help="truncate prompt+completion to this many tokens (from the left)")
     ap.add_argument("--hidden", type=positive_int, default=128, help="tiny model: hidden size")
     ap.add_argument("--layers", type=positive_int, default=4, help="tiny model: layers")
@@ -177,10 +174,9 @@ def encode_batch(tokenizer, pairs, args, device):
             "packed": (seq.to(device), pos.to(device), n, longest)}
 
 
-def train_step(ddp, forward, tokenizer, examples, mine, args, device, dtype, world):
-    """Forward (`forward`: the DDP-wrapped model, compiled with --compile) and backward of this rank's examples
-    `mine` in --grad-accum micro-batches (DDP no_sync until the last); (the global batch's loss, tokens of all
-    ranks' forwards)."""
+def train_step(ddp, tokenizer, examples, mine, args, device, dtype, world):
+    """Forward and backward of this rank's examples `mine` in --grad-accum micro-batches (DDP no_sync
+    until the last); (the global batch's loss, tokens of all ranks' forwards)."""
     batches, tokens = [], 0
     for micro in range(args.grad_accum):
         idx = mine[micro * args.batch_size:(micro + 1) * args.batch_size]
@@ -195,7 +191,7 @@ def train_step(ddp, forward, tokenizer, examples, mine, args, device, dtype, wor
         sync = micro == args.grad_accum - 1
         with (ddp.no_sync() if world > 1 and not sync else contextlib.nullcontext()):
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                logps = token_logps(forward, batch["input_ids"], batch.get("attention_mask"), batch.get("position_ids"),
+                logps = token_logps(ddp, batch["input_ids"], batch.get("attention_mask"), batch.get("position_ids"),
                                     **({"packed": batch["packed"]} if "packed" in batch else {}))
             mask = batch["loss_mask"][:, 1:].to(logps.dtype)
             loss = sft_loss(logps, mask) * mask.sum() / n_tok
@@ -224,7 +220,6 @@ def main():
     print0(f"{len(examples)} examples | {n_params / 1e6:.2f}M params | vocab {len(tokenizer)} | "
            f"{steps} steps of {global_batch} | world {world}")
     ddp = DDP(model) if world > 1 else model
-    forward = torch.compile(ddp, dynamic=True) if args.compile else ddp  # the same parameters, fused kernels
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.95))
     # the data order: one permutation per epoch from the seed, the same on every rank; rank r takes
     # its own slice of each global batch, so 1 process and N processes see the same global batches
@@ -236,7 +231,7 @@ def main():
         for group in opt.param_groups:
             group["lr"] = lr
         mine = next(batches)[rank * args.batch_size * args.grad_accum:(rank + 1) * args.batch_size * args.grad_accum]
-        loss_sum, n = train_step(ddp, forward, tokenizer, examples, mine, args, device, dtype, world)
+        loss_sum, n = train_step(ddp, tokenizer, examples, mine, args, device, dtype, world)
         tokens += n
         check_finite_loss(loss_sum, step + 1)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

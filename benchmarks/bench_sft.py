@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 from docs_section import put_section  # noqa: E402  (beside this script)
 
-VARIANTS = {"padded": ["--no-pack"], "packed": [], "packed+compile": ["--compile"]}
+VARIANTS = {"padded": ["--no-pack"], "packed": []}
 
 
 def run(args, data, name, rep):
@@ -49,7 +49,7 @@ def get_parser():
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "out"), help="where the JSON, table and runs go")
     ap.add_argument("--steps", type=int, default=300, help="optimizer steps per run")
     ap.add_argument("--repeats", type=int, default=2, help="runs per variant, interleaved")
-    ap.add_argument("--variants", default="padded,packed,packed+compile", help=f"comma-separated, the first the reference: {', '.join(VARIANTS)}")
+    ap.add_argument("--variants", default="padded,packed", help=f"comma-separated, the first the reference: {', '.join(VARIANTS)}")
     ap.add_argument("--sft-args", default="", help="extra train_sft.py flags for every run")
     ap.add_argument("--seed", type=int, default=0, help="train_sft.py --seed")
     ap.add_argument("--update-docs", action="store_true", help="write the table into docs/benchmarks.md")

@@ -16,8 +16,7 @@ from common import save_checkpoint  # noqa: E402
 from kvstore import BLOCK, PrefixStore  # noqa: E402
 from scoring import pack_completions, token_logps, use_packed_attention  # noqa: E402
 from train_sft import build_char_tokenizer, build_tiny_model, encode_batch, sft_loss  # noqa: E402
-from test_common import make_seed_file, run_sft  # noqa: E402 (tests/, on the path under pytest)
-from test_mcts import run_args  # noqa: E402
+from test_mcts import run_args  # noqa: E402 (tests/, on the path under pytest)
 from treecmp import same_trees  # noqa: E402
 
 
@@ -126,12 +125,3 @@ def test_a_packed_batch_gives_the_padded_batch_loss_and_gradients():
     (l0, n0, t0, g0), (l1, n1, t1, g1) = results
     assert (n0, t0) == (n1, t1) == (6 + 2 + 29, 16 + 30 + 30)  # the cut ones: 30 tokens, a first token no target
     assert l1 == pytest.approx(l0, abs=1e-5) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g0, g1))
-
-
-def test_compiled_packed_training_starts_from_the_same_loss(tmp_path):
-    """train_sft.py --compile: the same first-step loss as the eager run, and the steps after it run."""
-    data = make_seed_file(tmp_path)
-    eager, compiled = (run_sft(tmp_path, data, tmp_path / name, 1, ["--steps", "3", "--batch-size", "8", *extra])
-                       for name, extra in (("eager", []), ("compiled", ["--compile"])))
-    assert compiled["losses"][0] == pytest.approx(eager["losses"][0], abs=1e-5) and len(compiled["losses"]) == 3
-    assert compiled["tokens"] == eager["tokens"] > 0
