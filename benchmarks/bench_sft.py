@@ -3,7 +3,8 @@
 Runs `train_sft.py --init tiny` on the built-in seed set once per variant and repeat, interleaved (the
 machine's speed drifts), the same steps, seed and data each time, and compares real (non-padding)
 training tokens per second and the loss curves: every variant sees the same examples in the same
-order, so its per-step losses must match the first variant's to float noise.
+order, so its first-step loss must be the first variant's, and later steps apart only by float noise
+that training compounds (the table's largest per-step gap).
 Writes `--out-dir`/bench_sft.json and bench_sft.md; `--update-docs` puts the table under
 "## Benchmarks: SFT" in docs/benchmarks.md. Run it alone on the machine (it measures speed):
   python benchmarks/bench_sft.py --update-docs
