@@ -89,7 +89,7 @@ class HFBackend:
     def _fill_past(self, cache, hits, Tp):
         """Write each row's stored keys/values of its first n tokens, right-aligned in Tp slots, into the cache."""
         for i in range(len(cache.layers)):
-            k0, v0 = next(lay[i] for n, lay in hits if n)
+            k0 = next(lay[i][0] for n, lay in hits if n)  # (kv heads, tokens, head dim) of a stored prompt
             k = k0.new_zeros(len(hits), k0.shape[0], Tp, k0.shape[-1])
             v = torch.zeros_like(k)
             for b, (n, lay) in enumerate(hits):
