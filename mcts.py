@@ -28,6 +28,9 @@ What it does
   repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
   `--rollouts` rollouts or `--stop-after` distinct correct terminals (`--verified-terminals`: only a path
   that passes the training filter is correct).
+  `--whole-after D`: one step per node down to depth D, below it each child is the whole rest of the
+  solution (1: branch at the plan step and sample under it; 0: rejection sampling in a tree).
+The rules (selection, backup, widths, rStar's prior) are searchtree.py's.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); one tree per
 problem (SVPO: up to 10); failed nodes are resampled, hotter.
 
@@ -46,7 +49,6 @@ Commands
 """
 import argparse
 import json
-import math
 import os
 import time
 from collections import deque
@@ -65,99 +67,15 @@ from grader import arithmetic_ok, extract_answer
 from reltask import bookkeeping_ok
 from sandbox import run_code
 from scoring import load_ppm
-from searchtree import Tree, expand, outcome, step_code
+from searchtree import (Tree, backup, expand, outcome, ppm_prior, resample_temperature, samples_whole, select_leaf,
+                        split_steps, step_code)
 
-# ----------------------------------------------------------------------------- the method: pure pieces
+# the method's rules (selection, backup, widths, rStar's prior): searchtree.py
 
 # AlphaLLM's adaptive width, (root, deeper): c_min 10-40 and 2-3, c_max 60 and 10, alpha 1 on its value
 # scale; scaled down here to a 4-child budget and Q in [-1, 1] (guessed, not tuned)
 WIDTH_MIN, WIDTH_MAX, WIDTH_ALPHA = (4, 2), (16, 8), 4.0
 CODE_TIMEOUT, CODE_WORKERS = 5.0, 4  # seconds per sandboxed run of a code step; runs in parallel
-
-
-def uct_score(q, n, n_parent, c):
-    """UCT (rStar-Math Eq. 1, with 1 + N so an unvisited child is finite): Q + c * sqrt(ln N_parent / (1 + N))."""
-    return q + c * math.sqrt(math.log(max(n_parent, 1)) / (1 + n))
-
-
-def puct_score(q, n, n_parent, prior, c):
-    """PUCT (SVPO Eq. 4, AlphaMath): Q + c * P(a|s) * sqrt(N_parent) / (1 + N)."""
-    return q + c * prior * math.sqrt(n_parent) / (1 + n)
-
-
-def select_child(tree, node, rule="uct", c=2.0):
-    """The child to descend into: an unvisited open child first (UCT: the first created, PUCT: the highest
-    prior), else the best score with pending visits counted as value -1 (virtual loss). None when every
-    child is terminal."""
-    kids = [i for i in node.children if not tree.nodes[i].terminal]
-    fresh = [i for i in kids if tree.nodes[i].N + tree.nodes[i].vloss == 0]
-    if fresh:
-        return max(fresh, key=lambda i: tree.nodes[i].prior or 0.0) if rule == "puct" else fresh[0]
-    n_parent = node.N + node.vloss
-
-    def score(i):
-        k = tree.nodes[i]
-        n = k.N + k.vloss
-        q = (k.Q * k.N - k.vloss) / n
-        return uct_score(q, n, n_parent, c) if rule == "uct" else puct_score(q, n, n_parent, k.prior or 0.0, c)
-    return max(kids, key=score) if kids else None  # max keeps the first of equal scores
-
-
-def adaptive_width(values, c_min, c_max, alpha):
-    """AlphaLLM importance-weighted branching: n(s) = max(c_min, min(floor(alpha * I) + 1, c_max)),
-    I = max_i |v_i - mean(v)| over the children's values (the released code's estimate of importance)."""
-    if not values:
-        return c_min
-    m = sum(values) / len(values)
-    return max(c_min, min(int(alpha * max(abs(v - m) for v in values)) + 1, c_max))
-
-
-def needs_expansion(tree, node, widths=None):
-    """Never expanded, or no open child (sample again), or (adaptive) fewer samples than its width.
-    widths: None or (alpha, (c_min root, c_min deeper), (c_max root, c_max deeper))."""
-    if node.samples == 0 or all(tree.nodes[i].terminal for i in node.children):
-        return True
-    if widths is None:
-        return False
-    alpha, lo, hi = widths
-    vals = [tree.nodes[i].Q for i in node.children if tree.nodes[i].N > 0]
-    t = int(node.depth > 0)
-    node.width = max(node.width, adaptive_width(vals, lo[t], hi[t], alpha))  # only grows (AlphaLLM code)
-    return node.samples < node.width
-
-
-def select_leaf(tree, path, rule="uct", c=2.0, widths=None):
-    """Descend from path[-1] to the first node that needs expanding: the whole path, or None when that
-    node is terminal or already being expanded by another rollout of this tree."""
-    path = list(path)
-    while True:
-        node = tree.nodes[path[-1]]
-        if node.terminal:
-            return None
-        if needs_expansion(tree, node, widths):
-            return None if path[-1] in tree.pending else path
-        path.append(select_child(tree, node, rule, c))
-
-
-def backup(tree, path, value):
-    """Every node on the path: N += 1, Q += (value - Q) / N (the running mean; SVPO Eq. 6, rStar Eq. 2)."""
-    for i in path:
-        n = tree.nodes[i]
-        n.N += 1
-        n.Q += (value - n.Q) / n.N
-
-
-def ppm_prior(node, value):
-    """rStar-Math Eq. 3: a new node's Q starts at its PPM score, q(s)^0 = PPM(s), counted as one
-    visit (N = 1) and not backed up to its ancestors."""
-    node.N, node.Q = 1, float(value)
-
-
-def resample_temperature(t, fails, heat):
-    """The temperature of a node's samples after `fails` failed expansions (failed_expansion): t + heat * fails
-    (a systematic false step, e.g. the same wrong sum in every sample, is escaped by sampling hotter only where
-    the check failed; heat 0: always t)."""
-    return t + heat * fails
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -229,17 +147,18 @@ class Search:
     def sample(self, jobs):
         """2. Expand: ONE batched call per temperature, a row per sample of every job's leaf (a node whose
         samples failed before is drawn hotter, resample_temperature); the candidates of each job."""
-        cfg, rows = self.cfg, []  # (job index, context, seed, temperature)
+        cfg, rows = self.cfg, []  # (job index, context, seed, (temperature, whole rest of the solution))
         for ji, (t, r) in enumerate(jobs):
             node, ctx = t.nodes[r[-1]], t.context(r[-1])
-            temp = resample_temperature(cfg.temperature, node.fails, cfg.resample_heat)
-            rows += [(ji, ctx, stable_seed(cfg.seed, t.problem["id"], r[-1], j), temp)
+            kind = (resample_temperature(cfg.temperature, node.fails, cfg.resample_heat), samples_whole(cfg, node))
+            rows += [(ji, ctx, stable_seed(cfg.seed, t.problem["id"], r[-1], j), kind)
                      for j in range(node.samples, node.samples + self.wanted(t, node))]
         cands = [[] for _ in jobs]
-        for temp in sorted({row[3] for row in rows}):
-            group = [row for row in rows if row[3] == temp]
-            outs = self.policy.generate([row[1] for row in group], n=1, temperature=temp, max_tokens=cfg.max_step_tokens,
-                                        stop=[cfg.step_delim], seeds=[row[2] for row in group])
+        for temp, whole in sorted({row[3] for row in rows}):
+            group = [row for row in rows if row[3] == (temp, whole)]
+            outs = self.policy.generate([row[1] for row in group], n=1, temperature=temp, seeds=[row[2] for row in group],
+                                        max_tokens=cfg.max_step_tokens * (cfg.max_depth if whole else 1),
+                                        stop=None if whole else [cfg.step_delim])
             for row, o in zip(group, outs):
                 cands[row[0]].append(o[0])
                 self.tokens += o[0]["tokens"]
@@ -251,8 +170,9 @@ class Search:
         if self.cfg.format == "code":
             return self.run_code(jobs, cands)
         if self.cfg.check_equations:  # a built-in problem (it carries "ops") is read exactly, real text by stepcheck
-            return [[arithmetic_ok(c["text"], "ops" in t.problem) and ("ops" not in t.problem or bookkeeping_ok(
-                t.problem["question"], t.steps(r[-1]) + [c["text"]])) for c in cs] for (t, r), cs in zip(jobs, cands)]
+            return [[all(arithmetic_ok(s, "ops" in t.problem) for s in split_steps(c["text"], t.delim)) and (
+                "ops" not in t.problem or bookkeeping_ok(t.problem["question"], t.steps(r[-1]) + split_steps(c["text"], t.delim)))
+                for c in cs] for (t, r), cs in zip(jobs, cands)]
         return [None] * len(jobs)
 
     def evaluate(self, results):
@@ -358,6 +278,9 @@ def get_parser():
     a("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
     a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
+    a("--whole-after", type=nonneg_int, default=None, help="expand one step per node down to this depth, below it "
+      "sample each child as the whole rest of the solution, a terminal (1: branch at the first step, e.g. a plan, and "
+      "sample whole solutions under each; 0: rejection sampling in a tree; default: one step per node throughout)")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok) "
       "or, on a relations problem, that reads a value its names do not hold (reltask.bookkeeping_ok)")

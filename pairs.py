@@ -74,7 +74,7 @@ from common import (STEP_DELIM, DataError, check_model_dir, check_output, claim_
                     join_steps, load_jsonl, nonneg_float, nonneg_int, read_problems, read_trees, run_main, stable_seed,
                     write_json, write_jsonl)
 from grader import correct_equations, equations_hold, steps_verified
-from searchtree import record_path
+from searchtree import record_path, split_steps
 
 DPO_RULES = ("step", "complete", "depth", "svpo")
 
@@ -118,6 +118,10 @@ class TreeView:
     def path(self, i):
         """Node ids from depth 1 down to i (the root excluded)."""
         return record_path(self.nodes, i)
+
+    def steps(self, i):
+        """The step texts from depth 1 down to i (a node sampled whole, mcts.py --whole-after, holds several)."""
+        return [s for j in self.path(i) for s in split_steps(self.nodes[j]["step"], self.delim)]
 
     def mean_q(self, i):
         p = self.path(i)
@@ -279,7 +283,7 @@ def sft_records(tree, prompt, k, delim=STEP_DELIM, verify=True):
     every step ran, which is rStar's check itself.
     """
     good = sorted((t for t in tree.terminals if tree.correct(t) and (not verify or tree.code or steps_verified(
-        [tree.nodes[i]["step"] for i in tree.path(t)], tree.ops, tree.question if tree.ops else None))),
+        tree.steps(t), tree.ops, tree.question if tree.ops else None))),
                   key=lambda t: (tree.mean_q(t), tree.min_q(t)), reverse=True)
     out, seen = [], set()
     for t in good:

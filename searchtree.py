@@ -1,11 +1,14 @@
-"""The search tree of mcts.py, in memory and on disk.
+"""The search tree of mcts.py, in memory and on disk, and the rules the search applies to it.
 
-`Node` is one step with its statistics (N, Q, prior, value, reward, ...); `Tree` is one problem's
-nodes (nodes[0] the root, step "") plus the bookkeeping of the rollouts in flight, and the texts
-the policy continues from (`context`) and the PPM scores (`text`). `expand` adds a node's sampled
-candidates as children (state merge of duplicates, terminals scored against the gold, a node none of
-whose samples survives resampled, then a dead end). `Node.to_json` is a node of the trees JSONL record (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree
-record as Graphviz DOT (`python searchtree.py trees.jsonl tree.dot --id ID`).
+`Node` is one step (or, sampled with --whole-after, the rest of a solution) with its statistics (N, Q,
+prior, value, reward, ...); `Tree` is one problem's nodes (nodes[0] the root, step "") plus the
+bookkeeping of the rollouts in flight, and the texts the policy continues from (`context`) and the PPM
+scores (`text`). The rules: selection (`uct_score`, rStar-Math Eq. 1; `puct_score`, SVPO Eq. 4), AlphaLLM's
+adaptive width, `backup` (the running mean of Q) and rStar's PPM prior (Eq. 3). `expand` adds a node's
+sampled candidates as children (state merge of duplicates, terminals scored against the gold, a node none
+of whose samples survives resampled, then a dead end). `Node.to_json` is a node of the trees JSONL record
+(`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree record as Graphviz DOT
+(`python searchtree.py trees.jsonl tree.dot --id ID`).
 """
 import argparse
 import json
@@ -85,9 +88,10 @@ class Tree:
         return len(self.nodes) - 1
 
     def steps(self, i):
+        """The steps from the root to node i (a node sampled whole, --whole-after, holds several)."""
         out = []
         while self.nodes[i].parent is not None:
-            out.append(self.nodes[i].step)
+            out += split_steps(self.nodes[i].step, self.delim)[::-1]
             i = self.nodes[i].parent
         return out[::-1]
 
@@ -99,6 +103,94 @@ class Tree:
         """What the PPM scores: the trajectory up to and including node i's step."""
         s = self.steps(i)
         return join_steps(self.prompt, s[:-1], self.delim) + (s[-1] if s else "")
+
+
+# ----------------------------------------------------------------------------- selection and backup (the method's rules)
+
+
+def uct_score(q, n, n_parent, c):
+    """UCT (rStar-Math Eq. 1, with 1 + N so an unvisited child is finite): Q + c * sqrt(ln N_parent / (1 + N))."""
+    return q + c * math.sqrt(math.log(max(n_parent, 1)) / (1 + n))
+
+
+def puct_score(q, n, n_parent, prior, c):
+    """PUCT (SVPO Eq. 4, AlphaMath): Q + c * P(a|s) * sqrt(N_parent) / (1 + N)."""
+    return q + c * prior * math.sqrt(n_parent) / (1 + n)
+
+
+def select_child(tree, node, rule="uct", c=2.0):
+    """The child to descend into: an unvisited open child first (UCT: the first created, PUCT: the highest
+    prior), else the best score with pending visits counted as value -1 (virtual loss). None when every
+    child is terminal."""
+    kids = [i for i in node.children if not tree.nodes[i].terminal]
+    fresh = [i for i in kids if tree.nodes[i].N + tree.nodes[i].vloss == 0]
+    if fresh:
+        return max(fresh, key=lambda i: tree.nodes[i].prior or 0.0) if rule == "puct" else fresh[0]
+    n_parent = node.N + node.vloss
+
+    def score(i):
+        k = tree.nodes[i]
+        n = k.N + k.vloss
+        q = (k.Q * k.N - k.vloss) / n
+        return uct_score(q, n, n_parent, c) if rule == "uct" else puct_score(q, n, n_parent, k.prior or 0.0, c)
+    return max(kids, key=score) if kids else None  # max keeps the first of equal scores
+
+
+def adaptive_width(values, c_min, c_max, alpha):
+    """AlphaLLM importance-weighted branching: n(s) = max(c_min, min(floor(alpha * I) + 1, c_max)),
+    I = max_i |v_i - mean(v)| over the children's values (the released code's estimate of importance)."""
+    if not values:
+        return c_min
+    m = sum(values) / len(values)
+    return max(c_min, min(int(alpha * max(abs(v - m) for v in values)) + 1, c_max))
+
+
+def needs_expansion(tree, node, widths=None):
+    """Never expanded, or no open child (sample again), or (adaptive) fewer samples than its width.
+    widths: None or (alpha, (c_min root, c_min deeper), (c_max root, c_max deeper))."""
+    if node.samples == 0 or all(tree.nodes[i].terminal for i in node.children):
+        return True
+    if widths is None:
+        return False
+    alpha, lo, hi = widths
+    vals = [tree.nodes[i].Q for i in node.children if tree.nodes[i].N > 0]
+    t = int(node.depth > 0)
+    node.width = max(node.width, adaptive_width(vals, lo[t], hi[t], alpha))  # only grows (AlphaLLM code)
+    return node.samples < node.width
+
+
+def select_leaf(tree, path, rule="uct", c=2.0, widths=None):
+    """Descend from path[-1] to the first node that needs expanding: the whole path, or None when that
+    node is terminal or already being expanded by another rollout of this tree."""
+    path = list(path)
+    while True:
+        node = tree.nodes[path[-1]]
+        if node.terminal:
+            return None
+        if needs_expansion(tree, node, widths):
+            return None if path[-1] in tree.pending else path
+        path.append(select_child(tree, node, rule, c))
+
+
+def backup(tree, path, value):
+    """Every node on the path: N += 1, Q += (value - Q) / N (the running mean; SVPO Eq. 6, rStar Eq. 2)."""
+    for i in path:
+        n = tree.nodes[i]
+        n.N += 1
+        n.Q += (value - n.Q) / n.N
+
+
+def ppm_prior(node, value):
+    """rStar-Math Eq. 3: a new node's Q starts at its PPM score, q(s)^0 = PPM(s), counted as one
+    visit (N = 1) and not backed up to its ancestors."""
+    node.N, node.Q = 1, float(value)
+
+
+def resample_temperature(t, fails, heat):
+    """The temperature of a node's samples after `fails` failed expansions (failed_expansion): t + heat * fails
+    (a systematic false step, e.g. the same wrong sum in every sample, is escaped by sampling hotter only where
+    the check failed; heat 0: always t)."""
+    return t + heat * fails
 
 
 # ----------------------------------------------------------------------------- expanding a node
@@ -113,6 +205,16 @@ def failed_expansion(tree, node, new, backtrack=False):
         return True
     return backtrack and not new and all(
         tree.nodes[k].terminal and (tree.nodes[k].reward or 0.0) < 0 for k in node.children)
+
+
+def split_steps(text, delim="\n\n"):
+    """The steps of a text: one, or several in a child sampled as the whole rest of its solution."""
+    return [s for s in text.split(delim) if s.strip()] or [text]
+
+
+def samples_whole(cfg, node):
+    """Whether node's children are sampled as the whole rest of the solution (--whole-after: below that depth)."""
+    return cfg.whole_after is not None and node.depth >= cfg.whole_after
 
 
 def step_code(step):
@@ -139,13 +241,13 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
     terminals and score them against the gold when known (with cfg.verified_terminals, a right answer on a
     path that fails path_verified scores as wrong). Returns (new children, terminal hits: children to back
     up, a terminal once more per merged duplicate)."""
-    node = tree.nodes[idx]
+    node, whole = tree.nodes[idx], samples_whole(cfg, tree.nodes[idx])
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
     keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
     # a dead-end child is an open step that failed: a new sample of the same step merges into it
     final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
-        ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth for c in keep]
+        ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth or whole for c in keep]
     steps = [tree.nodes[k].step for k in node.children] + [c["text"] for c in keep]
     answers = [extract_answer(s, free_text=False) if f else None for s, f in zip(steps, final)]
     reps = merge_duplicates(steps, cfg.merge_threshold, list(zip(final, answers)))

@@ -35,8 +35,7 @@ def right_nodes(tree):
     """Per node id, whether every step of its path is a right decision (the root: True)."""
     right = [True] * len(tree.nodes)
     for i in range(1, len(tree.nodes)):
-        p = tree.path(i)
-        right[i] = all(oracle_steps(tree.question, [tree.nodes[j]["step"] for j in p]))
+        right[i] = all(oracle_steps(tree.question, tree.steps(i)))
     return right
 
 
@@ -72,7 +71,7 @@ def load_scorer(path):
 def terminal_shares(tree, k):
     """(distinct verified correct texts, how many right by the oracle, top-k by mean Q kept, right among them)."""
     texts = {tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t)) for t in tree.terminals if tree.correct(t)
-             and (tree.code or steps_verified([tree.nodes[j]["step"] for j in tree.path(t)], tree.ops, tree.question))}
+             and (tree.code or steps_verified(tree.steps(t), tree.ops, tree.question))}
     ok = sum(oracle_right(tree.question, t, tree.delim) for t in texts)
     kept = [r["completion"] for r in sft_records(tree, "", k, tree.delim)]
     return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)

@@ -84,33 +84,33 @@ def hand_tree(kids):
 
 def test_uct_and_puct_scores_and_choices_by_hand():
     # UCT: Q + c sqrt(ln N_p / (1 + N)); PUCT: Q + c P sqrt(N_p) / (1 + N)
-    assert mcts.uct_score(0.5, 5, 10, 2.0) == pytest.approx(0.5 + 2 * math.sqrt(math.log(10) / 6))
-    assert mcts.puct_score(0.5, 5, 10, 0.9, 1.25) == pytest.approx(0.5 + 1.25 * 0.9 * math.sqrt(10) / 6)
+    assert searchtree.uct_score(0.5, 5, 10, 2.0) == pytest.approx(0.5 + 2 * math.sqrt(math.log(10) / 6))
+    assert searchtree.puct_score(0.5, 5, 10, 0.9, 1.25) == pytest.approx(0.5 + 1.25 * 0.9 * math.sqrt(10) / 6)
     t = hand_tree([(5, 0.5, 0.9), (1, 0.1, 0.1), (4, 0.2, 0.5)])
     # UCT, c=2: 1.739, 2.246, 1.557 -> child 2;  PUCT, c=1.25: 1.093, 0.298, 0.594 -> child 1
-    assert mcts.select_child(t, t.nodes[0], "uct", 2.0) == 2
-    assert mcts.select_child(t, t.nodes[0], "puct", 1.25) == 1
-    assert mcts.select_child(t, t.nodes[0], "uct", 0.0) == 1  # c = 0: greedy on Q
+    assert searchtree.select_child(t, t.nodes[0], "uct", 2.0) == 2
+    assert searchtree.select_child(t, t.nodes[0], "puct", 1.25) == 1
+    assert searchtree.select_child(t, t.nodes[0], "uct", 0.0) == 1  # c = 0: greedy on Q
 
 
 def test_unvisited_first_terminal_skipped_and_virtual_loss():
     t = hand_tree([(3, 0.9, 0.9), (0, 0.0, 0.2), (0, 0.0, 0.7)])
-    assert mcts.select_child(t, t.nodes[0], "uct") == 2  # the first unvisited
-    assert mcts.select_child(t, t.nodes[0], "puct") == 3  # the unvisited with the highest prior
+    assert searchtree.select_child(t, t.nodes[0], "uct") == 2  # the first unvisited
+    assert searchtree.select_child(t, t.nodes[0], "puct") == 3  # the unvisited with the highest prior
     t.nodes[2].terminal = True
-    assert mcts.select_child(t, t.nodes[0], "uct") == 3
+    assert searchtree.select_child(t, t.nodes[0], "uct") == 3
     t = hand_tree([(2, 0.5, 0.5), (2, 0.4, 0.5)])
-    assert mcts.select_child(t, t.nodes[0], "uct") == 1
+    assert searchtree.select_child(t, t.nodes[0], "uct") == 1
     t.nodes[1].vloss = 1  # a pending visit counts as -1: Q_eff = (2 * 0.5 - 1) / 3 = 0
-    assert mcts.select_child(t, t.nodes[0], "uct") == 2
+    assert searchtree.select_child(t, t.nodes[0], "uct") == 2
 
 
 def test_backup_gives_exact_counts_and_running_means():
     t = hand_tree([(0, 0.0, None)])
     t.add(searchtree.Node(1, "x", 2))
-    mcts.backup(t, [0, 1, 2], 1.0)
-    mcts.backup(t, [0, 1], -1.0)
-    mcts.backup(t, [0, 1, 2], 0.5)
+    searchtree.backup(t, [0, 1, 2], 1.0)
+    searchtree.backup(t, [0, 1], -1.0)
+    searchtree.backup(t, [0, 1, 2], 0.5)
     assert [n.N for n in t.nodes] == [3, 3, 2]
     assert [n.Q for n in t.nodes] == pytest.approx([0.5 / 3, 0.5 / 3, 0.75])
 
@@ -140,10 +140,10 @@ def test_state_merge_of_near_duplicates():
 
 
 def test_adaptive_width_from_the_spread_of_values(monkeypatch):
-    assert mcts.adaptive_width([], 2, 8, 4.0) == 2
-    assert mcts.adaptive_width([0.5, 0.5], 2, 8, 4.0) == 2
-    assert mcts.adaptive_width([1.0, -1.0], 2, 8, 4.0) == 5  # I = 1: floor(4) + 1
-    assert mcts.adaptive_width([1.0, -1.0], 2, 4, 4.0) == 4
+    assert searchtree.adaptive_width([], 2, 8, 4.0) == 2
+    assert searchtree.adaptive_width([0.5, 0.5], 2, 8, 4.0) == 2
+    assert searchtree.adaptive_width([1.0, -1.0], 2, 8, 4.0) == 5  # I = 1: floor(4) + 1
+    assert searchtree.adaptive_width([1.0, -1.0], 2, 4, 4.0) == 4
     # the root's first two samples give a good and a bad step: the spread widens the root
     table = {(): [("A", .5), ("B", .5)], ("A",): [("\\boxed{1}", 1.0)], ("B",): [("\\boxed{0}", 1.0)]}
     monkeypatch.setattr(mcts, "WIDTH_MIN", (2, 2))  # c_min and c_max at the root and deeper
@@ -201,7 +201,7 @@ def test_a_node_whose_samples_all_fail_is_resampled_before_it_dead_ends():
     c = cfg("--resample", "2")
     for tries in (1, 2):  # tries 1 and 2 fail: the root stays open, nothing is backed up
         assert searchtree.expand(t, 0, bad, c, [False, False], "5") == ([], [])
-        assert not t.nodes[0].terminal and mcts.needs_expansion(t, t.nodes[0])
+        assert not t.nodes[0].terminal and searchtree.needs_expansion(t, t.nodes[0])
     assert searchtree.expand(t, 0, bad, c, [False, False], "5") == ([], [0])  # 1 + 2 tries: a dead end
     assert t.nodes[0].terminal and t.nodes[0].dead and t.nodes[0].reward == -1.0 and t.nodes[0].samples == 6
     assert t.nodes[0].to_json()["dead_end"] is True
@@ -243,8 +243,8 @@ class HotPolicy(MockPolicy):
 
 
 def test_resample_heat_draws_a_failed_node_hotter_until_the_check_passes():
-    assert [mcts.resample_temperature(1.0, k, 0.5) for k in range(3)] == [1.0, 1.5, 2.0]
-    assert mcts.resample_temperature(0.7, 3, 0.0) == 0.7
+    assert [searchtree.resample_temperature(1.0, k, 0.5) for k in range(3)] == [1.0, 1.5, 2.0]
+    assert searchtree.resample_temperature(0.7, 3, 0.0) == 0.7
     runs = {}
     for heat in ("0", "0.5"):
         s = mcts.Search(HotPolicy({}), cfg("--children", "2", "--rollouts", "3", "--check-equations", "--resample", "2",
