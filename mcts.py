@@ -28,8 +28,8 @@ What it does
   repeats wrong terminal children as such a failure (`failed_expansion`). A tree stops after
   `--rollouts` rollouts or `--stop-after` distinct correct terminals (`--verified-terminals`: only a path
   that passes the training filter is correct).
-  `--whole-after D`: one step per node down to depth D, below it each child is the whole rest of the
-  solution (1: branch at the plan step and sample under it; 0: rejection sampling in a tree).
+  `--whole-after D`: one step per node down to depth D, below it each visit samples one whole rest of the
+  solution, a terminal child (1: branch at the plan step and sample under it; 0: rejection sampling in a tree).
 The rules (selection, backup, widths, rStar's prior) are searchtree.py's.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); one tree per
 problem (SVPO: up to 10); failed nodes are resampled, hotter.
@@ -109,7 +109,10 @@ class Search:
                 yield t.record({k: v for k, v in vars(self.cfg).items() if k not in RUNTIME_ARGS})
 
     def wanted(self, t, node):
-        """Samples to draw at a node now: --children, or (adaptive) c_min first, then up to its width."""
+        """Samples to draw at a node now: --children, or (adaptive) c_min first, then up to its width; one whole
+        rest of the solution per visit below --whole-after."""
+        if samples_whole(self.cfg, node):
+            return 1
         if self.widths is None:
             return self.cfg.children
         if node.samples == 0 or all(t.nodes[i].terminal for i in node.children):
@@ -278,9 +281,10 @@ def get_parser():
     a("--temperature", type=nonneg_float, default=1.0, help="sampling temperature (rStar rounds 2-4: 1.0)")
     a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
-    a("--whole-after", type=nonneg_int, default=None, help="expand one step per node down to this depth, below it "
-      "sample each child as the whole rest of the solution, a terminal (1: branch at the first step, e.g. a plan, and "
-      "sample whole solutions under each; 0: rejection sampling in a tree; default: one step per node throughout)")
+    a("--whole-after", type=nonneg_int, default=None, help="expand one step per node (--children samples) down to "
+      "this depth; below it each visit samples one whole rest of the solution, a terminal child (1: branch at the "
+      "first step, e.g. a plan, and sample under the plan UCT picks; 0: rejection sampling, a sample per rollout; "
+      "default: one step per node throughout)")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok) "
       "or, on a relations problem, that reads a value its names do not hold (reltask.bookkeeping_ok)")

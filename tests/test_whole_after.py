@@ -55,9 +55,9 @@ def test_a_whole_child_is_a_terminal_checked_step_by_step():
 
 
 def test_whole_after_one_branches_at_the_plan_and_samples_whole_solutions_under_it():
-    """Root: plans, one step each (stop at the delimiter); under a plan: whole solutions (no stop, the step limit
-    times --max-depth). A plan whose children are all terminals is sampled again, so the search keeps drawing
-    whole solutions under the plan UCT picks, and stops at 2 verified ones, all under the right plan."""
+    """Root: --children plans, one step each (stop at the delimiter); under a plan: one whole solution per visit
+    (no stop, the step limit times --max-depth). A plan whose children are all terminals is sampled again, so the
+    search keeps drawing whole solutions under the plan UCT picks; the verified ones are all under the right plan."""
     table = {(): [(PLAN, .5), (WRONG_PLAN, .5)], (PLAN,): [(GOLD_REST, .6), (LUCKY_REST, .4)],
              (WRONG_PLAN,): [(DELIM.join([BEN, TOM, "The answer is \\boxed{17}."]), 1.0)]}
     policy = RecordingPolicy(table)
@@ -76,17 +76,17 @@ def test_whole_after_one_branches_at_the_plan_and_samples_whole_solutions_under_
 
 
 def test_whole_after_zero_is_rejection_sampling_in_a_tree():
-    """Every child of the root is a whole solution; the root is sampled again while all its children are
-    terminals, until --stop-after distinct correct ones or the rollouts run out."""
+    """Every child of the root is a whole solution, one per rollout (the root is sampled again while all its
+    children are terminals), until --stop-after distinct correct ones or the rollouts run out."""
     table = {(): [(DELIM.join([PLAN, GOLD_REST]), .3), (DELIM.join([PLAN, BEN, TOM, "The answer is \\boxed{3}."]), .4),
                   (DELIM.join([PLAN, BEN, TOM, SUE, "Difference = Tom-Sue: 17-7=10. The answer is \\boxed{10}!"]), .3)]}
-    argv = ["--whole-after", "0", "--children", "2", "--rollouts", "8", "--stop-after", "2", "--max-depth", "8",
+    argv = ["--whole-after", "0", "--children", "2", "--rollouts", "16", "--stop-after", "2", "--max-depth", "8",
             "--seed", "3"]
     rec = list(mcts.Search(MockPolicy(table), cfg(*argv)).run([relations_problem()]))[0]
     kids = rec["nodes"][1:]
     assert kids and all(n["parent"] == 0 and n["terminal"] for n in kids)
-    assert rec["stats"]["correct"] == 2 and 1 < rec["stats"]["rollouts"] < 8
-    assert rec["nodes"][0]["N"] == 2 * rec["stats"]["rollouts"]  # each rollout backs up its 2 terminals
+    assert rec["stats"]["correct"] == 2 and 1 < rec["stats"]["rollouts"] < 16
+    assert rec["nodes"][0]["N"] == rec["stats"]["rollouts"]  # a rollout: one whole solution, backed up
 
 
 def test_pairs_filter_reads_each_step_of_a_whole_child():
