@@ -4,7 +4,7 @@
 prior, value, reward, ...); `Tree` is one problem's nodes (nodes[0] the root, step "") plus the
 bookkeeping of the rollouts in flight, and the texts the policy continues from (`context`) and the PPM
 scores (`text`). The rules: selection (`uct_score`, rStar-Math Eq. 1; `puct_score`, SVPO Eq. 4), AlphaLLM's
-adaptive width, `backup` (the running mean of Q) and rStar's PPM prior (Eq. 3). `expand` adds a node's
+adaptive width, `backup` (the running mean of Q), rStar's PPM prior (Eq. 3) and AlphaLLM's critic mix. `expand` adds a node's
 sampled candidates as children (state merge of duplicates, terminals scored against the gold, a node none
 of whose samples survives resampled, then a dead end). `Node.to_json` is a node of the trees JSONL record
 (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree record as Graphviz DOT
@@ -178,6 +178,13 @@ def backup(tree, path, value):
         n = tree.nodes[i]
         n.N += 1
         n.Q += (value - n.Q) / n.N
+
+
+def critic_score(value=None, prm=None, orm=None, weights=(1.0, 1.0, 1.0)):
+    """AlphaLLM's node score (critics combined, spec section 5.5):
+    s(s) = beta_value * v_phi(s) + beta_PRM * PRM(s) + beta_ORM * E_{tau ~ pi_fast(s)}[ORM(tau)],
+    the last a mean over fast rollouts; the paper's betas are all 1. A critic not given (None) is left out."""
+    return sum(w * x for w, x in zip(weights, (value, prm, orm)) if x is not None)
 
 
 def ppm_prior(node, value):
