@@ -12,7 +12,8 @@ a right decision. Printed:
 - trees with a verified terminal, with an oracle-right one, and the generated tokens; where the tokens went: trees
   with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT;
 - with --ppm: each PPM's ranking of the same sibling decisions (its score of the path up to each child), on
-  trees of problems it did not train on: the held-out decision pairs of the PPM's claim.
+  trees of problems it did not train on: the held-out decision pairs of the PPM's claim; with --mix, the ranking
+  by the sum of several PPMs' values (AlphaLLM's critics combined).
 Analysis only (the oracle knows the hidden graph): nothing here feeds training or search.
 
   python benchmarks/tree_oracle.py --problems runs/rel/data/pool.jsonl --trees runs/rel/round1/trees_fresh.jsonl
@@ -77,8 +78,9 @@ def terminal_shares(tree, k):
     return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)
 
 
-def report(trees, k, ppms=None):
-    """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}."""
+def report(trees, k, ppms=None, mixes=None):
+    """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}; mixes: {label: [ppm
+    labels]}, the sum of their values (AlphaLLM's critic mix, betas 1, every critic scoring the path)."""
     pairs, shares, tokens, texts, spent = [], [], 0, {}, {}
     for rec in trees:
         tree = TreeView(rec)
@@ -91,11 +93,14 @@ def report(trees, k, ppms=None):
         pairs += [(d, (tree, a), (tree, b)) for d, a, b in found]
         texts.update({(tree.id, i): node_text(tree, rec.get("prompt", ""), i) for _, a, b in found for i in (a, b)})
         tokens += rec.get("stats", {}).get("tokens", 0)
-    scorers = {"Q": lambda tn: tn[0].q(tn[1])}
+    scorers, values = {"Q": lambda tn: tn[0].q(tn[1])}, {}
     for label, scorer in (ppms or {}).items():
         keys = sorted(texts)
-        values = dict(zip(keys, map(float, scorer([texts[key] for key in keys])))) if keys else {}
-        scorers[label] = lambda tn, v=values: v[(tn[0].id, tn[1])]
+        values[label] = dict(zip(keys, map(float, scorer([texts[key] for key in keys])))) if keys else {}
+    for label, parts in (mixes or {}).items():
+        values[label] = {key: sum(values[p][key] for p in parts) for key in texts}
+    for label, v in values.items():
+        scorers[label] = lambda tn, v=v: v[(tn[0].id, tn[1])]
     rank = {label: ranked(pairs, f) for label, f in scorers.items()}
     n, ok, kept, kept_ok = (sum(s[i] for s in shares) for i in range(4))
     at_random = sum(min(k, c) * r / c for c, r, _, _ in shares if c)
@@ -119,11 +124,17 @@ def main():
     ap.add_argument("--sft-k", type=int, default=2, help="trajectories pairs.py keeps per problem (its --sft-k)")
     ap.add_argument("--ppm", nargs="*", default=[], help="PPM directories (label=DIR or DIR) whose ranking of the "
                     "sibling decisions is shown beside Q's")
+    ap.add_argument("--mix", nargs="*", default=[], help="label=A+B+...: the sum of those --ppm labels' values, "
+                    "ranked like a PPM (AlphaLLM's critic mix at weights 1)")
     args = ap.parse_args()
     ppms = dict(x.split("=", 1) if "=" in x else (Path(x).name, x) for x in args.ppm)
     ops = {p["id"]: p.get("ops") for p in read_problems(args.problems)}
     trees = [{**t, "ops": t.get("ops", ops.get(str(t["id"])))} for t in read_trees(args.trees)]
-    r = report(trees, args.sft_k, {label: load_scorer(d) for label, d in ppms.items()})
+    mixes = {label: parts.split("+") for label, parts in (x.split("=", 1) for x in args.mix)}
+    unknown = sorted({p for parts in mixes.values() for p in parts} - set(ppms))
+    if unknown or any("=" not in x for x in args.mix):
+        raise SystemExit(f"--mix: label=A+B of --ppm labels ({', '.join(ppms) or 'none given'}); unknown: {unknown}")
+    r = report(trees, args.sft_k, {label: load_scorer(d) for label, d in ppms.items()}, mixes)
     print(f"{r['trees']} trees | {r['tokens']} tokens | a verified terminal in {r['solved']} | an oracle-right one in "
           f"{r['solved_right']}")
     labels = list(r["ranks_right"])

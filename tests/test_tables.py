@@ -3,6 +3,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -122,3 +124,15 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "| plan step (depth 1) | 1 | 0.0 | 100.0 |" in out and "| later steps | 1 | 100.0 | 50.0 |" in out
     assert len(seen) == 4 and all(t.startswith("P: ") for t in seen)
+    # --mix: the sum of two scorers' values; "names Tom" ties below the right plan, "+2" breaks the tie: 100% both
+    stubs = {"tom": lambda texts: [float("Tom" in t.split("Answer:")[-1]) for t in texts],
+             "plus": lambda texts: [float("+2" in t) for t in texts]}
+    monkeypatch.setattr(tree_oracle, "load_scorer", lambda d: stubs[d])
+    sys.argv = sys.argv[:-2] + ["--ppm", "tom=tom", "plus=plus", "--mix", "both=tom+plus"]
+    tree_oracle.main()
+    out = capsys.readouterr().out
+    assert "| plan step (depth 1) | 1 | 0.0 | 100.0 | 50.0 | 100.0 |" in out
+    assert "| later steps | 1 | 100.0 | 50.0 | 100.0 | 100.0 |" in out
+    sys.argv[-1] = "both=tom+nope"
+    with pytest.raises(SystemExit, match="unknown: \\['nope'\\]"):
+        tree_oracle.main()
