@@ -31,7 +31,7 @@ What it does
   that passes the training filter is correct).
   `--whole-after D`: one step per node down to depth D, below it each visit samples one whole rest of the
   solution, a terminal child (1: branch at the plan step and sample under it; 0: rejection sampling in a tree).
-The rules (selection, backup, widths, rStar's prior) are searchtree.py's.
+The rules (selection, backup, widths, rStar's prior, AlphaLLM's critic mix) are searchtree.py's.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); one tree per
 problem (SVPO: up to 10); failed nodes are resampled, hotter.
 
@@ -68,10 +68,10 @@ from grader import arithmetic_ok, extract_answer
 from reltask import bookkeeping_ok
 from sandbox import run_code
 from scoring import load_ppm
-from searchtree import (Tree, backup, critic_score, expand, outcome, ppm_prior, resample_temperature, samples_whole, select_leaf,
-                        split_steps, step_code)
+from searchtree import (Tree, backup, critic_score, expand, outcome, ppm_prior, resample_temperature, samples_whole,
+                        select_leaf, split_steps, step_code)
 
-# the method's rules (selection, backup, widths, rStar's prior): searchtree.py
+# the method's rules (selection, backup, widths, rStar's prior, the critic mix): searchtree.py
 
 # AlphaLLM's adaptive width, (root, deeper): c_min 10-40 and 2-3, c_max 60 and 10, alpha 1 on its value
 # scale; scaled down here to a 4-child budget and Q in [-1, 1] (guessed, not tuned)
@@ -84,7 +84,8 @@ CODE_TIMEOUT, CODE_WORKERS = 5.0, 4  # seconds per sandboxed run of a code step;
 
 class Search:
     """Lock-step MCTS over many trees. policy: anything with engine.HFBackend's generate(); scorer: a
-    callable texts -> values in [-1, 1] (scoring.PPMScorer, ResultVerifier or a stub); cfg: this script's args."""
+    callable texts -> values in [-1, 1] (scoring.PPMScorer, ResultVerifier or a stub); prm, orm: the same kind
+    of callable (--leaf-eval mix); cfg: this script's args."""
 
     def __init__(self, policy, cfg, scorer=None, rollout_policy=None, prm=None, orm=None):
         self.policy, self.cfg, self.scorer, self.prm, self.orm = policy, cfg, scorer, prm, orm
