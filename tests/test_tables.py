@@ -136,3 +136,20 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     sys.argv[-1] = "both=tom+nope"
     with pytest.raises(SystemExit, match="unknown: \\['nope'\\]"):
         tree_oracle.main()
+
+
+def test_tree_oracle_counts_trees_whose_right_plans_all_died():
+    """The right plan was drawn but became a dead end (its samples failed the checks), the wrong one reached only
+    wrong answers: one tree with a right plan, no SFT data, every right plan dead."""
+    import tree_oracle
+    q = "Ann has 2 more pens than Tom. Tom has 2 pens. Leo has 3 more pens than Tom. How many pens does Ann have?"
+    nodes = [{"parent": None, "step": "", "depth": 0, "N": 3, "Q": -1.0, "terminal": False},
+             {"parent": 0, "step": "Ann <- Tom", "depth": 1, "N": 1, "Q": -1.0, "terminal": True, "reward": -1.0,
+              "correct": False, "dead_end": True},
+             {"parent": 0, "step": "Ann <- Leo", "depth": 1, "N": 2, "Q": -1.0, "terminal": False},
+             {"parent": 2, "step": "Ann = Leo+2: 5+2=7. The answer is \\boxed{7}.", "depth": 2, "N": 2, "Q": -1.0,
+              "terminal": True, "reward": -1.0, "correct": False}]
+    rec = {"id": "p1", "question": q, "answer": "4", "ops": 1, "nodes": nodes, "stats": {"tokens": 9}}
+    assert tree_oracle.report([rec], 2)["right_plans"] == [1, 1, 1]
+    nodes[1].pop("dead_end")
+    assert tree_oracle.report([rec], 2)["right_plans"] == [1, 1, 0]
