@@ -12,7 +12,8 @@ a right decision. Printed:
 - trees with a verified terminal, with an oracle-right one, and the generated tokens; where the tokens went: trees
   with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT; trees
   with a right first step (the plan) among the root's children, of them those with no SFT data, and of those the
-  ones where every right plan became a dead end (mcts.py --resample);
+  ones where every right plan became a dead end (mcts.py --resample; in a tree of whole solutions, --whole-after 0,
+  the first step is the whole solution);
 - with --ppm: each PPM's ranking of the same sibling decisions (its score of the path up to each child), on
   trees of problems it did not train on: the held-out decision pairs of the PPM's claim; with --mix, the ranking
   by the sum of several PPMs' values (AlphaLLM's critics combined).
