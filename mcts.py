@@ -30,7 +30,8 @@ What it does
   `--rollouts` rollouts or `--stop-after` distinct correct terminals (`--verified-terminals`: only a path
   that passes the training filter is correct).
   `--whole-after D`: one step per node down to depth D, below it each visit samples one whole rest of the
-  solution, a terminal child (1: branch at the plan step and sample under it; 0: rejection sampling in a tree).
+  solution, a terminal child, wrong (-1) when it fails the checks (1: branch at the plan step and sample under
+  it; 0: rejection sampling in a tree).
 The rules (selection, backup, widths, rStar's prior, AlphaLLM's critic mix) are searchtree.py's.
 Departures: near-duplicates by normalized edit distance (AlphaLLM: 20 or 50 characters); one tree per
 problem (SVPO: up to 10); failed nodes are resampled, hotter.
@@ -304,9 +305,9 @@ def get_parser():
     a("--max-step-tokens", type=positive_int, default=256, help="max new tokens per step (48 is plenty for the built-in task)")
     a("--step-delim", default="\n\n", help="step delimiter: generation stops at it")
     a("--whole-after", type=nonneg_int, default=None, help="expand one step per node (--children samples) down to "
-      "this depth; below it each visit samples one whole rest of the solution, a terminal child (1: branch at the "
-      "first step, e.g. a plan, and sample under the plan UCT picks; 0: rejection sampling, a sample per rollout; "
-      "default: one step per node throughout)")
+      "this depth; below it each visit samples one whole rest of the solution, a terminal child, -1 when it fails "
+      "the checks (1: branch at the first step, e.g. a plan, and sample under the plan UCT picks; 0: rejection "
+      "sampling, a sample per rollout; default: one step per node throughout)")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok) "
       "or, on a relations problem, that reads a value its names do not hold (reltask.bookkeeping_ok)")

@@ -244,14 +244,17 @@ def outcome(text, gold):
 
 def expand(tree, idx, cands, cfg, ok=None, gold=None):
     """Add generated candidates ({"text","tokens","logp","finish"}) as children of node idx: drop empty
-    steps, failing code or false equations (ok[i] False), merge duplicates (of existing children too), mark
+    steps, failing code or false equations (ok[i] False; a whole rest of the solution, --whole-after, that fails
+    is kept as a wrong terminal), merge duplicates (of existing children too), mark
     terminals and score them against the gold when known (with cfg.verified_terminals, a right answer on a
     path that fails path_verified scores as wrong). Returns (new children, terminal hits: children to back
     up, a terminal once more per merged duplicate)."""
     node, whole = tree.nodes[idx], samples_whole(cfg, tree.nodes[idx])
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
-    keep = [c for i, c in enumerate(cands) if c["text"].strip() and (ok is None or ok[i])]
+    kept = [(c, ok is None or ok[i]) for i, c in enumerate(cands) if c["text"].strip()]
+    kept = [(c, passed) for c, passed in kept if passed or whole]  # a whole rest that failed: a wrong terminal
+    keep = [c for c, _ in kept]
     # a dead-end child is an open step that failed: a new sample of the same step merges into it
     final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
         ["\\boxed" in c["text"] or c["finish"] == "eos" or node.depth + 1 >= cfg.max_depth or whole for c in keep]
@@ -272,7 +275,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
         slot.append(tree.add(child))
         new.append(slot[-1])
         if child.terminal:
-            if answers[i] is None:  # depth limit or a bare EOS: no answer, a wrong trajectory
+            if answers[i] is None or not kept[i - len(node.children)][1]:  # no answer (depth limit, bare EOS), or failed
                 child.reward = -1.0
             elif gold is not None:
                 child.reward, child.correct = outcome(child.step, gold)

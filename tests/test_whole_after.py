@@ -100,3 +100,18 @@ def test_pairs_filter_reads_each_step_of_a_whole_child():
     view = pairs.TreeView(rec)
     assert view.steps(2) == [PLAN, WRONG_BEN, WRONG_TOM, SUE, ANSWER]
     assert [r["completion"] for r in pairs.sft_records(view, "Q" + DELIM, 2, DELIM)] == [DELIM.join([PLAN, GOLD_REST])]
+
+
+def test_a_whole_rest_that_fails_the_checks_is_a_wrong_terminal():
+    """Under --whole-after the plan keeps a failed sample as a -1 terminal (its Q falls, it stays open): no
+    failed expansion, no dead end; a one-step search drops such a step instead."""
+    c = cfg("--whole-after", "1", "--check-equations")
+    t = searchtree.Tree(relations_problem(), "Q" + DELIM)
+    plan = t.add(searchtree.Node(0, PLAN, 1))
+    new, hits = searchtree.expand(t, plan, [step(LUCKY_REST)], c, [False], "10")
+    assert hits == new and t.nodes[new[0]].terminal and t.nodes[new[0]].reward == -1.0
+    assert t.nodes[plan].fails == 0 and not t.nodes[plan].dead and t.n_correct == 0
+    t2 = searchtree.Tree(relations_problem(), "Q" + DELIM)
+    plan2 = t2.add(searchtree.Node(0, PLAN, 1))
+    assert searchtree.expand(t2, plan2, [step(WRONG_BEN)], cfg("--check-equations"), [False], "10") == ([], [])
+    assert t2.nodes[plan2].fails == 1
