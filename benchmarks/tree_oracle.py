@@ -138,7 +138,7 @@ def main():
     ppms = dict(x.split("=", 1) if "=" in x else (Path(x).name, x) for x in args.ppm)
     ops = {p["id"]: p.get("ops") for p in read_problems(args.problems)}
     trees = [{**t, "ops": t.get("ops", ops.get(str(t["id"])))} for t in read_trees(args.trees)]
-    mixes = {label: parts.split("+") for label, parts in (x.split("=", 1) for x in args.mix)}
+    mixes = {label: parts.split("+") for label, _, parts in (x.partition("=") for x in args.mix)}
     unknown = sorted({p for parts in mixes.values() for p in parts} - set(ppms))
     if unknown or any("=" not in x for x in args.mix):
         raise SystemExit(f"--mix: label=A+B of --ppm labels ({', '.join(ppms) or 'none given'}); unknown: {unknown}")

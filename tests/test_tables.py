@@ -136,6 +136,9 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     sys.argv[-1] = "both=tom+nope"
     with pytest.raises(SystemExit, match="unknown: \\['nope'\\]"):
         tree_oracle.main()
+    sys.argv[-1] = "tom+plus"  # no label
+    with pytest.raises(SystemExit, match="--mix: label=A\\+B"):
+        tree_oracle.main()
 
 
 def test_tree_oracle_counts_trees_whose_right_plans_all_died():
