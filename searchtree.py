@@ -4,9 +4,9 @@
 prior, value, reward, ...); `Tree` is one problem's nodes (nodes[0] the root, step "") plus the
 bookkeeping of the rollouts in flight, and the texts the policy continues from (`context`) and the PPM
 scores (`text`). The rules: selection (`uct_score`, rStar-Math Eq. 1; `puct_score`, SVPO Eq. 4), AlphaLLM's
-adaptive width, `backup` (the running mean of Q), rStar's PPM prior (Eq. 3) and AlphaLLM's critic mix. `expand` adds a node's
-sampled candidates as children (state merge of duplicates, terminals scored against the gold, a node none
-of whose samples survives resampled, then a dead end). `Node.to_json` is a node of the trees JSONL record
+adaptive width, `backup` (the running mean of Q), rStar's PPM prior (Eq. 3) and AlphaLLM's critic mix
+(`critic_score`). `expand` adds a node's sampled candidates as children (state merge of duplicates, terminals
+scored against the gold, a node none of whose samples survives resampled, then a dead end). `Node.to_json` is a node of the trees JSONL record
 (`Tree.record` lists the fields); `to_dot` / `dump_dot` draw one tree record as Graphviz DOT
 (`python searchtree.py trees.jsonl tree.dot --id ID`).
 """
