@@ -10,7 +10,8 @@ a right decision. Printed:
   them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q) and the same number
   drawn at random (its expectation), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
 - trees with a verified terminal, with an oracle-right one, and the generated tokens; where the tokens went: trees
-  with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT; trees
+  with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT (and by
+  the problem's number of operations); trees
   with a right first step (the plan) among the root's children, of them those with no SFT data, and of those the
   ones where every right plan became a dead end (mcts.py --resample; in a tree of whole solutions, --whole-after 0,
   the first step is the whole solution);
@@ -84,7 +85,7 @@ def terminal_shares(tree, k):
 def report(trees, k, ppms=None, mixes=None):
     """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}; mixes: {label: [ppm
     labels]}, the sum of their values (AlphaLLM's critic mix, betas 1, every critic scoring the path)."""
-    pairs, shares, tokens, texts, spent, plans = [], [], 0, {}, {}, [0, 0, 0]
+    pairs, shares, tokens, texts, spent, plans, by_ops = [], [], 0, {}, {}, [0, 0, 0], {}
     for rec in trees:
         tree = TreeView(rec)
         shares.append(terminal_shares(tree, k))  # its kept count: pairs.py's choice, computed once
@@ -92,6 +93,8 @@ def report(trees, k, ppms=None, mixes=None):
                 f"{shares[-1][2]} kept for SFT")
         n, t = spent.get(kind, (0, 0))
         spent[kind] = (n + 1, t + rec.get("stats", {}).get("tokens", 0))
+        n_ops = by_ops.setdefault(tree.ops, [0, 0])
+        n_ops[0], n_ops[1] = n_ops[0] + 1, n_ops[1] + bool(shares[-1][2])
         right = right_nodes(tree)
         found = sibling_pairs(tree, right)
         good = [i for i in tree.children[0] if right[i]]  # right plans (first steps)
@@ -118,7 +121,8 @@ def report(trees, k, ppms=None, mixes=None):
                             for label, by in rank.items()},
             "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
             "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares))),
-            "spent": dict(sorted(spent.items())), "right_plans": plans}
+            "spent": dict(sorted(spent.items())), "right_plans": plans,
+            "sft_by_ops": dict(sorted(by_ops.items(), key=lambda kv: str(kv[0])))}
 
 
 def pct(x):
@@ -148,6 +152,7 @@ def main():
     labels = list(r["ranks_right"])
     print("trees by what they hold (tokens %): " + ", ".join(
         f"{kind} {n} ({pct(t / r['tokens'] if r['tokens'] else None)})" for kind, (n, t) in r["spent"].items()))
+    print("trees with SFT data, by operations: " + ", ".join(f"{o}: {k} of {n}" for o, (n, k) in r["sft_by_ops"].items()))
     print("a right first step (plan) among the root's children: {} trees; in {} of them no SFT data, every right "
           "plan a dead end in {}".format(*r["right_plans"]))
     print("| sibling decisions | pairs (right, wrong) | " + " | ".join(f"{x} ranks the right one higher %" for x in labels)

@@ -111,6 +111,7 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "1 trees | 50 tokens | a verified terminal in 1 | an oracle-right one in 1" in out
     assert "trees by what they hold (tokens %): 1 kept for SFT 1 (100.0)" in out
+    assert "trees with SFT data, by operations: 1: 1 of 1" in out
     assert "| plan step (depth 1) | 1 | 0.0 |" in out and "| later steps | 1 | 100.0 |" in out
     assert "| all distinct | 2 | 50.0 |" in out and "| top-1 by mean Q (pairs.py) | 1 | 0.0 |" in out
     assert "| 1 at random (expected) | 1 | 50.0 |" in out
