@@ -388,15 +388,18 @@ def bookkeeping_ok(question, steps):
     """Whether every named step reads the values it names, as a code interpreter would for variables: in
     "Kim = Ann*2: 10*2=20" 10 is the value the question states for Ann or an earlier step computed for it, the
     operation and constant are the ones written before the colon (a sum or difference: both named values; + and *
-    in either order), and Kim gets 20. It reads only the stated value of the question, not its relations: whether
-    Kim's relation is Ann*2 is a decision it does not judge. Steps of another form (a plan) are not read; True for
-    a question outside the task."""
+    in either order), and Kim gets 20. A name that already holds a value (stated, or computed by an earlier step)
+    is not computed again: "Ben = Ben*3" where Ben is stated, the right number under a wrong name, fails. It reads
+    only the stated value of the question, not its relations: whether Kim's relation is Ann*2 is a decision it does
+    not judge. Steps of another form (a plan) are not read; True for a question outside the task."""
     prob = parse_relations(question)
     if prob is None:
         return True
     known = {prob["root"]: prob["value"]}
     for m in filter(None, (NAMED_STEP.match(step) for step in steps)):
         name, base, op, operand, a, op2, b, c = m.groups()
+        if name in known:
+            return False
         want = (known.get(base), known.get(operand) if operand[0].isupper() else int(operand))
         if op != op2 or (int(a), int(b)) != want and not (op in "+*" and (int(b), int(a)) == want):
             return False

@@ -338,3 +338,15 @@ def test_bookkeeping_reads_the_values_a_step_names_not_its_decision():
     assert not R.bookkeeping_ok(q, gold[:1] + ["Ben = Zoe*2: 11*3=33"])  # the constant written before the colon
     assert R.bookkeeping_ok(q, gold[:1] + ["Ben = Zoe*2: 2*11=22", "Tom = Ben-5: 22-5=17"])
     assert R.bookkeeping_ok("Ann has 3 pens. How many?", ["Bob = Ann+1: 9+1=10"])  # not a relations question
+
+
+def test_bookkeeping_computes_each_name_once():
+    """A step that writes a name already holding a value fails: the right numbers under a wrong name (the
+    data-limited base's "Ben = Ben*3: 3*3=9" for Ray), a stated value computed again, a name computed twice."""
+    q = "Ray has three times as many coins as Ben. Kim has 2 more coins than Ray. Ben has 3 coins. How many coins does Kim have?"
+    gold = ["Kim <- Ray <- Ben", "Ray = Ben*3: 3*3=9", "Kim = Ray+2: 9+2=11. The answer is \\boxed{11}."]
+    assert R.bookkeeping_ok(q, gold) and O.oracle_right(q, "\n\n".join(gold))
+    misnamed = ["Kim <- Ben <- Ben", "Ben = Ben*3: 3*3=9", "Kim = Ben+2: 9+2=11. The answer is \\boxed{11}."]
+    assert not R.bookkeeping_ok(q, misnamed)
+    assert not steps_verified(misnamed, 2, q) and steps_verified(misnamed, 2)  # the filter with the question drops it
+    assert not R.bookkeeping_ok(q, gold[:2] + ["Ray = Ben*3: 3*3=9"])
