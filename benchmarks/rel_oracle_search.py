@@ -7,7 +7,7 @@ with `--leaf-eval ppm` it is the leaf value. Every other flag is mcts.py's, and 
 file, so benchmarks/tree_oracle.py reads it like any other. Analysis only: the oracle knows the hidden graph,
 so nothing it scores may feed training.
 
-  python benchmarks/oracle_search.py --policy P --data pool.jsonl --out trees_oracle.jsonl --ppm-prior \
+  python benchmarks/rel_oracle_search.py --policy P --data pool.jsonl --out trees_oracle.jsonl --ppm-prior \
       --whole-after 1 --children 8 --no-backtrack   # and the search's other flags
 """
 import sys
@@ -63,4 +63,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_main(main, "oracle_search")
+    run_main(main, "rel_oracle_search")

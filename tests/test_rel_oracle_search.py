@@ -1,4 +1,4 @@
-"""benchmarks/oracle_search.py: the relations oracle as the search's PPM, on hand-built paths."""
+"""benchmarks/rel_oracle_search.py: the relations oracle as the search's PPM, on hand-built paths."""
 import random
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import oracle_search  # noqa: E402
+import rel_oracle_search  # noqa: E402
 import reltask as R  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def two_problems():
 def test_oracle_scores_each_path_by_its_decisions():
     (p, q), delim = two_problems(), "\n\n"
     prompts = [(f"Q: {R.question_text(x)}\nA: ", R.question_text(x)) for x in (p, q)]
-    scorer = oracle_search.OracleScorer(prompts, delim)
+    scorer = rel_oracle_search.OracleScorer(prompts, delim)
     plan, first, second = R.text_solution(p).split(delim)
     pre = prompts[0][0]
     vals = R.values_of(p)
@@ -42,6 +42,6 @@ def test_oracle_scores_each_path_by_its_decisions():
 
 def test_oracle_search_needs_the_ppm_slot_free():
     with pytest.raises(SystemExit, match="PPM's place"):
-        oracle_search.main(["--policy", "p", "--data", "d", "--out", "o"])
+        rel_oracle_search.main(["--policy", "p", "--data", "d", "--out", "o"])
     with pytest.raises(SystemExit, match="PPM's place"):
-        oracle_search.main(["--policy", "p", "--data", "d", "--out", "o", "--ppm-prior", "--ppm", "x"])
+        rel_oracle_search.main(["--policy", "p", "--data", "d", "--out", "o", "--ppm-prior", "--ppm", "x"])
