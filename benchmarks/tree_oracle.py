@@ -7,8 +7,9 @@ a right decision. Printed:
   share where Q ranks the right one higher (ties count half; chance 0.5), for the plan step (depth 1) and the
   steps after it;
 - the verified correct terminals (right answer, every equation true, one per needed quantity) and the share of
-  them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q) and the same number
-  drawn at random (its expectation), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
+  them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q), the same number
+  drawn at random (its expectation), and those whose first step's samples reach a verified right answer most
+  often (first_step_values), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
 - trees with a verified terminal, with an oracle-right one, and the generated tokens; where the tokens went: trees
   with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT (and by
   the problem's number of operations); trees
@@ -34,6 +35,9 @@ from common import join_steps, read_problems, read_trees, run_main  # noqa: E402
 from grader import steps_verified  # noqa: E402
 from pairs import TreeView, sft_records  # noqa: E402
 from reloracle import oracle_right, oracle_steps  # noqa: E402
+
+
+VALUE_CUTS = (0.0, 0.5)  # first_step_values: the data kept when its plan's mean reward is at least this
 
 
 def right_nodes(tree):
@@ -82,13 +86,31 @@ def terminal_shares(tree, k):
     return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)
 
 
+def first_step_values(tree):
+    """(value, right by the oracle) of each distinct verified correct trajectory. Its value is the mean reward of
+    every sample drawn under its first step (+1 verified correct, -1 otherwise, each terminal counted as often as
+    it was drawn, N): the plan's own mean in a tree that branches at the plan (mcts.py --whole-after 1), the same
+    statistic grouped afterwards for whole samples (--whole-after 0)."""
+    reward, first_of = {}, {}
+    for t in tree.terminals:
+        steps, n = tree.steps(t), tree.nodes[t].get("N", 1)
+        ok = tree.correct(t) and (tree.code or steps_verified(steps, tree.ops, tree.question))
+        total, count = reward.get(steps[0], (0, 0))
+        reward[steps[0]] = (total + (n if ok else -n), count + n)
+        if ok:
+            first_of.setdefault(tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t)), steps[0])
+    return [(reward[f][0] / reward[f][1], oracle_right(tree.question, text, tree.delim))
+            for text, f in first_of.items()]
+
+
 def report(trees, k, ppms=None, mixes=None):
     """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}; mixes: {label: [ppm
     labels]}, the sum of their values (AlphaLLM's critic mix, betas 1, every critic scoring the path)."""
-    pairs, shares, tokens, texts, spent, plans, by_ops = [], [], 0, {}, {}, [0, 0, 0], {}
+    pairs, shares, tokens, texts, spent, plans, by_ops, valued = [], [], 0, {}, {}, [0, 0, 0], {}, []
     for rec in trees:
         tree = TreeView(rec)
         shares.append(terminal_shares(tree, k))  # its kept count: pairs.py's choice, computed once
+        valued += first_step_values(tree)
         kind = ("no right answer" if not any(tree.correct(t) for t in tree.terminals) else
                 f"{shares[-1][2]} kept for SFT")
         n, t = spent.get(kind, (0, 0))
@@ -122,6 +144,8 @@ def report(trees, k, ppms=None, mixes=None):
             "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
             "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares))),
             "spent": dict(sorted(spent.items())), "right_plans": plans,
+            "by_value": {cut: (len(r), statistics.mean(r) if r else None) for cut in VALUE_CUTS
+                         for r in [[ok for v, ok in valued if v >= cut]]},
             "sft_by_ops": dict(sorted(by_ops.items(), key=lambda kv: str(kv[0])))}
 
 
@@ -164,6 +188,8 @@ def main():
     for name, key in (("all distinct", "verified_terminals"), (f"top-{args.sft_k} by mean Q (pairs.py)", "top_k"),
                       (f"{args.sft_k} at random (expected)", "random_k")):
         print(f"| {name} | {r[key][0]} | {pct(r[key][1])} |")
+    for cut, (n, share) in r["by_value"].items():
+        print(f"| all distinct, their first step's mean reward >= {cut} | {n} | {pct(share)} |")
 
 
 if __name__ == "__main__":
