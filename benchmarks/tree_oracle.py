@@ -103,6 +103,17 @@ def first_step_values(tree):
             for text, f in first_of.items()]
 
 
+def kept_by_value(valued):
+    """{cut: (trajectories kept, their oracle-right share, problems with one kept)} for each of VALUE_CUTS;
+    valued: first_step_values of each tree."""
+    out = {}
+    for cut in VALUE_CUTS:
+        kept = [[ok for v, ok in tree if v >= cut] for tree in valued]
+        flat = [ok for tree in kept for ok in tree]
+        out[cut] = (len(flat), statistics.mean(flat) if flat else None, sum(map(bool, kept)))
+    return out
+
+
 def report(trees, k, ppms=None, mixes=None):
     """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}; mixes: {label: [ppm
     labels]}, the sum of their values (AlphaLLM's critic mix, betas 1, every critic scoring the path)."""
@@ -110,7 +121,7 @@ def report(trees, k, ppms=None, mixes=None):
     for rec in trees:
         tree = TreeView(rec)
         shares.append(terminal_shares(tree, k))  # its kept count: pairs.py's choice, computed once
-        valued += first_step_values(tree)
+        valued.append(first_step_values(tree))
         kind = ("no right answer" if not any(tree.correct(t) for t in tree.terminals) else
                 f"{shares[-1][2]} kept for SFT")
         n, t = spent.get(kind, (0, 0))
@@ -144,8 +155,7 @@ def report(trees, k, ppms=None, mixes=None):
             "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
             "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares))),
             "spent": dict(sorted(spent.items())), "right_plans": plans,
-            "by_value": {cut: (len(r), statistics.mean(r) if r else None) for cut in VALUE_CUTS
-                         for r in [[ok for v, ok in valued if v >= cut]]},
+            "by_value": kept_by_value(valued),
             "sft_by_ops": dict(sorted(by_ops.items(), key=lambda kv: str(kv[0])))}
 
 
@@ -188,8 +198,8 @@ def main():
     for name, key in (("all distinct", "verified_terminals"), (f"top-{args.sft_k} by mean Q (pairs.py)", "top_k"),
                       (f"{args.sft_k} at random (expected)", "random_k")):
         print(f"| {name} | {r[key][0]} | {pct(r[key][1])} |")
-    for cut, (n, share) in r["by_value"].items():
-        print(f"| all distinct, their first step's mean reward >= {cut} | {n} | {pct(share)} |")
+    for cut, (n, share, problems) in r["by_value"].items():
+        print(f"| all distinct, their first step's mean reward >= {cut} | {n} ({problems} problems) | {pct(share)} |")
 
 
 if __name__ == "__main__":

@@ -117,8 +117,8 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     assert "| 1 at random (expected) | 1 | 50.0 |" in out
     # the right plan's two samples: one verified right answer, one wrong (mean reward 0); the wrong plan's one
     # sample a lucky right answer (1): kept at >= 0.5, only the lucky trajectory
-    assert "| all distinct, their first step's mean reward >= 0.0 | 2 | 50.0 |" in out
-    assert "| all distinct, their first step's mean reward >= 0.5 | 1 | 0.0 |" in out
+    assert "| all distinct, their first step's mean reward >= 0.0 | 2 (1 problems) | 50.0 |" in out
+    assert "| all distinct, their first step's mean reward >= 0.5 | 1 (1 problems) | 0.0 |" in out
     # a PPM that scores a path by whether it names Tom: the right plan above the wrong one (100%); below the right
     # plan both children name Tom (a tie: 50%); it scores each text once, the prompt in front of the steps
     seen = []
