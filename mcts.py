@@ -310,7 +310,8 @@ def get_parser():
       "sampling, a sample per rollout; default: one step per node throughout)")
     a("--format", default="text", choices=["text", "code"], help="code: rStar code steps, run in the sandbox, failures dropped")
     a("--check-equations", action="store_true", help="drop a step whose written arithmetic is false (grader.arithmetic_ok) "
-      "or, on a relations problem, that reads a value its names do not hold (reltask.bookkeeping_ok)")
+      "or, on a relations problem, that reads a value its names do not hold or computes a name again "
+      "(reltask.bookkeeping_ok)")
     a("--verified-terminals", action="store_true", help="built-in problems: a right answer is correct (+1, counted by "
       "--stop-after) only when its path passes the training filter (grader.steps_verified); else -1")
     a("--resample", type=nonneg_int, default=3, help="a node none of whose samples survives (failing code, false equation, "

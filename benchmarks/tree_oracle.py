@@ -8,8 +8,9 @@ a right decision. Printed:
   steps after it;
 - the verified correct terminals (right answer, every equation true, one per needed quantity) and the share of
   them right by the oracle: all distinct ones, pairs.py's SFT choice (top --sft-k by mean Q), the same number
-  drawn at random (its expectation), and those whose first step's samples reach a verified right answer most
-  often (first_step_values), so whether ranking by Q keeps fewer lucky paths than any correct terminal;
+  drawn at random (its expectation), and those whose first step's samples have a mean reward of at least 0 and
+  0.5 (first_step_values: a plan's value), so whether ranking by Q or by the plan's value keeps fewer lucky paths
+  than any correct terminal;
 - trees with a verified terminal, with an oracle-right one, and the generated tokens; where the tokens went: trees
   with no right answer, with right answers the filter rejects, with 1 or more trajectories kept for SFT (and by
   the problem's number of operations); trees
