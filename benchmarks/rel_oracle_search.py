@@ -11,14 +11,12 @@ so nothing it scores may feed training.
       --whole-after 1 --children 8 --no-backtrack   # and the search's other flags
 """
 import sys
-import time
 from pathlib import Path
-
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mcts  # noqa: E402
-from common import fit_context, format_prompt, pick_device, read_problems, run_main, write_jsonl  # noqa: E402
+from common import (ResumableWriter, fit_context, format_prompt, pick_device, read_problems, run_main,  # noqa: E402
+                    write_jsonl)
 from engine import HFBackend  # noqa: E402
 from reloracle import oracle_steps  # noqa: E402
 
@@ -54,12 +52,12 @@ def main(argv=None):
                            args.max_step_tokens)
     prompts = [(p.get("prompt") or format_prompt(policy.tokenizer, p["question"], False), p["question"])
                for p in problems]
-    search, t0 = mcts.Search(policy, args, OracleScorer(prompts, args.step_delim)), time.time()
-    recs = sorted(tqdm(search.run(problems), total=len(problems), desc="trees", unit="tree", mininterval=2),
-                  key=lambda r: str(r["id"]))
-    write_jsonl(args.out, recs)
+    search, writer = mcts.Search(policy, args, OracleScorer(prompts, args.step_delim)), ResumableWriter(args.out)
+    dt = mcts.search_all(search, [p for p in problems if str(p["id"]) not in writer.done], writer, show=True)
+    recs = sorted(writer.records, key=lambda r: str(r["id"]))
+    write_jsonl(args.out, recs)  # a killed run goes on from the trees it wrote
     print(f"done | {len(recs)} trees | {sum(r['stats']['correct'] > 0 for r in recs)} with a correct terminal | "
-          f"{search.tokens} tokens | {time.time() - t0:.0f}s")
+          f"{search.tokens} tokens this run | {dt:.0f}s")
 
 
 if __name__ == "__main__":

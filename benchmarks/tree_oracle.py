@@ -78,30 +78,39 @@ def load_scorer(path):
     return load_ppm(path)
 
 
-def terminal_shares(tree, k):
-    """(distinct verified correct texts, how many right by the oracle, top-k by mean Q kept, right among them)."""
-    texts = {tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t)) for t in tree.terminals if tree.correct(t)
-             and (tree.code or steps_verified(tree.steps(t), tree.ops, tree.question))}
-    ok = sum(oracle_right(tree.question, t, tree.delim) for t in texts)
+def trajectory(tree, t):
+    """Terminal t's path as one text, its steps joined by the tree's delimiter."""
+    return tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t))
+
+
+def verified_right(tree):
+    """(the verified correct terminals: a right answer, and every step passing the training filter unless the tree
+    ran code; {their distinct texts: right by the oracle}), each checked once."""
+    good = {t for t in tree.terminals if tree.correct(t)
+            and (tree.code or steps_verified(tree.steps(t), tree.ops, tree.question))}
+    return good, {text: oracle_right(tree.question, text, tree.delim) for text in {trajectory(tree, t) for t in good}}
+
+
+def terminal_shares(tree, k, right):
+    """(distinct verified correct texts, how many right by the oracle, top-k by mean Q kept, right among them);
+    right: verified_right's texts."""
     kept = [r["completion"] for r in sft_records(tree, "", k, tree.delim)]
-    return len(texts), ok, len(kept), sum(oracle_right(tree.question, t, tree.delim) for t in kept)
+    return len(right), sum(right.values()), len(kept), sum(right[t] for t in kept)
 
 
-def first_step_values(tree):
-    """(value, right by the oracle) of each distinct verified correct trajectory. Its value is the mean reward of
-    every sample drawn under its first step (+1 verified correct, -1 otherwise, each terminal counted as often as
-    it was drawn, N): the plan's own mean in a tree that branches at the plan (mcts.py --whole-after 1), the same
-    statistic grouped afterwards for whole samples (--whole-after 0)."""
+def first_step_values(tree, good, right):
+    """(value, right by the oracle) of each distinct verified correct trajectory (good, right: verified_right). Its
+    value is the mean reward of every sample drawn under its first step (+1 verified correct, -1 otherwise, each
+    terminal counted as often as it was drawn, N): the plan's own mean in a tree that branches at the plan
+    (mcts.py --whole-after 1), the same statistic grouped afterwards for whole samples (--whole-after 0)."""
     reward, first_of = {}, {}
     for t in tree.terminals:
-        steps, n = tree.steps(t), tree.nodes[t].get("N", 1)
-        ok = tree.correct(t) and (tree.code or steps_verified(steps, tree.ops, tree.question))
-        total, count = reward.get(steps[0], (0, 0))
-        reward[steps[0]] = (total + (n if ok else -n), count + n)
-        if ok:
-            first_of.setdefault(tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t)), steps[0])
-    return [(reward[f][0] / reward[f][1], oracle_right(tree.question, text, tree.delim))
-            for text, f in first_of.items()]
+        first, n = tree.steps(t)[0], tree.nodes[t].get("N", 1)
+        total, count = reward.get(first, (0, 0))
+        reward[first] = (total + (n if t in good else -n), count + n)
+        if t in good:
+            first_of.setdefault(trajectory(tree, t), first)
+    return [(reward[f][0] / reward[f][1], right[text]) for text, f in first_of.items()]
 
 
 def kept_by_value(valued):
@@ -121,8 +130,9 @@ def report(trees, k, ppms=None, mixes=None):
     pairs, shares, tokens, texts, spent, plans, by_ops, valued = [], [], 0, {}, {}, [0, 0, 0], {}, []
     for rec in trees:
         tree = TreeView(rec)
-        shares.append(terminal_shares(tree, k))  # its kept count: pairs.py's choice, computed once
-        valued.append(first_step_values(tree))
+        good, right = verified_right(tree)
+        shares.append(terminal_shares(tree, k, right))  # its kept count: pairs.py's choice, computed once
+        valued.append(first_step_values(tree, good, right))
         kind = ("no right answer" if not any(tree.correct(t) for t in tree.terminals) else
                 f"{shares[-1][2]} kept for SFT")
         n, t = spent.get(kind, (0, 0))

@@ -34,8 +34,7 @@ def test_oracle_scores_each_path_by_its_decisions():
     assert scorer([pre + "Zed <- Kim"]) == [-1.0]                     # a plan naming the wrong chain
     other_plan = R.text_solution(q).split(delim)[0]
     assert scorer([prompts[1][0] + other_plan]) == [1.0]           # each text judged against its own question
-    if other_plan != plan:
-        assert scorer([pre + other_plan]) == [-1.0]
+    assert other_plan != plan and scorer([pre + other_plan]) == [-1.0]  # another problem's right plan is wrong here
     with pytest.raises(ValueError, match="no problem's prompt"):
         scorer(["Q: something else"])
 
