@@ -30,7 +30,7 @@ needed one), kinds, max_operand / max_value (+/- operands in [2, max_operand], v
 always on: shuffled facts, additive and multiplicative relations alternating along a path where the values
 allow (neighbours do not commute), and the rejection of problems where a wrong decision still reaches the true
 answer (`lucky`: two entities with one value, an answer that is a number of the question or another entity's
-value, one wrong step, two neighbours' relations swapped).
+value, one wrong step, two neighbours' or the two asked entities' relations swapped).
 Splits, ids, disjointness, determinism as in task.py, from random.Random("relations-<seed>-<split>");
 a computation (the kind and the gold's equations without names) never crosses splits.
 """
@@ -189,6 +189,10 @@ def wrong_decisions(prob, vals):
             b2, op_b, n_b = prob["rels"][b]
             first = apply(op, n, vals[b2])
             yield {b: first, e: apply(op_b, n_b, first)}
+    a, b = prob["targets"] if prob["kind"] != "one" else (None, None)
+    if a in prob["rels"] and b in prob["rels"]:  # the two asked entities' relations swapped
+        (base_a, op_a, n_a), (base_b, op_b, n_b) = prob["rels"][a], prob["rels"][b]
+        yield {a: apply(op_b, n_b, vals[base_a]), b: apply(op_a, n_a, vals[base_b])}
 
 
 def lucky(prob):
