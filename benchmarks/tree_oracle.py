@@ -17,6 +17,8 @@ a right decision. Printed:
   with a right first step (the plan) among the root's children, of them those with no SFT data, and of those the
   ones where every right plan became a dead end (mcts.py --resample; in a tree of whole solutions, --whole-after 0,
   the first step is the whole solution);
+- pairs.py's step pairs (siblings whose Q differ by more than --tau) judged by the oracle: the right decision
+  chosen over a wrong one, the reverse, both right, both wrong, under a wrong parent; at the plan step and after;
 - with --ppm: each PPM's ranking of the same sibling decisions (its score of the path up to each child), on
   trees of problems it did not train on: the held-out decision pairs of the PPM's claim; with --mix, the ranking
   by the sum of several PPMs' values (AlphaLLM's critics combined).
@@ -29,6 +31,8 @@ Analysis only (the oracle knows the hidden graph): nothing here feeds training o
 import argparse
 import statistics
 import sys
+from collections import Counter
+from itertools import combinations
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -83,6 +87,22 @@ def trajectory(tree, t):
     return tree.delim.join(tree.nodes[j]["step"] for j in tree.path(t))
 
 
+def step_pair_labels(tree, right, tau):
+    """pairs.py's step pairs of one tree (siblings whose Q differ by more than tau, the higher chosen: CPL's rule,
+    pairs.step_pairs) judged by the oracle: Counter of (plan or later, what the pair is): the right decision chosen
+    over a wrong one, a wrong one over a right one, both right, both wrong, or siblings under a wrong parent."""
+    out = Counter()
+    for parent, kids in enumerate(tree.children):
+        kids = [i for i in kids if i in tree.live_set]
+        for a, b in combinations(kids, 2):
+            if abs(tree.q(a) - tree.q(b)) > tau:
+                c, r = (a, b) if tree.q(a) > tree.q(b) else (b, a)
+                what = ("under a wrong parent" if not right[parent] else "right over wrong" if right[c] > right[r]
+                        else "wrong over right" if right[r] > right[c] else "both right" if right[c] else "both wrong")
+                out["plan" if parent == 0 else "later", what] += 1
+    return out
+
+
 def verified_right(tree):
     """(the verified correct terminals: a right answer, and every step passing the training filter unless the tree
     ran code; {their distinct texts: right by the oracle}), each checked once."""
@@ -124,10 +144,11 @@ def kept_by_value(valued):
     return out
 
 
-def report(trees, k, ppms=None, mixes=None):
+def report(trees, k, ppms=None, mixes=None, tau=0.5):
     """The numbers of the module docstring, as a dict; ppms: {label: scorer (texts -> values)}; mixes: {label: [ppm
     labels]}, the sum of their values (AlphaLLM's critic mix, betas 1, every critic scoring the path)."""
     pairs, shares, tokens, texts, spent, plans, by_ops, valued = [], [], 0, {}, {}, [0, 0, 0], {}, []
+    step_pairs = Counter()
     for rec in trees:
         tree = TreeView(rec)
         good, right = verified_right(tree)
@@ -141,6 +162,7 @@ def report(trees, k, ppms=None, mixes=None):
         n_ops[0], n_ops[1] = n_ops[0] + 1, n_ops[1] + bool(shares[-1][2])
         right = right_nodes(tree)
         found = sibling_pairs(tree, right)
+        step_pairs += step_pair_labels(tree, right, tau)
         good = [i for i in tree.children[0] if right[i]]  # right plans (first steps)
         plans[0] += bool(good)
         plans[1] += bool(good) and not shares[-1][2]
@@ -166,7 +188,7 @@ def report(trees, k, ppms=None, mixes=None):
             "verified_terminals": (n, ok / n if n else None), "top_k": (kept, kept_ok / kept if kept else None),
             "random_k": (sum(min(k, s[0]) for s in shares), at_random / max(1, sum(min(k, s[0]) for s in shares))),
             "spent": dict(sorted(spent.items())), "right_plans": plans,
-            "by_value": kept_by_value(valued),
+            "by_value": kept_by_value(valued), "step_pairs": step_pairs,
             "sft_by_ops": dict(sorted(by_ops.items(), key=lambda kv: str(kv[0])))}
 
 
@@ -179,6 +201,7 @@ def main():
     ap.add_argument("--trees", nargs="+", required=True, help="mcts.py trees JSONL file(s) of relations problems")
     ap.add_argument("--problems", required=True, help="the problems searched (their ops: one equation per quantity)")
     ap.add_argument("--sft-k", type=int, default=2, help="trajectories pairs.py keeps per problem (its --sft-k)")
+    ap.add_argument("--tau", type=float, default=0.5, help="Q gap of the step pairs judged (pairs.py's --tau)")
     ap.add_argument("--ppm", nargs="*", default=[], help="PPM directories (label=DIR or DIR) whose ranking of the "
                     "sibling decisions is shown beside Q's")
     ap.add_argument("--mix", nargs="*", default=[], help="label=A+B+...: the sum of those --ppm labels' values, "
@@ -191,7 +214,7 @@ def main():
     unknown = sorted({p for parts in mixes.values() for p in parts} - set(ppms))
     if unknown or any("=" not in x for x in args.mix):
         raise SystemExit(f"--mix: label=A+B of --ppm labels ({', '.join(ppms) or 'none given'}); unknown: {unknown}")
-    r = report(trees, args.sft_k, {label: load_scorer(d) for label, d in ppms.items()}, mixes)
+    r = report(trees, args.sft_k, {label: load_scorer(d) for label, d in ppms.items()}, mixes, args.tau)
     print(f"{r['trees']} trees | {r['tokens']} tokens | a verified terminal in {r['solved']} | an oracle-right one in "
           f"{r['solved_right']}")
     labels = list(r["ranks_right"])
@@ -211,6 +234,10 @@ def main():
         print(f"| {name} | {r[key][0]} | {pct(r[key][1])} |")
     for cut, (n, share, problems) in r["by_value"].items():
         print(f"| all distinct, their first step's mean reward >= {cut} | {n} ({problems} problems) | {pct(share)} |")
+    whats = ("right over wrong", "wrong over right", "both right", "both wrong", "under a wrong parent")
+    print(f"| step pairs (Q gap > {args.tau}), by the oracle | " + " | ".join(whats) + " |\n|---|" + "---|" * len(whats))
+    for where in ("plan", "later"):
+        print(f"| {where} | " + " | ".join(str(r["step_pairs"][where, w]) for w in whats) + " |")
 
 
 if __name__ == "__main__":

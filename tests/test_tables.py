@@ -119,6 +119,13 @@ def test_tree_oracle_on_a_hand_built_tree(tmp_path, capsys, monkeypatch):
     # sample a lucky right answer (1): kept at >= 0.5, only the lucky trajectory
     assert "| all distinct, their first step's mean reward >= 0.0 | 2 (1 problems) | 50.0 |" in out
     assert "| all distinct, their first step's mean reward >= 0.5 | 1 (1 problems) | 0.0 |" in out
+    # step pairs at Q gap > 0.5: the plans differ by 0.1 (no pair), below the right plan right (1) over wrong (-1)
+    assert "| plan | 0 | 0 | 0 | 0 | 0 |" in out and "| later | 1 | 0 | 0 | 0 | 0 |" in out
+    sys.argv += ["--tau", "0.05"]  # now the plans pair too: the wrong plan (0.9) chosen over the right one (0.8)
+    tree_oracle.main()
+    out = capsys.readouterr().out
+    assert "| plan | 0 | 1 | 0 | 0 | 0 |" in out and "| later | 1 | 0 | 0 | 0 | 0 |" in out
+    sys.argv = sys.argv[:-2]
     # a PPM that scores a path by whether it names Tom: the right plan above the wrong one (100%); below the right
     # plan both children name Tom (a tie: 50%); it scores each text once, the prompt in front of the steps
     seen = []
