@@ -252,8 +252,8 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
     node, whole = tree.nodes[idx], samples_whole(cfg, tree.nodes[idx])
     node.samples += len(cands)
     tree.tokens += sum(c["tokens"] for c in cands)
-    kept = [(c, ok is None or ok[i]) for i, c in enumerate(cands) if c["text"].strip()]
-    kept = [(c, passed) for c, passed in kept if passed or whole]  # a whole rest that failed: a wrong terminal
+    passes = [ok is None or ok[i] for i in range(len(cands))]  # a whole rest that failed: kept, a wrong terminal
+    kept = [(c, passed) for c, passed in zip(cands, passes) if c["text"].strip() and (passed or whole)]
     keep = [c for c, _ in kept]
     # a dead-end child is an open step that failed: a new sample of the same step merges into it
     final = [tree.nodes[k].terminal and not tree.nodes[k].dead for k in node.children] + \
@@ -262,7 +262,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
     answers = [extract_answer(s, free_text=False) if f else None for s, f in zip(steps, final)]
     reps = merge_duplicates(steps, cfg.merge_threshold, list(zip(final, answers)))
     slot, new, hits = list(node.children), [], []  # slot: node index of every entry of `steps`
-    for i, c in enumerate(keep, len(node.children)):
+    for i, (c, passed) in enumerate(kept, len(node.children)):
         if reps[i] < i:  # a duplicate of an existing child or an earlier candidate
             dup = tree.nodes[slot[reps[i]]]
             dup.merged += 1
@@ -275,7 +275,7 @@ def expand(tree, idx, cands, cfg, ok=None, gold=None):
         slot.append(tree.add(child))
         new.append(slot[-1])
         if child.terminal:
-            if answers[i] is None or not kept[i - len(node.children)][1]:  # no answer (depth limit, bare EOS), or failed
+            if answers[i] is None or not passed:  # no answer (depth limit, bare EOS), or failed
                 child.reward = -1.0
             elif gold is not None:
                 child.reward, child.correct = outcome(child.step, gold)
