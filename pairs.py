@@ -132,25 +132,29 @@ class TreeView:
 
 
 def make_pair(tree, prompt, chosen, rejected, kind, q_c=None, q_r=None, delim=STEP_DELIM):
-    """A pair record from two node ids: shared leading steps move into the prompt.
+    """A pair record from two node ids: shared leading steps move into the prompt. A node sampled whole (mcts.py
+    --whole-after) holds several steps: each is a step here, with its node's Q, so two whole rests that begin
+    alike differ from their first different step on.
 
     Returns None when the two sides have the same text or one is a prefix of the other.
     """
-    pc, pr = tree.path(chosen), tree.path(rejected)
-    sc, sr = [tree.nodes[i]["step"] for i in pc], [tree.nodes[i]["step"] for i in pr]
+    def steps_and_q(i):
+        return [(s, tree.q(j)) for j in tree.path(i) for s in split_steps(tree.nodes[j]["step"], delim)]
+
+    sc, sr = steps_and_q(chosen), steps_and_q(rejected)
     k = 0
-    while k < min(len(sc), len(sr)) and sc[k] == sr[k]:
+    while k < min(len(sc), len(sr)) and sc[k][0] == sr[k][0]:
         k += 1
     if k == len(sc) or k == len(sr):
         return None
 
-    def side(path, steps):
-        last = tree.nodes[path[-1]]  # a terminal gets EOS from the trainer; a false step goes on unless it answers
+    def side(i, steps):
+        last = tree.nodes[i]  # a terminal gets EOS from the trainer; a false step goes on unless it answers
         end = "" if last["terminal"] and not (last.get("false_step") and "\\boxed" not in last["step"]) else delim
-        return delim.join(steps[k:]) + end, [tree.q(i) for i in path[k:]]
+        return delim.join(s for s, _ in steps[k:]) + end, [q for _, q in steps[k:]]
 
-    (c_text, r_c), (r_text, r_r) = side(pc, sc), side(pr, sr)
-    return {"problem": tree.id, "prompt": join_steps(prompt, sc[:k], delim), "chosen": c_text,
+    (c_text, r_c), (r_text, r_r) = side(chosen, sc), side(rejected, sr)
+    return {"problem": tree.id, "prompt": join_steps(prompt, [s for s, _ in sc[:k]], delim), "chosen": c_text,
             "rejected": r_text, "kind": kind, "q_chosen": tree.q(chosen) if q_c is None else q_c,
             "q_rejected": tree.q(rejected) if q_r is None else q_r, "r_chosen": r_c, "r_rejected": r_r,
             "depth": tree.nodes[chosen]["depth"]}

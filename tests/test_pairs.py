@@ -57,6 +57,22 @@ def test_step_pairs_siblings_with_gap_above_tau():
     assert len(step_pairs(hand_tree(), P, tau=0.0)) == 5  # + (A, C), (B1, B2)
 
 
+def test_whole_rests_pair_from_their_first_different_step():
+    """mcts.py --whole-after 1: under one plan two whole rests share their first equation; the pair starts at the
+    second, the shared one moves into the prompt, each step carries its node's Q (before: the whole rests, the
+    right first equation of the rejected side pushed down with the wrong second)."""
+    plan, first = "Kim <- Ann <- Tom", "Ann = Tom+3: 7+3=10"
+    good, bad = "Kim = Ann*2: 10*2=20. The answer is \\boxed{20}.", "Kim = Ann+2: 10+2=12. The answer is \\boxed{12}."
+    nodes = [node(None, "", 0, 4, 0.0), node(0, plan, 1, 4, 0.0),
+             node(1, first + "\n\n" + good, 2, 2, 1.0, True, True), node(1, first + "\n\n" + bad, 2, 2, -1.0, True, False)]
+    (pair,) = step_pairs(TreeView({"id": "t", "question": "Q?", "nodes": nodes}), P, tau=0.5)
+    assert (pair["prompt"], pair["chosen"], pair["rejected"]) == (P + plan + "\n\n" + first + "\n\n", good, bad)
+    assert (pair["r_chosen"], pair["r_rejected"], pair["depth"]) == ([1.0], [-1.0], 2)
+    nodes[3]["step"] = "Ann = Tom-3: 7-3=4\n\nKim = Ann*2: 4*2=8. The answer is \\boxed{8}."
+    (pair,) = step_pairs(TreeView({"id": "t", "question": "Q?", "nodes": nodes}), P, tau=0.5)
+    assert pair["prompt"] == P + plan + "\n\n" and pair["r_chosen"] == [1.0, 1.0] and pair["r_rejected"] == [-1.0, -1.0]
+
+
 def test_complete_pairs_by_mean_q_and_cap():
     # mean Q of the paths: A-A1 .75, A-A2 -.15, B-B1-B1X -.7, B-B2 -.8
     pairs = complete_pairs(hand_tree(), P, tau=0.5, cap=10)
