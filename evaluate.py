@@ -68,7 +68,7 @@ from engine import make_backend
 from grader import extract_answer, is_equiv
 from report import write_report
 from scoring import load_ppm
-from searchtree import record_path
+from searchtree import record_path, split_steps
 
 # ----------------------------------------------------------------------------- the metrics and rules
 
@@ -100,11 +100,6 @@ def budgets(n):
     """1, 2, 4, ... up to n (n itself included)."""
     ks = [2 ** i for i in range(int(math.log2(n)) + 1)]
     return ks if ks[-1] == n else ks + [n]
-
-
-def split_steps(text, delim=STEP_DELIM):
-    """The steps of a generated solution (empty pieces dropped; at least one step)."""
-    return [s for s in text.split(delim) if s.strip()] or [text]
 
 
 def vote_weight(v):
