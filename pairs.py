@@ -163,15 +163,18 @@ def make_pair(tree, prompt, chosen, rejected, kind, q_c=None, q_r=None, delim=ST
 # ----------------------------------------------------------------------------- the pair rules
 
 
-def step_pairs(tree, prompt, tau, delim=STEP_DELIM):
-    """CPL stepwise pairs: siblings a, b with |Q(a) - Q(b)| > tau; chosen = argmax Q."""
-    out = []
-    for kids in tree.children:
+def sibling_q_pairs(tree, tau):
+    """(parent, chosen, rejected) node ids: visited siblings whose Q differ by more than tau, chosen = argmax Q."""
+    for parent, kids in enumerate(tree.children):
         kids = [i for i in kids if i in tree.live_set]
         for a, b in combinations(kids, 2):
             if abs(tree.q(a) - tree.q(b)) > tau:
-                c, r = (a, b) if tree.q(a) > tree.q(b) else (b, a)
-                out.append(make_pair(tree, prompt, c, r, "step", delim=delim))
+                yield (parent, a, b) if tree.q(a) > tree.q(b) else (parent, b, a)
+
+
+def step_pairs(tree, prompt, tau, delim=STEP_DELIM):
+    """CPL stepwise pairs: siblings a, b with |Q(a) - Q(b)| > tau; chosen = argmax Q."""
+    out = [make_pair(tree, prompt, c, r, "step", delim=delim) for _, c, r in sibling_q_pairs(tree, tau)]
     return [p for p in out if p]
 
 

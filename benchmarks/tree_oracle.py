@@ -32,13 +32,12 @@ import argparse
 import statistics
 import sys
 from collections import Counter
-from itertools import combinations
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import join_steps, read_problems, read_trees, run_main  # noqa: E402
 from grader import steps_verified  # noqa: E402
-from pairs import TreeView, sft_records  # noqa: E402
+from pairs import TreeView, sft_records, sibling_q_pairs  # noqa: E402
 from reloracle import oracle_right, oracle_steps  # noqa: E402
 
 
@@ -89,17 +88,13 @@ def trajectory(tree, t):
 
 def step_pair_labels(tree, right, tau):
     """pairs.py's step pairs of one tree (siblings whose Q differ by more than tau, the higher chosen: CPL's rule,
-    pairs.step_pairs) judged by the oracle: Counter of (plan or later, what the pair is): the right decision chosen
+    pairs.sibling_q_pairs) judged by the oracle: Counter of (plan or later, what the pair is): the right decision chosen
     over a wrong one, a wrong one over a right one, both right, both wrong, or siblings under a wrong parent."""
     out = Counter()
-    for parent, kids in enumerate(tree.children):
-        kids = [i for i in kids if i in tree.live_set]
-        for a, b in combinations(kids, 2):
-            if abs(tree.q(a) - tree.q(b)) > tau:
-                c, r = (a, b) if tree.q(a) > tree.q(b) else (b, a)
-                what = ("under a wrong parent" if not right[parent] else "right over wrong" if right[c] > right[r]
-                        else "wrong over right" if right[r] > right[c] else "both right" if right[c] else "both wrong")
-                out["plan" if parent == 0 else "later", what] += 1
+    for parent, c, r in sibling_q_pairs(tree, tau):
+        what = ("under a wrong parent" if not right[parent] else "right over wrong" if right[c] > right[r]
+                else "wrong over right" if right[r] > right[c] else "both right" if right[c] else "both wrong")
+        out["plan" if parent == 0 else "later", what] += 1
     return out
 
 
