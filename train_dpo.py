@@ -33,7 +33,8 @@ What it does
 Input   --pairs: pairs JSONL {"prompt", "chosen", "rejected", "r_chosen"?, "r_rejected"?, "problem"?,
         "kind"?} (pairs.py); --kinds picks kinds. --model: the policy HF directory (also the reference).
 Output  --out: HF directory + meta.json (args, per-step log, timings); value_head.pt beside it for
-        SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))).
+        SVPO ({"weight", "bias"} of the Linear; value = tanh(head(h_last))); --save-epochs also writes
+        OUT-epoch{k} after every epoch but the last (CPL reports each epoch).
         Written beside --out and renamed into place; an --out made with other flags or inputs is
         refused, --force replaces it.
 
@@ -341,6 +342,7 @@ def get_parser():
     g.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (fully_shard per decoder layer)")
     g.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (large models)")
     g.add_argument("--seed", type=int, default=0, help="seed (value-head init, shuffle order)")
+    g.add_argument("--save-epochs", action="store_true", help="also save OUT-epoch{k} after every epoch but the last")
     g.add_argument("--force", action="store_true", help="replace an --out made with other flags or inputs (else: refuse)")
     return ap
 
@@ -429,6 +431,8 @@ def main():
                 "tokens_per_s": tokens / (time.time() - t_train), "log": log}
         if epoch == args.epochs - 1:
             save(model, tok, args.out, meta, args.fsdp, rank)
+        elif args.save_epochs:
+            save(model, tok, f"{args.out}-epoch{epoch + 1}", meta, args.fsdp, rank)
     print0(f"saved {args.out} | {step} steps | {tokens / (time.time() - t_train):.0f} tok/s | ref {ref_seconds:.0f}s")
     teardown_dist()
 

@@ -151,8 +151,11 @@ def test_svpo_end_to_end_saves_value_head(tiny, tmp_path):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
     run([sys.executable, str(ROOT / "train_dpo.py"), "--model", str(tiny[2]), "--pairs", str(pairs), "--out",
          str(tmp_path / "o"), "--loss", "svpo", "--batch-size", "3", "--grad-accum", "1", "--epochs", "2",
-         "--lr", "1e-2"], ROOT)
+         "--lr", "1e-2", "--save-epochs"], ROOT)
     meta = json.loads((tmp_path / "o" / "meta.json").read_text())
+    first = json.loads((tmp_path / "o-epoch1" / "meta.json").read_text())  # CPL reports each epoch
+    assert first["epochs_done"] == 1 and first["log"] == meta["log"][:2]
+    assert (tmp_path / "o-epoch1" / "value_head.pt").exists()
     log = meta["log"]
     assert len(log) == 4 and all(k in log[0] for k in ("margin", "reg", "mse", "sft", "dpo", "rewards/accuracies"))
     assert log[-1]["rewards/margins"] > 0 and log[-1]["mse"] < log[0]["mse"]  # it learns from the pairs
