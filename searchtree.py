@@ -305,6 +305,17 @@ def record_path(nodes, i):
     return out[::-1]
 
 
+def same_trees(a, b, tol=1e-4):
+    """Whether two lists of trees records hold the same trees, as mcts.py promises however a run went (window,
+    shards, ranks, a kill and a resume): in `id` order, every field equal but each node's `logp`, the policy's
+    log-prob of its step, a float of the model that the other rows of a batch move in its last digits (to `tol`)."""
+    def split(recs):
+        recs = json.loads(json.dumps(sorted(recs, key=lambda r: r["id"])))  # a copy; records come out as trees finish
+        return recs, [n.pop("logp", None) for r in recs for n in r["nodes"]]
+    (ra, la), (rb, lb) = split(a), split(b)
+    return ra == rb and all(x == y or None not in (x, y) and abs(x - y) <= tol for x, y in zip(la, lb))
+
+
 def is_duplicate(a, b, threshold):
     """Same text up to whitespace, or normalized edit distance d(a, b) / max(|a|, |b|) <= threshold."""
     a, b = " ".join(a.split()), " ".join(b.split())

@@ -34,6 +34,7 @@ from docs_section import put_section  # noqa: E402  (beside this script)
 sys.path.insert(0, str(ROOT))
 
 import mcts  # noqa: E402
+import searchtree  # noqa: E402
 from common import format_prompt, pick_device, read_problems, stable_seed, write_json  # noqa: E402
 from engine import HFBackend  # noqa: E402
 from grader import grade  # noqa: E402
@@ -56,16 +57,6 @@ def search_cfg(args, window):
     return mcts.get_parser().parse_args([
         "--rollouts", str(args.rollouts), "--children", str(args.children), "--max-depth", str(args.max_depth),
         "--max-step-tokens", str(args.max_step_tokens), "--window", str(window), "--seed", str(args.seed)])
-
-
-def same_trees(a, b):
-    """Whether two runs' records hold the same trees: every field equal but each node's `logp`, a float of the
-    model that the other rows of a batch move in its last digits (equal to 1e-4 here)."""
-    def split(recs):
-        recs = json.loads(json.dumps(sorted(recs, key=lambda r: r["id"])))  # records come out as trees finish
-        return recs, [n.pop("logp", None) or 0.0 for r in recs for n in r["nodes"]]
-    (ra, la), (rb, lb) = split(a), split(b)
-    return ra == rb and all(abs(x - y) <= 1e-4 for x, y in zip(la, lb))
 
 
 def run_search(backend, args, problems, window):
@@ -210,7 +201,7 @@ def main():
     small, large = raw_sampling(backend, args, prompts, args.children, False, reps=64), raw_sampling(backend, args, prompts, rows, False)
     print(f"plain one-step sampling: {small:.0f} tok/s at {args.children} rows, {large:.0f} tok/s at {rows} rows")
     b = {"problems": len(pool), "lockstep_s": lock_s, "sequential_s": seq_s, "speedup": seq_s / lock_s,
-         "identical_trees": same_trees(lock, seq), "backend_small_tok_s": small, "backend_large_tok_s": large,
+         "identical_trees": searchtree.same_trees(lock, seq), "backend_small_tok_s": small, "backend_large_tok_s": large,
          "backend_gain": large / small}
 
     result = {"args": vars(args), "policy": str(policy), "threads": torch.get_num_threads(), "a": a, "b": b, "c": c,

@@ -125,6 +125,17 @@ def test_virtual_loss_sends_leaves_of_one_tree_to_different_nodes():
 # ----------------------------------------------------------------------------- expansion features
 
 
+def test_same_trees_ignores_order_and_logp_noise_only():
+    def rec(i, logp, step="a"):
+        return {"id": i, "nodes": [{"step": "", "parent": None}, {"step": step, "parent": 0, "logp": logp}]}
+    a = [rec(1, -1.0), rec(2, None)]
+    assert searchtree.same_trees(a, [rec(2, None), rec(1, -1.00005)])  # written in another order, logp to 1e-4
+    assert not searchtree.same_trees(a, [rec(1, -1.001), rec(2, None)])
+    assert not searchtree.same_trees(a, [rec(1, -1.0, "b"), rec(2, None)])
+    assert not searchtree.same_trees(a, [rec(1, -1.0), rec(2, -1.0)])  # a logp where the other has none
+    assert a[0]["nodes"][1]["logp"] == -1.0  # the records are not changed
+
+
 def test_state_merge_of_near_duplicates():
     assert searchtree.edit_distance("kitten", "sitting") == 3
     steps = ["x = 3 + 4", "x = 3 + 4 ", "x = 3 + 5", "y = 10 * 2"]
