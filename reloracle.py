@@ -2,7 +2,9 @@
 
 It knows the hidden graph, which no search or critic may: it is for analysis and upper bounds only
 (benchmarks/oracle_report.py), never a training signal or a search reward.
-  oracle_steps(question, steps) -> per step, right or not; oracle_right(question, text) -> the whole solution
+  oracle_steps(question, steps) -> per step, right or not; oracle_right(question, text) -> the whole solution;
+  values_right(question, text) -> every written result a needed value, whatever the names (a wrong solution
+  that reaches every value under swapped names, which no answer can tell from a right one)
 A step is right when it computes a needed, not yet known quantity from its relation (or the question's
 combination) and inputs already known, with the true values (+ and * in either operand order), or, for the
 plan step, names exactly the asked entities' chains back to the stated one.
@@ -83,6 +85,23 @@ def oracle_right(question, text, delim="\n\n"):
     flags = oracle_steps(question, text.strip().split(delim))
     need = len(default_order(parse_relations(question))) + bool(flags and PLAN.fullmatch(text.strip().split(delim)[0]))
     return all(flags) and len(flags) == need and grade(text, solve_relations(question), False)
+
+
+def values_right(question, text, delim="\n\n"):
+    """Whether the results written after the plan are exactly the true values of the needed quantities (and of
+    the question's combination), in any order and under any names: "Joe = Sue+5: 11+5=16" then "Meg = Joe/2:
+    16/2=8" where Meg has 5 more than Sue and Joe half of Meg reaches every value with the two names swapped."""
+    prob = parse_relations(question)
+    vals = values_of(prob)
+    want = [vals[e] for e in gold_order(prob)] + ([answer_of(prob, vals)] if prob["kind"] != "one" else [])
+    env, got = {}, []
+    for step in text.strip().split(delim):
+        if not PLAN.fullmatch(step):
+            parsed = read_step(step, env)
+            if parsed is None:
+                return False
+            got.append(parsed[4])
+    return sorted(got) == sorted(want)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ all problems, by difficulty and by question kind:
   verified accuracy (answer right and steps_verified with the problem's ops); oracle accuracy
   (reloracle.oracle_right: every step a right decision, every needed quantity computed, the boxed
   answer true); the wrong answers split into arithmetic errors (some written equation false) and
-  semantic ones (every equation true, yet wrong); lucky: answer right, oracle wrong.
+  semantic ones (every equation true, yet wrong); lucky: answer right, oracle wrong; of those, how many
+  write every needed value right under swapped names (reloracle.values_right).
 - sft data (pairs.py's sft.jsonl {"problem", "completion"}, or any such file): the same shares per
-  trajectory, and coincidences: the share of verified trajectories the oracle calls wrong.
+  trajectory, and coincidences: the share of verified trajectories the oracle calls wrong, and the share
+  that the oracle calls wrong for their names alone (every value right).
 
 The oracle is for analysis only (it knows the hidden graph); nothing here feeds training or search.
 Pure Python, no model:
@@ -27,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import DataError, load_jsonl, mean, read_problems, run_main, write_json  # noqa: E402
 from grader import equations_hold, grade, steps_verified  # noqa: E402
-from reloracle import oracle_right  # noqa: E402
+from reloracle import oracle_right, values_right  # noqa: E402
 from reltask import parse_relations  # noqa: E402
 
 
@@ -41,7 +43,8 @@ def judge(problem, text, delim="\n\n"):
     answer = grade(text, problem["answer"])
     return {"answer": answer, "arith": all(equations_hold(s) for s in steps),
             "verified": answer and steps_verified(steps, problem.get("ops"), problem["question"]),
-            "oracle": oracle_right(problem["question"], text, delim)}
+            "oracle": oracle_right(problem["question"], text, delim),
+            "values": values_right(problem["question"], text, delim)}
 
 
 def summarize(flags):
@@ -56,7 +59,9 @@ def summarize(flags):
             "wrong_arithmetic": sum(not f["arith"] for f in wrong),
             "wrong_semantic": sum(f["arith"] for f in wrong),
             "lucky": sum(f["answer"] and not f["oracle"] for f in flags),
-            "verified_oracle_wrong": mean(not f["oracle"] for f in verified) if verified else None}
+            "lucky_values_right": sum(f["answer"] and not f["oracle"] and f["values"] for f in flags),
+            "verified_oracle_wrong": mean(not f["oracle"] for f in verified) if verified else None,
+            "verified_names_wrong": mean(not f["oracle"] and f["values"] for f in verified) if verified else None}
 
 
 def groups(problems, judged):
@@ -72,15 +77,16 @@ def groups(problems, judged):
 def table(summary, sft):
     """Markdown rows, one per group."""
     if sft:
-        head = "| group | trajectories | answer % | verified % | oracle % | verified, oracle wrong % |"
-        rows = [f"| {g} | {s['n']} | {fmt_pct(s['answer'])} | {fmt_pct(s['verified'])} | "
-                f"{fmt_pct(s['oracle'])} | {fmt_pct(s['verified_oracle_wrong'])} |" for g, s in summary.items()]
+        head = ("| group | trajectories | answer % | verified % | oracle % | verified, oracle wrong % "
+                "| verified, oracle wrong, every value right % |")
+        rows = [f"| {g} | {s['n']} | {fmt_pct(s['answer'])} | {fmt_pct(s['verified'])} | {fmt_pct(s['oracle'])} "
+                f"| {fmt_pct(s['verified_oracle_wrong'])} | {fmt_pct(s['verified_names_wrong'])} |" for g, s in summary.items()]
     else:
         head = ("| group | n | answer % | verified % | oracle % | wrong answers | arithmetic | semantic "
-                "| lucky (answer right, oracle wrong) |")
+                "| lucky (answer right, oracle wrong) | lucky, every value right |")
         rows = [f"| {g} | {s['n']} | {fmt_pct(s['answer'])} | {fmt_pct(s['verified'])} | "
                 f"{fmt_pct(s['oracle'])} | {s['wrong']} | {s['wrong_arithmetic']} | {s['wrong_semantic']} "
-                f"| {s['lucky']} |" for g, s in summary.items()]
+                f"| {s['lucky']} | {s['lucky_values_right']} |" for g, s in summary.items()]
     return "\n".join([head, "|" + "---|" * (head.count("|") - 1)] + rows)
 
 

@@ -298,6 +298,19 @@ def test_lucky_rejects_a_sum_whose_asked_entities_swap_relations():
     assert not R.lucky(hand_problem({"Kim": ("Tom", "*", 2), "Ann": ("Tom", "+", 3)}, "diff", ["Kim", "Ann"], 4))
 
 
+def test_values_right_tells_swapped_names_from_wrong_values():
+    q = ("Meg has 5 more coins than Sue. Joe has half as many coins as Meg. Sue has 11 coins. "
+         "Bob has 5 more coins than Joe. How many coins does Bob have?")
+    right = "Bob <- Joe <- Meg <- Sue\n\nMeg = Sue+5: 11+5=16\n\nJoe = Meg/2: 16/2=8\n\nBob = Joe+5: 8+5=13. \\boxed{13}"
+    swapped = "Bob <- Meg <- Joe <- Sue\n\nJoe = Sue+5: 11+5=16\n\nMeg = Joe/2: 16/2=8\n\nBob = Meg+5: 8+5=13. \\boxed{13}"
+    assert O.oracle_right(q, right) and O.values_right(q, right)
+    assert not O.oracle_right(q, swapped) and O.values_right(q, swapped)  # the answer cannot tell them apart
+    assert steps_verified(swapped.split("\n\n"), 3, q)  # nor the checker: each step reads what its names hold
+    wrong = right.replace("16/2=8", "16-2=14").replace("8+5=13", "14+5=19").replace("{13}", "{19}")
+    assert not O.values_right(q, wrong)
+    assert not O.values_right(q, right.replace("\n\nBob = Joe+5: 8+5=13.", "."))  # a needed value missing
+
+
 def test_oracle_report_counts(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import oracle_report
@@ -323,6 +336,7 @@ def test_oracle_report_counts(tmp_path):
     s = oracle_report.main(["--problems", str(tmp_path / "p.jsonl"), "--predictions", str(tmp_path / "pred.jsonl")])
     assert s["all"]["n"] == 30 and s["all"]["answer"] == s["all"]["oracle"] == pytest.approx(0.4)
     assert s["all"]["wrong_arithmetic"] == 9 and s["all"]["wrong_semantic"] == 9
+    assert s["all"]["lucky"] == s["all"]["lucky_values_right"] == 0
     assert s["difficulty 1"]["n"] == 10 and set(s) >= {"kind one", "kind sum", "kind diff"}
     s = oracle_report.main(["--problems", str(tmp_path / "p.jsonl"), "--sft", str(tmp_path / "sft.jsonl")])
     assert s["all"]["n"] == 35 and s["all"]["verified"] == pytest.approx(12 / 35)
