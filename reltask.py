@@ -395,20 +395,34 @@ def bookkeeping_ok(question, steps):
     in either order), and Kim gets 20. A name that already holds a value (stated, or computed by an earlier step)
     is not computed again: "Ben = Ben*3" where Ben is stated, the right number under a wrong name, fails. It reads
     only the stated value of the question, not its relations: whether Kim's relation is Ann*2 is a decision it does
-    not judge. Steps of another form (a plan) are not read; True for a question outside the task."""
+    not judge. Once a step boxes the answer, the last named step must compute what the question asks
+    (answers_the_question). Steps of another form (a plan) are not read; True for a question outside the task."""
     prob = parse_relations(question)
     if prob is None:
         return True
-    known = {prob["root"]: prob["value"]}
+    known, last = {prob["root"]: prob["value"]}, None
     for m in filter(None, (NAMED_STEP.match(step) for step in steps)):
-        name, base, op, operand, a, op2, b, c = m.groups()
+        name, base, op, operand, a, op2, b, c = last = m.groups()
         if name in known:
             return False
         want = (known.get(base), known.get(operand) if operand[0].isupper() else int(operand))
         if op != op2 or (int(a), int(b)) != want and not (op in "+*" and (int(b), int(a)) == want):
             return False
         known[name] = int(c)
-    return True
+    boxed = any("\\boxed" in step for step in steps)
+    return not boxed or last is None or answers_the_question(prob, *last[:4])
+
+
+def answers_the_question(prob, name, base, op, operand):
+    """Whether a step "name = base op operand" computes the quantity the question asks: the asked entity
+    ("How many pens does Kim have?": Kim = ...), "Total = Kim+Tom" for a sum of the two (either order), or
+    "Difference = Kim-Tom" for how many more Kim has than Tom. It reads the question's wording only: the right
+    value under another entity's name ("Meg = Joe/2: 16/2=8" boxed for Joe) answers another question."""
+    if prob["kind"] == "one":
+        return name == prob["targets"][0]
+    label, combine = COMBINE[prob["kind"]]
+    pair = [base, operand]
+    return name == label and op == combine and (pair == prob["targets"] or combine == "+" and pair[::-1] == prob["targets"])
 
 
 def solve_relations(question):

@@ -374,3 +374,28 @@ def test_bookkeeping_computes_each_name_once():
     assert not R.bookkeeping_ok(q, misnamed)
     assert not steps_verified(misnamed, 2, q) and steps_verified(misnamed, 2)  # the filter with the question drops it
     assert not R.bookkeeping_ok(q, gold[:2] + ["Ray = Ben*3: 3*3=9"])
+
+
+def test_the_boxed_step_must_compute_what_the_question_asks():
+    """bookkeeping_ok: the right values under swapped names reach the true answer ("Joe = Sue+5" then "Meg = Joe/2"
+    where Meg = Sue+5 and Joe = Meg/2); the boxed step then computes Meg, not the asked Joe, and fails. A swap that
+    leaves the asked name last still passes (a decision: the oracle's business), as does a sum in either order."""
+    q = "Meg has 5 more coins than Sue. Joe has half as many coins as Meg. Sue has 11 coins. How many coins does Joe have?"
+    gold = ["Joe <- Meg <- Sue", "Meg = Sue+5: 11+5=16", "Joe = Meg/2: 16/2=8. The answer is \\boxed{8}."]
+    swapped = ["Joe <- Meg <- Sue", "Joe = Sue+5: 11+5=16", "Meg = Joe/2: 16/2=8. The answer is \\boxed{8}."]
+    assert R.bookkeeping_ok(q, gold) and steps_verified(gold, 2, q)
+    assert O.values_right(q, "\n\n".join(swapped)) and not O.oracle_right(q, "\n\n".join(swapped))
+    assert not R.bookkeeping_ok(q, swapped) and not steps_verified(swapped, 2, q)
+    assert R.bookkeeping_ok(q, swapped[:2])  # no answer boxed yet: a path may go on to compute Joe
+    q3 = ("Meg has 5 more coins than Sue. Ann has twice as many coins as Meg. Joe has 3 fewer coins than Ann. "
+          "Sue has 11 coins. How many coins does Joe have?")
+    inner = ["Joe <- Ann <- Meg <- Sue", "Ann = Sue+5: 11+5=16", "Meg = Ann*2: 16*2=32",
+             "Joe = Meg-3: 32-3=29. The answer is \\boxed{29}."]
+    assert R.bookkeeping_ok(q3, inner) and not O.oracle_right(q3, "\n\n".join(inner))
+    qs = "Ben has twice as many pens as Zoe. Zoe has 7 pens. How many pens do Ben and Zoe have together?"
+    base = ["Ben <- Zoe, Zoe", "Ben = Zoe*2: 7*2=14"]
+    assert R.bookkeeping_ok(qs, base + ["Total = Zoe+Ben: 7+14=21. The answer is \\boxed{21}."])
+    assert not R.bookkeeping_ok(qs, base + ["Difference = Zoe+Ben: 7+14=21. The answer is \\boxed{21}."])
+    qd = "Ben has twice as many pens as Zoe. Zoe has 7 pens. How many more pens does Ben have than Zoe?"
+    assert R.bookkeeping_ok(qd, base + ["Difference = Ben-Zoe: 14-7=7. The answer is \\boxed{7}."])
+    assert not R.bookkeeping_ok(qd, base + ["Difference = Zoe-Ben: 7-14=7. The answer is \\boxed{7}."])
