@@ -430,8 +430,8 @@ def steps_verified(steps, ops=None, question=None):
     operation: a correct answer through true equations that skipped an operation is a coincidence
     (e.g. "+3" and "-3" both left out), not a solution; and a boxed answer must be the result of the
     last equation (an answer asserted after a broken step is not computed). With the `question` of
-    a relations problem, every named step must also read the values it names and compute a name not yet
-    known, and the boxed step must compute what the question asks (reltask.bookkeeping_ok). Without `ops` (real data) every step passes stepcheck (arithmetic_ok).
+    a relations problem, every named step must read the values it names, compute a name not yet known, and
+    the boxed step what is asked (reltask.bookkeeping_ok). Without `ops` (real data): stepcheck (arithmetic_ok).
     """
     if not all(arithmetic_ok(s, builtin=ops is not None) for s in steps):
         return False

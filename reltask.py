@@ -422,7 +422,7 @@ def answers_the_question(prob, name, base, op, operand):
         return name == prob["targets"][0]
     label, combine = COMBINE[prob["kind"]]
     pair = [base, operand]
-    return name == label and op == combine and (pair == prob["targets"] or combine == "+" and pair[::-1] == prob["targets"])
+    return name == label and op == combine and prob["targets"] in (pair, pair[::-1] if combine == "+" else pair)
 
 
 def solve_relations(question):
