@@ -20,6 +20,7 @@ keep their own code format (task.py, reltask.py): the printing step boxes the an
   gsm8k_code_steps(reasoning, answer) -> the steps of a GSM8K solution in this format, or None
   with_output(step, stdout) -> the step with its output lines (any the model wrote replaced)
   after_run(step, ok, stdout) -> what the search keeps of a step the sandbox ran (mcts.py --format code)
+  boxes_its_output(step, stdout) -> whether a step that boxes an answer boxes what its code printed last
 """
 import re
 import sys
@@ -27,6 +28,7 @@ import sys
 from stepcheck import equations
 
 OUTPUT = "# output: "
+BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 MAX_OUTPUT_CHARS = 200  # of the appended output; rStar clips at 1024
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
 _ARITHMETIC = re.compile(r"[\d\s.+\-*/()]+")  # what a GSM8K calculator annotation computes
@@ -138,6 +140,15 @@ def after_run(step, ok, stdout):
     gives no answer yet (rStar appends the observation of the final code step), else as it was."""
     prints = any(s.strip().startswith("print(") for s in step.split("\n"))
     return with_output(step, stdout) if ok and prints and "\\boxed" not in step else step
+
+
+def boxes_its_output(step, stdout):
+    """Whether a step that boxes an answer boxes the last line the code printed (the built-in tasks' code
+    format: `print(x)` and \\boxed{...} in one step). The code format's counterpart of the text rule that a
+    boxed answer is the last equation's result: a number written after the code is asserted, not computed.
+    True for a step without a boxed answer."""
+    boxed, printed = BOXED.search(step), stdout.strip().split("\n")[-1].strip()
+    return boxed is None or boxed.group(1).strip() == printed
 
 
 if __name__ == "__main__":

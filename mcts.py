@@ -11,7 +11,8 @@ What it does
      and SVPO code); rollouts of one tree in the same tick spread by virtual loss.
   2. Expand: `--children` samples; exact and near duplicates merge into the first such sibling (AlphaLLM
      state merge, `--merge-threshold`); `--format code` runs the code of the path plus the candidate in
-     the sandbox, drops failures and appends a printing step's output (rStar 2.3), `--check-equations` its
+     the sandbox, drops failures (on a built-in problem also a boxed answer that is not the printed value of
+     what is asked) and appends a printing step's output (rStar 2.3), `--check-equations` its
      text analog (a step with false written arithmetic, or a relations step that reads a value its names do not
      hold, is dropped: grader.arithmetic_ok, reltask.bookkeeping_ok); `--adaptive-width`:
      AlphaLLM's importance-weighted width. A node whose children are all terminal is expanded again.
@@ -59,14 +60,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from codesteps import after_run
+from codesteps import after_run, boxes_its_output
 from common import (ResumableWriter, check_model_dir, check_not_input, check_output, check_resume,
                     fit_context, format_prompt, merge_ranks, merge_shards, nonneg_float, nonneg_int,
                     parse_shard, pick_device, positive_int, print0, read_problems, run_main,
                     shard_path, shard_spec, stable_seed, unit_float, write_json, write_jsonl)
 from engine import HFBackend, make_backend
 from grader import arithmetic_ok, extract_answer
-from reltask import bookkeeping_ok
+from reltask import bookkeeping_ok, prints_what_is_asked
 from sandbox import run_code
 from scoring import load_ppm
 from searchtree import (Tree, backup, critic_score, expand, outcome, ppm_prior, resample_temperature, samples_whole,
@@ -228,7 +229,8 @@ class Search:
                 t.end(r)
 
     def run_code(self, jobs, cands):
-        """rStar 2.3: the path's code plus each candidate's, run in the sandbox (a thread pool); codesteps.after_run."""
+        """rStar 2.3: the path's code plus each candidate's, run in the sandbox (a thread pool); codesteps.after_run.
+        On a built-in problem a step that boxes the answer boxes what its code printed, the variable of what is asked."""
         codes = [["\n".join(step_code(s) for s in t.steps(r[-1]) + [c["text"]]) for c in cs]
                  for (t, r), cs in zip(jobs, cands)]
         todo = sorted({c for cs in codes for c in cs if c not in self.code_cache})
@@ -237,7 +239,9 @@ class Search:
         for cs, code in zip(cands, codes):
             for c, k in zip(cs, code):
                 c["text"] = after_run(c["text"], *self.code_cache[k])
-        return [[self.code_cache[c][0] for c in cs] for cs in codes]
+        return [[self.code_cache[k][0] and ("ops" not in t.problem or boxes_its_output(c["text"], self.code_cache[k][1])
+                 and prints_what_is_asked(t.problem["question"], c["text"])) for c, k in zip(cs, code)]
+                for (t, r), cs, code in zip(jobs, cands, codes)]
 
     def fast_rollouts(self, opened, judge=None):
         """AlphaLLM fast rollout: per node, the mean reward of m completions to the end. A completion's reward is

@@ -425,6 +425,22 @@ def answers_the_question(prob, name, base, op, operand):
     return name == label and op == combine and prob["targets"] in (pair, pair[::-1] if combine == "+" else pair)
 
 
+PRINTED = re.compile(r"^\s*print\((\w+)\)", re.M)
+
+
+def prints_what_is_asked(question, step):
+    """The code format's counterpart of answers_the_question: a step that boxes the answer prints the variable
+    of the quantity the question asks (`print(kim)`, `print(total)`, `print(difference)`; code_solution's
+    names), not another entity's that holds the same value. True for a step without a boxed answer and for a
+    question outside the task."""
+    prob = parse_relations(question)
+    if prob is None or "\\boxed" not in step:
+        return True
+    printed = PRINTED.findall(step)
+    asked = prob["targets"][0] if prob["kind"] == "one" else COMBINE[prob["kind"]][0]
+    return bool(printed) and printed[-1] == asked.lower()
+
+
 def solve_relations(question):
     """The true answer (str) of a question in this task's wording, or None when not well formed."""
     prob = parse_relations(question)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import synth  # noqa: E402
-from codesteps import after_run, gsm8k_code_steps, with_output, written_expressions  # noqa: E402
+from codesteps import after_run, boxes_its_output, gsm8k_code_steps, with_output, written_expressions  # noqa: E402
 from common import format_prompt  # noqa: E402
 from sandbox import run_code  # noqa: E402
 from searchtree import step_code  # noqa: E402
@@ -77,6 +77,15 @@ def test_after_run_appends_only_to_a_printing_step_without_answer():
     assert after_run("x = 2", True, "") == "x = 2"  # prints nothing
     assert after_run("x = 1/0\nprint(x)", False, "ZeroDivisionError") == "x = 1/0\nprint(x)"  # failed: dropped later
     assert after_run("print(x)\n\\boxed{2}", True, "2\n") == "print(x)\n\\boxed{2}"  # the built-in format
+
+
+def test_a_boxed_answer_must_be_the_last_printed_line():
+    assert boxes_its_output("x = 2 + 3\nprint(x)\n\\boxed{5}", "5\n")
+    assert not boxes_its_output("x = 2 + 2\nprint(x)\n\\boxed{5}", "4\n")  # asserted, not computed
+    assert boxes_its_output("print(x)\n\\boxed{7}", "5\n7\n")  # an earlier step's output comes first
+    assert not boxes_its_output("print(x)\n\\boxed{5}", "5\n7\n")
+    assert not boxes_its_output("x = 5\n\\boxed{5}", "")  # printed nothing
+    assert boxes_its_output("x = 2\nprint(x)", "2\n")  # no answer yet
 
 
 def test_convert_cli_code_format(tmp_path):

@@ -177,6 +177,20 @@ def test_code_steps_run_cumulatively_and_failures_are_dropped():
     assert any("x = y + 1" in n["step"] for n in text["nodes"]) and any("/ 0" in n["step"] for n in text["nodes"])
 
 
+def test_a_builtin_code_step_must_box_the_printed_value_of_what_is_asked():
+    """On a built-in problem (it carries "ops") a boxed answer that the code did not print, or printed under
+    another quantity's variable, fails like code that does not run."""
+    q = "Ann has 3 more pens than Tom. Tom has 7 pens. How many pens does Ann have?"
+    rel = dict(problem(answer="10"), question=q, ops=1)
+    right, asserted, renamed = ("ann = 7 + 3\nprint(ann)\n\\boxed{10}", "ann = 7 + 2\nprint(ann)\n\\boxed{10}",
+                                "ann = 7 + 3\ntom = ann\nprint(tom)\n\\boxed{10}")
+    table = {0: [(right, 1 / 3), (asserted, 1 / 3), (renamed, 1 / 3)]}
+    code, _ = search(table, "--children", "6", "--rollouts", "1", "--format", "code", problems=[rel])
+    assert [n["step"] for n in code["nodes"][1:]] == [right]
+    real, _ = search(table, "--children", "6", "--rollouts", "1", "--format", "code", problems=[problem(answer="10")])
+    assert len(real["nodes"]) == 4  # real data (no "ops"): code that runs is kept
+
+
 def test_a_printing_code_step_gets_its_output_appended():
     table = {0: [("# start\nx = 2 + 3\nprint(x)\n# output: 9", 1.0)], 1: [("The answer is \\boxed{5}.", 1.0)]}
     code, _ = search(table, "--children", "2", "--rollouts", "1", "--format", "code", problems=[problem(answer="5")])

@@ -210,6 +210,16 @@ def test_code_oracle_rejects_a_wrong_variable():
     assert O.oracle_steps(R.question_text(p), [steps[0], wrong]) == [True, False]
 
 
+def test_the_boxing_code_step_must_print_what_the_question_asks():
+    for p in problems(60, d=(1, 3)):
+        q, last = R.question_text(p), R.code_solution(p).split("\n\n")[-1]
+        assert R.prints_what_is_asked(q, last)
+        printed = R.PRINTED.findall(last)[-1]
+        other = next(e.lower() for e in R.gold_order(p) + [p["root"]] if e.lower() != printed)
+        assert not R.prints_what_is_asked(q, last.replace(f"print({printed})", f"print({other})"))
+        assert R.prints_what_is_asked(q, last.split("\nprint(")[0])  # no answer yet
+
+
 def test_parse_round_trips_the_generator():
     for p in problems(300, distractors=(0, 3)):
         assert R.parse_relations(R.question_text(p)) == p
