@@ -1,5 +1,6 @@
 """Running the stage scripts as subprocesses, for loop.py: a stage whose output exists is skipped (a rerun
-resumes), its output goes to the run's log and the console, and its wall time is kept beside its output.
+resumes), its output goes to the run's log and the console, and its wall time is kept beside its output
+(and after the stage's output in the log, a line "[123.4 s] train_sft.py": the run's profile).
 
   run(cmd, log, done) -> seconds (0 when skipped); run_shards(cmd, n, log, done): mcts.py in n processes then
   merged; timed(cmd, log, done, time_file, shards=1) -> the stage's seconds, stored or read back.
@@ -30,9 +31,12 @@ def run(cmd, log, done):
             f.write(line)
             if not line.startswith(("Loading weights", "Writing model")) and "it/s]" not in line:
                 print("  " + line.rstrip(), flush=True)
-    if p.wait() != 0:
-        raise SystemExit(f"stage failed ({p.returncode}): {' '.join(str(c) for c in cmd)}; see {log}")
-    return time.time() - t0
+        if p.wait() != 0:
+            raise SystemExit(f"stage failed ({p.returncode}): {' '.join(str(c) for c in cmd)}; see {log}")
+        dt = time.time() - t0
+        f.write(f"[{dt:.1f} s] {Path(str(cmd[1])).name}\n")  # the log's profile of the run
+    print(f"  [{dt:.0f} s]", flush=True)
+    return dt
 
 
 def run_shards(cmd, n, log, done):
@@ -55,6 +59,7 @@ def run_shards(cmd, n, log, done):
                 print("  " + line.rstrip(), flush=True)
         if any(p.wait() != 0 for p in [first] + rest):
             raise SystemExit(f"stage failed: {' '.join(str(c) for c in cmd)} --shard i/{n}; see {log}")
+        f.write(f"[{time.time() - t0:.1f} s] {Path(str(cmd[1])).name} --shard i/{n}\n")
     out = cmd[cmd.index("--out") + 1]
     run([cmd[0], cmd[1], "--out", out, "--merge", n], log, done)
     return time.time() - t0

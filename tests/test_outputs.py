@@ -5,6 +5,7 @@ is replaced: one line, the old checkpoint still loads. (mcts.py's resume under t
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,7 +91,9 @@ def test_the_loop_runner_forces_every_stage_but_the_search(tmp_path):
     run([sys.executable, fake, "--out", "x"], tmp_path / "log", tmp_path / "done")
     run([sys.executable, "-c", "import sys; print('argv', sys.argv[1:])", "--out", "x"], tmp_path / "log",
         tmp_path / "done")
-    assert (tmp_path / "log").read_text().splitlines() == ["argv ['--out', 'x']", "argv ['--out', 'x', '--force']"]
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert lines[::2] == ["argv ['--out', 'x']", "argv ['--out', 'x', '--force']"]
+    assert [re.fullmatch(r"\[\d+\.\d s\] (.*)", line)[1] for line in lines[1::2]] == ["mcts.py", "-c"]  # each stage's time
 
 
 @pytest.fixture
