@@ -25,10 +25,10 @@ keep their own code format (task.py, reltask.py): the printing step boxes the an
 import re
 import sys
 
+from grader import extract_answer, is_equiv
 from stepcheck import equations
 
 OUTPUT = "# output: "
-BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 MAX_OUTPUT_CHARS = 200  # of the appended output; rStar clips at 1024
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
 _ARITHMETIC = re.compile(r"[\d\s.+\-*/()]+")  # what a GSM8K calculator annotation computes
@@ -147,8 +147,8 @@ def boxes_its_output(step, stdout):
     format: `print(x)` and \\boxed{...} in one step). The code format's counterpart of the text rule that a
     boxed answer is the last equation's result: a number written after the code is asserted, not computed.
     True for a step without a boxed answer."""
-    boxed, printed = BOXED.search(step), stdout.strip().split("\n")[-1].strip()
-    return boxed is None or boxed.group(1).strip() == printed
+    boxed = extract_answer(step, free_text=False)
+    return boxed is None or is_equiv(boxed, stdout.strip().split("\n")[-1].strip())
 
 
 if __name__ == "__main__":
