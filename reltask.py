@@ -13,15 +13,14 @@ bounds only, never a training signal or a search reward.
   code: "# Ann has 3 more pens than Tom\\nann = 7 + 3\\n\\n"
         "# Kim has twice as many pens as Ann\\nkim = ann * 2\\nprint(kim)\\n\\\\boxed{20}"
 
-Relations: "n more" (+n), "n fewer" (-n), "twice" (*2), "three times" (*3), "half" (/2, of even
-values). A text solution opens with a plan step: each asked entity's chain back to the stated one
-("Kim <- Ann <- Tom"; a combining question lists two, "Kim <- Ann <- Tom, Tom"), so the lookups that find
-which fact to use are written one hop at a time; then one step per needed quantity that names its
-base ("Kim = Ann*2: 10*2=20"; difficulty = their number; ops = the equations, one more when the question
-combines: "Total = Kim+Tom: 20+7=27" or "Difference = ..."), in the order "the path from the stated
-entity to the question's first entity, then to its second"; every order that computes a quantity after
-its base is as right, and the oracle accepts each (and the plan's two chains in either order). In code the stated value is a literal where used, so a step is the same
-decision in both formats and every prefix of steps runs.
+Relations: "n more" (+n), "n fewer" (-n), "twice" (*2), "three times" (*3), "half" (/2, of even values). A text solution
+opens with a plan step: each asked entity's chain back to the stated one ("Kim <- Ann <- Tom"; a combining question
+lists two, "Kim <- Ann <- Tom, Tom"), so the lookups that find which fact to use are written one hop at a time; then one
+step per needed quantity that names its base ("Kim = Ann*2: 10*2=20"; difficulty = their number; ops = the equations,
+one more when the question combines: "Total = Kim+Tom: 20+7=27" or "Difference = ..."), in the order "the path from the
+stated entity to the question's first entity, then to its second"; every order that computes a quantity after its base
+is as right, and the oracle accepts each (and the plan's two chains in either order). In code the stated value is a
+literal where used, so a step is the same decision in both formats and every prefix of steps runs.
 
 Knobs (make_problem; synth.py exposes the first four; docs/relations.md has the table): difficulty d (needed
 quantities: "one" is a chain of d relations from the stated entity, "sum"/"diff" two chains sharing a prefix,
@@ -429,10 +428,9 @@ PRINTED = re.compile(r"^\s*print\((\w+)\)", re.M)
 
 
 def prints_what_is_asked(question, step):
-    """The code format's counterpart of answers_the_question: a step that boxes the answer prints the variable
-    of the quantity the question asks (`print(kim)`, `print(total)`, `print(difference)`; code_solution's
-    names), not another entity's that holds the same value. True for a step without a boxed answer and for a
-    question outside the task."""
+    """The code format's counterpart of answers_the_question: a step that boxes the answer prints the variable of
+    the asked quantity (`print(kim)`, `print(total)`, `print(difference)`: code_solution's names), not another
+    entity's that holds the same value. True for a step without a boxed answer, or a question outside the task."""
     prob = parse_relations(question)
     if prob is None or "\\boxed" not in step:
         return True
