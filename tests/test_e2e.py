@@ -193,34 +193,23 @@ def test_default_update_is_corrections_on_the_builtin_task_and_sft_for_an_hf_mod
     assert loop.default_update("Qwen/Qwen2.5-Math-1.5B-Instruct") == "sft"
 
 
-def test_a_loop_whose_policy_makes_no_checkable_error_finishes(tmp_path):
-    """A policy trained 5 steps writes no equation the checker can correct: the corrections iteration has no
-    pairs, is skipped with a message, and the loop ends with its table (it used to die in train_dpo.py)."""
-    out = tmp_path / "tiny"
-    r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "1", "--n-pool", "8",
-                        "--synth-args", "--n-seed 40 --n-pool 40 --n-test 8", "--base-steps", "5", "--refresh-steps", "2",
-                        "--fix-iterations", "1", "--rollouts", "2", "--mcts-args", "--children 2 --max-depth 8 "
-                        "--max-step-tokens 48 --check-equations", "--n", "2", "--sft-args", "--hidden 32 --layers 1"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "no false step to correct" in r.stdout and (out / "round1" / "policy" / "config.json").exists()
-    assert [row["round"] for row in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
-
-
-def test_loop_runs_on_the_relations_task(tmp_path):
+def test_loop_runs_on_the_relations_task_with_a_policy_that_makes_no_checkable_error(tmp_path):
     """The task with decisions through the whole loop at smoke size: its problems carry "ops" (one equation per
-    needed quantity), so the search checks their steps exactly and the SFT data is verified the same way."""
+    needed quantity), so the search checks their steps exactly. The policy, trained 5 steps, writes no equation
+    the checker can correct: the corrections iteration has no pairs, is skipped with a message, and the loop ends
+    with its table (it used to die in train_dpo.py)."""
     out = tmp_path / "rel"
     synth = ("--task relations --n-seed 40 --seed-ops 1-2 --n-pool 16 --pool-ops 1-2 --n-test 8 --test-ops 1-2 "
              "--distractors 0-1")
     r = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--out", str(out), "--rounds", "1", "--n-pool", "8",
-                        "--synth-args", synth, "--base-steps", "30", "--refresh-steps", "2", "--fix-iterations", "1",
+                        "--synth-args", synth, "--base-steps", "5", "--refresh-steps", "2", "--fix-iterations", "1",
                         "--rollouts", "2", "--mcts-args", "--children 2 --max-depth 4 --check-equations",
                         "--sft-args", "--hidden 32 --layers 1"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert {p["source"] for p in read(out / "data" / "pool.jsonl")} == {"relations"}
     trees = read(out / "round1" / "trees_fresh.jsonl")
     assert len(trees) == 8 and all(t["ops"] >= 1 for t in trees)
+    assert "no false step to correct" in r.stdout and (out / "round1" / "policy" / "config.json").exists()
     assert [row["round"] for row in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
 
 
