@@ -372,8 +372,19 @@ def check_args(args):
         check_model_dir(args.model, "--model")
     record = claim_output("--out-dir", [args.out_dir], Path(args.out_dir) / "pairs_meta.json", args, args.force,
                           {**inputs, "--model": args.model}, ignore={"force", "out_dir"})[0]
+    return chat_tokenizer(args.model) if args.model else None, record
+
+
+def chat_tokenizer(model_dir):
+    """The tokenizer of `model_dir` when it ships a chat template (chat_template.jinja or .json, or a "chat_template"
+    in tokenizer_config.json), else None: format_prompt then writes the plain template, as it would with the
+    tokenizer, and the process skips the seconds of importing transformers."""
+    d, config = Path(model_dir), Path(model_dir) / "tokenizer_config.json"
+    if not (any((d / f).exists() for f in ("chat_template.jinja", "chat_template.json", "additional_chat_templates"))
+            or config.exists() and "chat_template" in json.loads(config.read_text())):
+        return None
     from common import load_tokenizer
-    return load_tokenizer(args.model) if args.model else None, record
+    return load_tokenizer(model_dir)
 
 
 def from_predictions(args, tok):

@@ -246,3 +246,22 @@ def test_cli_uses_the_prompt_the_search_stored(tmp_path):
     for name in ("pairs.jsonl", "sft.jsonl"):
         recs = [json.loads(line) for line in (tmp_path / "o" / name).read_text().splitlines()]
         assert recs and all(r["prompt"].startswith(chat) for r in recs), name
+
+
+def test_chat_tokenizer_loads_only_a_tokenizer_with_a_chat_template(tmp_path):
+    """--model's tokenizer only shapes the prompt through its chat template: a directory without one gives None,
+    and the prompt is the same plain one the tokenizer would give."""
+    from common import format_prompt, load_tokenizer
+    from pairs import chat_tokenizer
+    from train_sft import build_char_tokenizer
+    tok = build_char_tokenizer()
+    tok.save_pretrained(tmp_path / "plain")
+    assert chat_tokenizer(tmp_path / "plain") is None
+    assert format_prompt(None, "Q?") == format_prompt(load_tokenizer(tmp_path / "plain"), "Q?")
+    template = "{% for m in messages %}<u>{{ m['content'] }}</u>{% endfor %}<a>"
+    tok.chat_template = template
+    tok.save_pretrained(tmp_path / "chat")
+    assert chat_tokenizer(tmp_path / "chat").chat_template == template
+    config = json.loads((tmp_path / "plain" / "tokenizer_config.json").read_text())  # the older place of a template
+    (tmp_path / "plain" / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+    assert chat_tokenizer(tmp_path / "plain").chat_template == template
