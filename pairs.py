@@ -379,9 +379,13 @@ def chat_tokenizer(model_dir):
     """The tokenizer of `model_dir` when it ships a chat template (chat_template.jinja or .json, or a "chat_template"
     in tokenizer_config.json), else None: format_prompt then writes the plain template, as it would with the
     tokenizer, and the process skips the seconds of importing transformers."""
-    d, config = Path(model_dir), Path(model_dir) / "tokenizer_config.json"
-    if not (any((d / f).exists() for f in ("chat_template.jinja", "chat_template.json", "additional_chat_templates"))
-            or config.exists() and "chat_template" in json.loads(config.read_text())):
+    d = Path(model_dir)
+    try:
+        plain = not any((d / f).exists() for f in ("chat_template.jinja", "chat_template.json", "additional_chat_templates")) \
+            and "chat_template" not in json.loads((d / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):  # no readable tokenizer_config.json: the tokenizer decides, naming any damage
+        plain = False
+    if plain:
         return None
     from common import load_tokenizer
     return load_tokenizer(model_dir)

@@ -265,3 +265,13 @@ def test_chat_tokenizer_loads_only_a_tokenizer_with_a_chat_template(tmp_path):
     config = json.loads((tmp_path / "plain" / "tokenizer_config.json").read_text())  # the older place of a template
     (tmp_path / "plain" / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
     assert chat_tokenizer(tmp_path / "plain").chat_template == template
+    (tmp_path / "plain" / "tokenizer_config.json").write_text("{not json")  # damaged: named in one line, as before
+    (tmp_path / "plain" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    (tmp_path / "plain" / "model.safetensors").write_bytes(b"")  # what check_model_dir looks for; never read here
+    (tmp_path / "pool.jsonl").write_text(json.dumps({"id": "a", "question": "Q?", "answer": "1"}) + "\n")
+    (tmp_path / "pred.jsonl").write_text(json.dumps({"id": "a", "greedy": {"text": "1+0=1", "correct": True}}) + "\n")
+    bad = subprocess.run([sys.executable, str(ROOT / "pairs.py"), "--greedy", str(tmp_path / "pred.jsonl"), "--problems",
+                          str(tmp_path / "pool.jsonl"), "--model", str(tmp_path / "plain"), "--out-dir", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "tokenizer_config.json: cannot be read" in bad.stderr, \
+        bad.stderr
