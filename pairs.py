@@ -413,8 +413,8 @@ def from_trees(args, tok):
         tree = TreeView(rec)
         n_trees += 1
         solved += any(tree.correct(t) for t in tree.terminals)
-        # the prompt the search used (mcts.py stores it); --model only for records without one
-        prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not tok else \
+        # the prompt the search used (mcts.py stores it), unless --model rebuilds it (its chat template, else the plain one)
+        prompt = rec.get("prompt") if isinstance(rec.get("prompt"), str) and not args.model else \
             format_prompt(tok, tree.question, rec.get("config", {}).get("format") == "code")
         d, p, s = extract(tree, prompt, args)
         for kind_recs in (d, p, s):

@@ -246,6 +246,17 @@ def test_cli_uses_the_prompt_the_search_stored(tmp_path):
     for name in ("pairs.jsonl", "sft.jsonl"):
         recs = [json.loads(line) for line in (tmp_path / "o" / name).read_text().splitlines()]
         assert recs and all(r["prompt"].startswith(chat) for r in recs), name
+    # --model rebuilds it with that tokenizer's template: the plain one for a tokenizer without a chat template
+    from train_sft import build_char_tokenizer
+    build_char_tokenizer().save_pretrained(tmp_path / "plain")
+    (tmp_path / "plain" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    (tmp_path / "plain" / "model.safetensors").write_bytes(b"")  # what check_model_dir looks for; never read here
+    out = subprocess.run([sys.executable, str(ROOT / "pairs.py"), "--trees", str(tmp_path / "trees.jsonl"),
+                          "--out-dir", str(tmp_path / "o2"), "--model", str(tmp_path / "plain")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    recs = [json.loads(line) for line in (tmp_path / "o2" / "sft.jsonl").read_text().splitlines()]
+    assert recs and all(r["prompt"].startswith(P) for r in recs)
 
 
 def test_chat_tokenizer_loads_only_a_tokenizer_with_a_chat_template(tmp_path):
