@@ -2,7 +2,7 @@
 
 What it does (the self-evolution recipe of "rStar-Math: Small LLMs Can Master Math Reasoning with
 Self-Evolved Deep Thinking", Guan et al. 2025, on the built-in task by default; every step is one of
-the stage scripts, run as a subprocess):
+the stage scripts, run as a process of its own by runner.py):
   round 0  synth.py builtin (BUILTIN_DATA): a seed set with gold solutions, an answer-only pool, a
            disjoint test set; train_sft.py --init tiny on the seed set for `--base-steps` (its plateau), or
            a policy trained before (`--base-policy`); evaluate.py greedy.

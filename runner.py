@@ -1,15 +1,20 @@
-"""Running the stage scripts as subprocesses, for loop.py: a stage whose output exists is skipped (a rerun
+"""Running the stage scripts as child processes, for loop.py: a stage whose output exists is skipped (a rerun
 resumes), its output goes to the run's log and the console, and its wall time is kept beside its output
 (and after the stage's output in the log, a line "[123.4 s] train_sft.py": the run's profile).
 
   run(cmd, log, done) -> seconds (0 when skipped); run_shards(cmd, n, log, done): mcts.py in n processes then
-  merged; timed(cmd, log, done, time_file, shards=1) -> the stage's seconds, stored or read back.
+  merged; timed(cmd, log, done, time_file, shards=1) -> the stage's seconds, stored or read back;
+  start(cmd, out, env=None): one stage's process, on Linux forked from this one after it imported torch and
+  transformers once (PRELOAD), so a stage does not spend seconds importing them again.
 """
+import importlib
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from common import write_json
@@ -26,7 +31,7 @@ def run(cmd, log, done):
     print("$ " + " ".join(str(c) for c in cmd), flush=True)
     t0 = time.time()
     with open(log, "a") as f:
-        p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        p = start(cmd, subprocess.PIPE)
         for line in p.stdout:
             f.write(line)
             if not line.startswith(("Loading weights", "Writing model")) and "it/s]" not in line:
@@ -49,10 +54,8 @@ def run_shards(cmd, n, log, done):
     t0, threads = time.time(), str(max(1, (os.cpu_count() or n) // n))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     with open(log, "a") as f:
-        rest = [subprocess.Popen([str(c) for c in cmd] + ["--shard", f"{i}/{n}"], stdout=f, stderr=subprocess.STDOUT,
-                                 env=env) for i in range(1, n)]
-        first = subprocess.Popen([str(c) for c in cmd] + ["--shard", f"0/{n}"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, env=env)
+        rest = [start([*cmd, "--shard", f"{i}/{n}"], f, env) for i in range(1, n)]
+        first = start([*cmd, "--shard", f"0/{n}"], subprocess.PIPE, env)
         for line in first.stdout:
             f.write(line)
             if "it/s]" not in line and not line.startswith("Loading weights"):
@@ -63,6 +66,73 @@ def run_shards(cmd, n, log, done):
     out = cmd[cmd.index("--out") + 1]
     run([cmd[0], cmd[1], "--out", out, "--merge", n], log, done)
     return time.time() - t0
+
+
+PRELOAD = ("torch", "torch.distributed", "torch.nn.functional", "transformers", "transformers.cache_utils",
+           "transformers.masking_utils", "transformers.integrations.sdpa_attention",
+           "transformers.models.llama.modeling_llama")
+
+
+class Forked:
+    """A stage run as `python script args` in a fork of this process: a process of its own (its memory, exit
+    code and output are its own), but torch and transformers are already imported (PRELOAD, ~6-9 s a process
+    on a CPU). Popen's stdout (a pipe when out is subprocess.PIPE), wait() and returncode."""
+
+    def __init__(self, cmd, out, env):
+        if not hasattr(Forked, "preloaded"):  # before the first fork, so that every stage shares it
+            Forked.preloaded = [importlib.import_module(m) for m in PRELOAD]
+        read, write = os.pipe() if out == subprocess.PIPE else (None, out.fileno())
+        sys.stdout.flush(), sys.stderr.flush()
+        self.pid, self.returncode = os.fork(), None
+        if self.pid == 0:  # the child never returns from here
+            code = 1
+            try:
+                os.dup2(write, 1), os.dup2(write, 2)
+                if read is not None:
+                    os.close(read)
+                code = run_script([str(c) for c in cmd[1:]], env)
+            finally:
+                os._exit(code)
+        self.stdout = None if read is None else os.fdopen(read)
+        if read is not None:
+            os.close(write)
+
+    def wait(self):
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def run_script(argv, env):
+    """The child's side of Forked: run script argv[0] as __main__ with argv and env (torch's threads as
+    env's OMP_NUM_THREADS says); the exit code `python script` would give."""
+    os.environ.clear(), os.environ.update(env)
+    sys.stdout, sys.stderr = open(1, "w", buffering=1, closefd=False), open(2, "w", buffering=1, closefd=False)
+    if "OMP_NUM_THREADS" in env:
+        import torch
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    sys.argv, sys.path[0], code = argv, str(Path(argv[0]).resolve().parent), 0
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as e:  # sys.exit(None | int | message), as the interpreter treats it
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush(), sys.stderr.flush()
+    return code
+
+
+def start(cmd, out, env=None):
+    """Start stage cmd = [python, script, *args] with its output (stdout and stderr) to `out` (a file, or
+    subprocess.PIPE: the result's .stdout, as text); Forked when cmd[0] is this Python running a script on
+    Linux, else subprocess.Popen."""
+    env = dict(os.environ if env is None else env)
+    if sys.platform == "linux" and str(cmd[0]) == sys.executable and str(cmd[1]).endswith(".py"):
+        return Forked(cmd, out, env)
+    return subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def seconds(time_file):
