@@ -5,7 +5,7 @@ resumes), its output goes to the run's log and the console, and its wall time is
   run(cmd, log, done) -> seconds (0 when skipped); run_shards(cmd, n, log, done): mcts.py in n processes then
   merged; timed(cmd, log, done, time_file, shards=1) -> the stage's seconds, stored or read back;
   start(cmd, out, env=None): one stage's process, on Linux forked from this one after it imported torch and
-  transformers once (PRELOAD), so a stage does not spend seconds importing them again.
+  transformers once (PRELOAD), so a stage does not spend seconds importing them again (when it may: forkable).
 """
 import importlib
 import json
@@ -76,11 +76,9 @@ PRELOAD = ("torch", "torch.distributed", "torch.nn.functional", "transformers", 
 class Forked:
     """A stage run as `python script args` in a fork of this process: a process of its own (its memory, exit
     code and output are its own), but torch and transformers are already imported (PRELOAD, ~6-9 s a process
-    on a CPU). Popen's stdout (a pipe when out is subprocess.PIPE), wait() and returncode."""
+    on a CPU; see forkable). Popen's stdout (a pipe when out is subprocess.PIPE), wait() and returncode."""
 
     def __init__(self, cmd, out, env):
-        if not hasattr(Forked, "preloaded"):  # before the first fork, so that every stage shares it
-            Forked.preloaded = [importlib.import_module(m) for m in PRELOAD]
         read, write = os.pipe() if out == subprocess.PIPE else (None, out.fileno())
         sys.stdout.flush(), sys.stderr.flush()
         self.pid, self.returncode = os.fork(), None
@@ -101,6 +99,23 @@ class Forked:
         if self.returncode is None:
             self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
         return self.returncode
+
+
+def threads():
+    """The ids of this process's threads, as the OS lists them."""
+    return set(os.listdir("/proc/self/task"))
+
+
+def forkable():
+    """Whether a stage may be forked from this process: on Linux, when torch was first imported here by PRELOAD
+    and no thread has started since (some may have ended: OpenBLAS stops its idle ones at a fork). OpenMP's
+    worker threads, which torch starts at its first parallel op, do not survive a fork: the child's first
+    parallel op would wait for them forever."""
+    if sys.platform != "linux":
+        return False
+    if not hasattr(forkable, "threads"):  # the first stage: import PRELOAD, unless torch was imported before
+        forkable.threads = "torch" not in sys.modules and [importlib.import_module(m) for m in PRELOAD] and threads()
+    return forkable.threads is not False and threads() <= forkable.threads
 
 
 def run_script(argv, env):
@@ -128,9 +143,9 @@ def run_script(argv, env):
 def start(cmd, out, env=None):
     """Start stage cmd = [python, script, *args] with its output (stdout and stderr) to `out` (a file, or
     subprocess.PIPE: the result's .stdout, as text); Forked when cmd[0] is this Python running a script on
-    Linux, else subprocess.Popen."""
+    Linux when this process may fork (forkable), else subprocess.Popen."""
     env = dict(os.environ if env is None else env)
-    if sys.platform == "linux" and str(cmd[0]) == sys.executable and str(cmd[1]).endswith(".py"):
+    if str(cmd[0]) == sys.executable and str(cmd[1]).endswith(".py") and forkable():
         return Forked(cmd, out, env)
     return subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
 

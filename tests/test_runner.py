@@ -1,6 +1,9 @@
 """runner.py starts each stage as `python script args` would run: its argv, environment, output, exit code and
-error line are the script's own; on Linux the process is forked from one that imported torch and transformers
-once, so the stage does not import them again."""
+error line are the script's own. On Linux, from a process that had not imported torch (loop.py), the stage is
+forked after torch and transformers are imported once, so it does not import them again; from a process where
+torch may have started OpenMP's threads (here, pytest's), it is a new interpreter, since a forked child's first
+parallel op would wait for those threads forever. The forked cases run in a driver, a fresh interpreter."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,50 +13,82 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner import run, run_shards, start  # noqa: E402
+from runner import start  # noqa: E402
+
+STAGES = {
+    "modules.py": "import sys\nprint(sorted({'torch', 'transformers'} & set(sys.modules)))\n",
+    "argv.py": "import os, sys\nimport helper\nprint(sys.argv, os.environ.get('OMP_NUM_THREADS'), helper.NAME, __name__)\n"
+               "import torch\nprint('threads', torch.get_num_threads(), file=sys.stderr)\n",
+    "message.py": "import sys\nsys.exit('bad input: x.jsonl line 3')\n",
+    "code.py": "import sys\nsys.exit(3)\n",
+    "raises.py": "print('before')\nraise ValueError('boom')\n",
+    "ok.py": "import sys\nsys.argv.append('changed')\nprint('done')\nsys.exit(0)\n",
+    "parallel.py": "import torch\nx = torch.ones(1000, 1000)\nprint('sum', int((x @ x).sum() > 0) + int(x.exp().sum() > 0))\n",
+}
+
+DRIVER = """
+import json, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import runner
+py, out = sys.executable, {}
+p = runner.start([py, "modules.py"], subprocess.PIPE)
+out["modules"] = [type(p).__name__, p.stdout.read(), p.wait()]
+runner.run_shards([py, "argv.py", "--out", "x"], 2, "shards.log", "none")
+for name in ["message", "code", "raises"]:
+    try:
+        runner.run([py, name + ".py"], name + ".log", "none")
+    except SystemExit as e:
+        out[name] = str(e)
+argv = list(sys.argv)
+out["ok"] = [runner.run([py, "ok.py"], "ok.log", "none") > 0, sys.argv == argv]
+import torch
+x = torch.ones(1000, 1000)
+(x @ x).sum(), x.exp().sum()  # OpenMP's threads start
+p = runner.start([py, "parallel.py"], subprocess.PIPE)
+out["after_an_op"] = [type(p).__name__, p.stdout.read(), p.wait()]
+print(json.dumps(out))
+"""
 
 
-def script(tmp_path, name, body):
-    path = tmp_path / name
-    path.write_text(body)
-    return path
+@pytest.fixture(scope="module")
+def driven(tmp_path_factory):
+    """The driver's results and its folder, where every stage and log lies."""
+    d = tmp_path_factory.mktemp("stages")
+    for name, body in {**STAGES, "helper.py": "NAME = 'helper'\n"}.items():
+        (d / name).write_text(body)
+    r = subprocess.run([sys.executable, "-c", DRIVER, str(ROOT)], cwd=d, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.splitlines()[-1]), d
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="stages are forked on Linux only")
-def test_a_stage_starts_with_torch_and_transformers_imported(tmp_path):
-    s = script(tmp_path, "stage.py", "import sys\nprint(sorted({'torch', 'transformers'} & set(sys.modules)))\n")
-    p = start([sys.executable, s], subprocess.PIPE, {"A": "1"})
-    assert p.stdout.read() == "['torch', 'transformers']\n" and p.wait() == 0
+def test_a_stage_is_forked_with_torch_and_transformers_imported(driven):
+    assert driven[0]["modules"] == ["Forked", "['torch', 'transformers']\n", 0]
 
 
-def test_a_stage_sees_its_argv_environment_and_folder_and_its_output_reaches_the_log(tmp_path):
-    (tmp_path / "helper.py").write_text("NAME = 'helper'\n")  # the script's folder is first on its path
-    s = script(tmp_path, "stage.py", "import os, sys\nimport helper\n"
-               "print(sys.argv, os.environ.get('OMP_NUM_THREADS'), helper.NAME, __name__)\n"
-               "import torch\nprint('threads', torch.get_num_threads(), file=sys.stderr)\n")
-    run_shards([sys.executable, s, "--out", "x"], 2, tmp_path / "log", tmp_path / "done")
-    lines = (tmp_path / "log").read_text().splitlines()
+def test_a_stage_sees_its_argv_environment_and_folder_and_its_output_reaches_the_log(driven):
+    lines = (driven[1] / "shards.log").read_text().splitlines()
     for i in (0, 1):  # each shard: its own argv, one torch thread as its environment says
-        assert f"['{s}', '--out', 'x', '--shard', '{i}/2'] 1 helper __main__" in lines
+        assert f"['argv.py', '--out', 'x', '--shard', '{i}/2'] 1 helper __main__" in lines
     assert lines.count("threads 1") == 2
-    assert any(line.startswith(f"['{s}', '--out', 'x', '--merge', '2', '--force'] ") for line in lines)  # the merge
+    assert any(line.startswith("['argv.py', '--out', 'x', '--merge', '2', '--force'] ") for line in lines)  # the merge
 
 
-@pytest.mark.parametrize("body, code, line", [
-    ("import sys\nsys.exit('bad input: x.jsonl line 3')\n", 1, "bad input: x.jsonl line 3"),
-    ("import sys\nsys.exit(3)\n", 3, None),
-    ("print('before')\nraise ValueError('boom')\n", 1, "ValueError: boom"),
-])
-def test_a_failed_stage_stops_the_run_with_its_exit_code_and_its_error_in_the_log(tmp_path, body, code, line):
-    s = script(tmp_path, "stage.py", body)
-    with pytest.raises(SystemExit, match=rf"stage failed \({code}\)"):
-        run([sys.executable, s], tmp_path / "log", tmp_path / "done")
-    log = (tmp_path / "log").read_text()
-    assert line is None or line in log.splitlines()
+@pytest.mark.parametrize("name, code, line", [("message", 1, "bad input: x.jsonl line 3"), ("code", 3, None),
+                                              ("raises", 1, "ValueError: boom")])
+def test_a_failed_stage_stops_the_run_with_its_exit_code_and_its_error_in_the_log(driven, name, code, line):
+    assert driven[0][name].startswith(f"stage failed ({code}): ")
+    assert line is None or line in (driven[1] / f"{name}.log").read_text().splitlines()
 
 
-def test_a_stage_that_succeeds_returns_its_time_and_the_parent_keeps_its_own_argv(tmp_path):
-    argv = list(sys.argv)
-    s = script(tmp_path, "stage.py", "import sys\nsys.argv.append('changed')\nprint('done')\nsys.exit(0)\n")
-    assert run([sys.executable, s], tmp_path / "log", tmp_path / "done") > 0
-    assert sys.argv == argv and (tmp_path / "log").read_text().startswith("done\n")
+def test_a_stage_that_succeeds_returns_its_time_and_the_parent_keeps_its_own_argv(driven):
+    assert driven[0]["ok"] == [True, True] and (driven[1] / "ok.log").read_text().startswith("done\n")
+
+
+def test_after_torch_started_its_threads_a_stage_is_a_new_interpreter_and_finishes(driven, tmp_path):
+    assert driven[0]["after_an_op"] == ["Popen", "sum 2\n", 0]  # forked, it would wait forever
+    import torch
+    torch.ones(1000, 1000).exp().sum()  # and in pytest's process
+    (tmp_path / "parallel.py").write_text(STAGES["parallel.py"])
+    p = start([sys.executable, tmp_path / "parallel.py"], subprocess.PIPE)
+    assert type(p).__name__ == "Popen" and p.stdout.read() == "sum 2\n" and p.wait(timeout=120) == 0
