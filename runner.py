@@ -114,8 +114,17 @@ def forkable():
     if sys.platform != "linux":
         return False
     if not hasattr(forkable, "threads"):  # the first stage: import PRELOAD, unless torch was imported before
-        forkable.threads = "torch" not in sys.modules and [importlib.import_module(m) for m in PRELOAD] and threads()
+        forkable.threads = "torch" not in sys.modules and (preload() or threads())
     return forkable.threads is not False and threads() <= forkable.threads
+
+
+def preload():
+    """Import PRELOAD; a module this version of transformers lacks is left out (a stage that needs it says so)."""
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def run_script(argv, env):

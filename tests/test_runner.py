@@ -30,6 +30,7 @@ DRIVER = """
 import json, subprocess, sys
 sys.path.insert(0, sys.argv[1])
 import runner
+runner.PRELOAD += ("transformers.no_such_module",)  # left out
 py, out = sys.executable, {}
 p = runner.start([py, "modules.py"], subprocess.PIPE)
 out["modules"] = [type(p).__name__, p.stdout.read(), p.wait()]
