@@ -43,6 +43,7 @@ for name in ["message", "code", "raises"]:
 argv = list(sys.argv)
 out["ok"] = [runner.run([py, "ok.py"], "ok.log", "none") > 0, sys.argv == argv]
 import torch
+torch.set_num_threads(2)  # a team of two, however many cores
 x = torch.ones(1000, 1000)
 (x @ x).sum(), x.exp().sum()  # OpenMP's threads start
 p = runner.start([py, "parallel.py"], subprocess.PIPE)
