@@ -91,8 +91,9 @@ class Forked:
                 code = run_script([str(c) for c in cmd[1:]], env)
             finally:
                 os._exit(code)
-        self.stdout = None if read is None else os.fdopen(read)
+        self.stdout = None
         if read is not None:
+            self.stdout = os.fdopen(read)
             os.close(write)
 
     def wait(self):
@@ -139,9 +140,11 @@ def run_script(argv, env):
     try:
         runpy.run_path(argv[0], run_name="__main__")
     except SystemExit as e:  # sys.exit(None | int | message), as the interpreter treats it
-        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
-        if not isinstance(e.code, (int, type(None))):
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
             print(e.code, file=sys.stderr)
+            code = 1
     except BaseException:
         traceback.print_exc()
         code = 1
