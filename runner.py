@@ -128,6 +128,15 @@ def preload():
             pass
 
 
+def forget_modules(folder):
+    """Drop the modules imported from `folder` (the project's: common, records, this one), so that the script
+    imports them from disk as a new interpreter would, edits made while the loop runs included."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().parent == Path(folder):
+            del sys.modules[name]
+
+
 def run_script(argv, env):
     """The child's side of Forked: run script argv[0] as __main__ with argv and env (torch's threads as
     env's OMP_NUM_THREADS says); the exit code `python script` would give."""
@@ -137,6 +146,7 @@ def run_script(argv, env):
         import torch
         torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
     sys.argv, sys.path[0], code = argv, str(Path(argv[0]).resolve().parent), 0
+    forget_modules(sys.path[0])
     try:
         runpy.run_path(argv[0], run_name="__main__")
     except SystemExit as e:  # sys.exit(None | int | message), as the interpreter treats it
@@ -145,8 +155,11 @@ def run_script(argv, env):
         else:
             print(e.code, file=sys.stderr)
             code = 1
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as e:
+        tb = e.__traceback__  # from the script's own frame on, as `python script` prints it
+        while tb is not None and tb.tb_frame.f_code.co_filename != argv[0]:
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb or e.__traceback__)
         code = 1
     sys.stdout.flush(), sys.stderr.flush()
     return code

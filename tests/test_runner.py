@@ -22,6 +22,7 @@ STAGES = {
     "message.py": "import sys\nsys.exit('bad input: x.jsonl line 3')\n",
     "code.py": "import sys\nsys.exit(3)\n",
     "raises.py": "print('before')\nraise ValueError('boom')\n",
+    "fresh.py": "import helper\nprint(helper.NAME)\n",
     "ok.py": "import sys\nsys.argv.append('changed')\nprint('done')\nsys.exit(0)\n",
     "parallel.py": "import torch\nx = torch.ones(1000, 1000)\nprint('sum', int((x @ x).sum() > 0) + int(x.exp().sum() > 0))\n",
 }
@@ -40,6 +41,10 @@ for name in ["message", "code", "raises"]:
         runner.run([py, name + ".py"], name + ".log", "none")
     except SystemExit as e:
         out[name] = str(e)
+import helper  # the parent's copy; the stage reads the file as it is now
+open("helper.py", "w").write("NAME = 'edited helper'\\n")
+p = runner.start([py, "fresh.py"], subprocess.PIPE)
+out["fresh"] = [p.stdout.read(), p.wait()]
 argv = list(sys.argv)
 out["ok"] = [runner.run([py, "ok.py"], "ok.log", "none") > 0, sys.argv == argv]
 import torch
@@ -81,6 +86,18 @@ def test_a_stage_sees_its_argv_environment_and_folder_and_its_output_reaches_the
 def test_a_failed_stage_stops_the_run_with_its_exit_code_and_its_error_in_the_log(driven, name, code, line):
     assert driven[0][name].startswith(f"stage failed ({code}): ")
     assert line is None or line in (driven[1] / f"{name}.log").read_text().splitlines()
+
+
+def test_a_stage_imports_the_project_modules_as_they_are_on_disk_not_the_parents_copies(driven):
+    assert driven[0]["fresh"] == ["edited helper\n", 0]
+
+
+def test_a_stage_traceback_starts_at_the_script_as_a_new_interpreter_prints_it(driven):
+    lines = (driven[1] / "raises.log").read_text().splitlines()
+    first = lines.index("Traceback (most recent call last):")
+    assert lines[first + 1].startswith('  File "') and lines[first + 1].endswith('raises.py", line 2, in <module>')
+    assert "ValueError: boom" in lines
+    assert not any("runpy" in line or "runner.py" in line for line in lines)
 
 
 def test_a_stage_that_succeeds_returns_its_time_and_the_parent_keeps_its_own_argv(driven):
