@@ -115,7 +115,10 @@ def forkable():
     if sys.platform != "linux":
         return False
     if not hasattr(forkable, "threads"):  # the first stage: import PRELOAD, unless torch was imported before
-        forkable.threads = "torch" not in sys.modules and (preload() or threads())
+        forkable.threads = False
+        if "torch" not in sys.modules:
+            preload()
+            forkable.threads = threads()
     return forkable.threads is not False and threads() <= forkable.threads
 
 
@@ -156,10 +159,10 @@ def run_script(argv, env):
             print(e.code, file=sys.stderr)
             code = 1
     except BaseException as e:
-        tb = e.__traceback__  # from the script's own frame on, as `python script` prints it
+        tb = e.__traceback__  # from the script's own frame on, as `python script` prints it (none: a SyntaxError)
         while tb is not None and tb.tb_frame.f_code.co_filename != argv[0]:
             tb = tb.tb_next
-        traceback.print_exception(type(e), e, tb or e.__traceback__)
+        traceback.print_exception(type(e), e, tb)
         code = 1
     sys.stdout.flush(), sys.stderr.flush()
     return code

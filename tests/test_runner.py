@@ -22,6 +22,7 @@ STAGES = {
     "message.py": "import sys\nsys.exit('bad input: x.jsonl line 3')\n",
     "code.py": "import sys\nsys.exit(3)\n",
     "raises.py": "print('before')\nraise ValueError('boom')\n",
+    "syntax.py": "x = (1,\n",
     "fresh.py": "import helper\nprint(helper.NAME)\n",
     "ok.py": "import sys\nsys.argv.append('changed')\nprint('done')\nsys.exit(0)\n",
     "parallel.py": "import torch\nx = torch.ones(1000, 1000)\nprint('sum', int((x @ x).sum() > 0) + int(x.exp().sum() > 0))\n",
@@ -36,7 +37,7 @@ py, out = sys.executable, {}
 p = runner.start([py, "modules.py"], subprocess.PIPE)
 out["modules"] = [type(p).__name__, p.stdout.read(), p.wait()]
 runner.run_shards([py, "argv.py", "--out", "x"], 2, "shards.log", "none")
-for name in ["message", "code", "raises"]:
+for name in ["message", "code", "raises", "syntax"]:
     try:
         runner.run([py, name + ".py"], name + ".log", "none")
     except SystemExit as e:
@@ -98,6 +99,13 @@ def test_a_stage_traceback_starts_at_the_script_as_a_new_interpreter_prints_it(d
     assert lines[first + 1].startswith('  File "') and lines[first + 1].endswith('raises.py", line 2, in <module>')
     assert "ValueError: boom" in lines
     assert not any("runpy" in line or "runner.py" in line for line in lines)
+
+
+def test_a_stage_with_a_syntax_error_prints_only_the_error_as_a_new_interpreter_does(driven):
+    lines = (driven[1] / "syntax.log").read_text().splitlines()
+    assert driven[0]["syntax"].startswith("stage failed (1): ")
+    assert any(line.endswith('syntax.py", line 1') for line in lines) and "SyntaxError: '(' was never closed" in lines
+    assert not any("Traceback" in line or "runpy" in line or "runner.py" in line for line in lines)
 
 
 def test_a_stage_that_succeeds_returns_its_time_and_the_parent_keeps_its_own_argv(driven):
