@@ -344,6 +344,14 @@ def parsed_by(parse):
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    b, c, i = builtin_parser(sub), convert_parser(sub), imagine_parser(sub)
+    for sp in (b, c, i):
+        sp.add_argument("--force", action="store_true", help="replace outputs made with other flags or inputs "
+                        "(without it: refuse; the same flags and inputs: made again)")
+    return parser
+
+
+def builtin_parser(sub):
     b = sub.add_parser("builtin", help="generate the built-in arithmetic task")
     b.add_argument("--out-dir", required=True, help="writes seed/pool/test.jsonl + synth_args.json")
     b.add_argument("--seed", type=int, default=0, help="random seed; ids embed it")
@@ -369,17 +377,23 @@ def get_parser():
                    help="relations: unneeded entities per problem, 'lo-hi' (drawn uniformly)")
     b.add_argument("--kinds", type=parsed_by(parse_kinds), default="one,sum,diff",
                    help="relations: question kinds, a comma list of one (an entity), sum, diff")
+    return b
+
+
+def convert_parser(sub):
     c = sub.add_parser("convert", help="convert an official GSM8K / MATH JSONL file")
     c.add_argument("--kind", choices=["gsm8k", "math"], required=True, help="input format")
     c.add_argument("--in", dest="inp", required=True, help="official JSONL file")
     c.add_argument("--out", required=True, help="problems JSONL to write (+ <out>.stats.json)")
     c.add_argument("--format", choices=["text", "code"], default="text", help="code (GSM8K only): each calculator-"
                    "annotated line a comment plus Python, the answer printed with its output, then an answer step")
+    return c
+
+
+def imagine_parser(sub):
     i = sub.add_parser("imagine", help="synthesize problems with the policy (AlphaLLM imagination)")
-    i.add_argument("--model", required=True,
-                   help="policy HF directory: writes and solves the problems")
-    i.add_argument("--seed-file", required=True,
-                   help="problems JSONL whose questions are the few-shot examples")
+    i.add_argument("--model", required=True, help="policy HF directory: writes and solves the problems")
+    i.add_argument("--seed-file", required=True, help="problems JSONL whose questions are the few-shot examples")
     i.add_argument("--exclude", nargs="+", default=[],
                    help="problems JSONL files (e.g. the test set) whose questions never come out")
     i.add_argument("--out", required=True, help="problems JSONL to write (+ <out>.stats.json)")
@@ -391,19 +405,14 @@ def get_parser():
                    help="seed questions per prompt (guessed; 3 fit the tiny model's 512 positions)")
     i.add_argument("--k", type=positive_int, default=10, help="solutions sampled per question (rStar: 10)")
     i.add_argument("--min-agree", type=float_in(0, 1, lo_open=True), default=0.3,
-                   help="keep when the majority answer has this share of the k samples "
-                        "(rStar: 3 of 10)")
-    i.add_argument("--temperature", type=nonneg_float, default=1.0,
-                   help="sampling temperature of questions and solutions")
+                   help="keep when the majority answer has this share of the k samples (rStar: 3 of 10)")
+    i.add_argument("--temperature", type=nonneg_float, default=1.0, help="sampling temperature of questions and solutions")
     i.add_argument("--max-tokens", type=positive_int, default=256, help="max new tokens per solution")
-    for sp in (b, c, i):
-        sp.add_argument("--force", action="store_true", help="replace outputs made with other flags or inputs "
-                        "(without it: refuse; the same flags and inputs: made again)")
     i.add_argument("--min-chars", type=nonneg_int, default=10, help="drop shorter questions")
     i.add_argument("--max-chars", type=positive_int, default=1000, help="drop longer questions")
     i.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend")
     i.add_argument("--seed", type=int, default=0, help="seed of shots and samples; ids embed it")
-    return parser
+    return i
 
 
 def main():
