@@ -159,7 +159,8 @@ def run_script(argv, env):
             print(e.code, file=sys.stderr)
             code = 1
     except BaseException as e:
-        tb = e.__traceback__  # from the script's own frame on, as `python script` prints it (none: a SyntaxError)
+        # from the script's own frame on, as `python script` prints it (a SyntaxError has none: the script never ran)
+        tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != argv[0]:
             tb = tb.tb_next
         traceback.print_exception(type(e), e, tb)
